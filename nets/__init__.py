@@ -1,0 +1,1 @@
+"""Network building blocks written with tf.compat.v1 ops under slim-compatible variable names."""

@@ -1,0 +1,102 @@
+"""The few slim layers DeepLab needs, rebuilt on tf.compat.v1 so slim checkpoint names load unchanged.
+
+Variable names follow slim exactly: `<scope>/weights`, `<scope>/biases` (only without batch norm),
+`<scope>/depthwise_weights`, and `<scope>/BatchNorm/{beta,gamma,moving_mean,moving_variance}`.
+"""
+import collections
+
+import tensorflow as tf
+
+tf1 = tf.compat.v1
+
+# How batch norm behaves in one network: `training` uses batch statistics and updates the moving ones;
+# `trainable` decides whether beta/gamma are trained (False freezes batch norm completely).
+BatchNorm = collections.namedtuple('BatchNorm', 'training trainable decay epsilon')
+
+
+def _weights(name, shape, weight_decay, trainable):
+    """A convolution kernel with slim's default initialiser and an L2 term in REGULARIZATION_LOSSES."""
+    var = tf1.get_variable(name, shape, tf.float32, tf1.initializers.glorot_uniform(), trainable=trainable)
+    if weight_decay and trainable:
+        tf1.add_to_collection(tf1.GraphKeys.REGULARIZATION_LOSSES,
+                              tf.multiply(weight_decay, tf.nn.l2_loss(var), name=f'{name}_decay'))
+    return var
+
+
+def batch_norm(inputs, bn, scope='BatchNorm'):
+    """slim.batch_norm with scale=True: fused, moving averages updated through UPDATE_OPS when training."""
+    channels = inputs.shape[-1]
+    with tf1.variable_scope(scope):
+        beta = tf1.get_variable('beta', [channels], initializer=tf1.zeros_initializer(), trainable=bn.trainable)
+        gamma = tf1.get_variable('gamma', [channels], initializer=tf1.ones_initializer(), trainable=bn.trainable)
+        moving_mean = tf1.get_variable('moving_mean', [channels], initializer=tf1.zeros_initializer(),
+                                       trainable=False)
+        moving_var = tf1.get_variable('moving_variance', [channels], initializer=tf1.ones_initializer(),
+                                      trainable=False)
+        if not bn.training:
+            outputs, _, _ = tf1.nn.fused_batch_norm(inputs, gamma, beta, moving_mean, moving_var,
+                                                    epsilon=bn.epsilon, is_training=False)
+            return outputs
+        outputs, mean, variance = tf1.nn.fused_batch_norm(inputs, gamma, beta, epsilon=bn.epsilon,
+                                                          is_training=True)
+        momentum = 1.0 - bn.decay
+        tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS,
+                              tf1.assign_sub(moving_mean, (moving_mean - mean) * momentum))
+        tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS,
+                              tf1.assign_sub(moving_var, (moving_var - variance) * momentum))
+        return outputs
+
+
+def _finish(outputs, scope_bn, bn, activation, use_bias, channels, trainable):
+    """Add biases or batch norm, then the activation, the way slim.conv2d orders them."""
+    if bn is not None:
+        outputs = batch_norm(outputs, bn)
+    elif use_bias:
+        biases = tf1.get_variable('biases', [channels], initializer=tf1.zeros_initializer(), trainable=trainable)
+        outputs = tf.nn.bias_add(outputs, biases)
+    return activation(outputs) if activation is not None else outputs
+
+
+def conv2d(inputs, num_outputs, kernel_size, scope, stride=1, rate=1, padding='SAME', bn=None,
+           activation=tf.nn.relu, use_bias=True, weight_decay=0.0, trainable=True):
+    """slim.conv2d: kernel, then batch norm (no biases) or biases, then activation."""
+    with tf1.variable_scope(scope):
+        kernel = _weights('weights', [kernel_size, kernel_size, int(inputs.shape[-1]), num_outputs],
+                          weight_decay, trainable)
+        outputs = tf.nn.conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
+                               dilations=[1, rate, rate, 1])
+        return _finish(outputs, scope, bn, activation, use_bias, num_outputs, trainable)
+
+
+def depthwise_conv2d(inputs, kernel_size, scope, stride=1, rate=1, padding='SAME', bn=None,
+                     activation=tf.nn.relu, use_bias=True, weight_decay=0.0, trainable=True):
+    """slim.separable_conv2d with num_outputs=None: a depth-multiplier-1 depthwise convolution."""
+    channels = int(inputs.shape[-1])
+    with tf1.variable_scope(scope):
+        kernel = _weights('depthwise_weights', [kernel_size, kernel_size, channels, 1], weight_decay, trainable)
+        outputs = tf.nn.depthwise_conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
+                                         dilations=[rate, rate])
+        return _finish(outputs, scope, bn, activation, use_bias, channels, trainable)
+
+
+def fixed_padding(inputs, kernel_size, rate=1):
+    """Pad spatially so that a VALID strided convolution matches slim's `conv2d_same` alignment."""
+    effective = kernel_size + (kernel_size - 1) * (rate - 1)
+    pad_total = effective - 1
+    pad_beg = pad_total // 2
+    return tf.pad(inputs, [[0, 0], [pad_beg, pad_total - pad_beg], [pad_beg, pad_total - pad_beg], [0, 0]])
+
+
+def conv2d_same(inputs, num_outputs, kernel_size, stride, scope, rate=1, **kwargs):
+    """slim's resnet_utils.conv2d_same: SAME at stride 1, explicit symmetric padding + VALID otherwise."""
+    if stride == 1:
+        return conv2d(inputs, num_outputs, kernel_size, scope, rate=rate, padding='SAME', **kwargs)
+    padded = fixed_padding(inputs, kernel_size, rate)
+    return conv2d(padded, num_outputs, kernel_size, scope, stride=stride, rate=rate, padding='VALID', **kwargs)
+
+
+def subsample(inputs, factor):
+    """slim's resnet_utils.subsample: 1x1 max pooling with a stride (identity at factor 1)."""
+    if factor == 1:
+        return inputs
+    return tf.nn.max_pool2d(inputs, ksize=1, strides=factor, padding='SAME')

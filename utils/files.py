@@ -1,0 +1,75 @@
+"""File helpers shared by every script: list files, id matching, atomic writes, output skipping."""
+import contextlib
+import os
+import re
+import tempfile
+
+from utils.errors import UserError
+
+_BYTES_WRAPPED = re.compile(r"^b'(.*)'$|^b\"(.*)\"$")
+
+
+def image_id(entry):
+    """Normalise a list entry or file name to a bare image id.
+
+    `2007_000032`, `2007_000032.jpg`, `/JPEGImages/2007_000032.jpg` and the `b'2007_000032'.png`
+    names that DeepLab's vis.py writes under Python 3 all give `2007_000032`.
+    """
+    name = os.path.basename(entry.strip())
+    stem, ext = os.path.splitext(name)
+    if ext.lower() in ('.jpg', '.jpeg', '.png', '.npz', '.npy', '.bmp'):
+        name = stem
+    match = _BYTES_WRAPPED.match(name)
+    if match:
+        name = match.group(1) if match.group(1) is not None else match.group(2)
+    return name
+
+
+def read_id_list(path):
+    """Read a VOC-style list file: one entry per line, first token used, blank lines skipped."""
+    if not os.path.isfile(path):
+        raise UserError(f'{path}: list file not found')
+    with open(path, encoding='utf-8') as handle:
+        ids = [image_id(line.split()[0]) for line in handle if line.strip()]
+    if not ids:
+        raise UserError(f'{path}: list file is empty')
+    return ids
+
+
+def require_dir(path, what='folder'):
+    """Fail with one line when an input folder is missing."""
+    if not os.path.isdir(path):
+        raise UserError(f'{path}: {what} not found')
+    return path
+
+
+def find_file(folder, ident, extensions):
+    """Return the path of `ident` with the first existing extension in `folder`, or None."""
+    for ext in extensions:
+        path = os.path.join(folder, ident + ext)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    base, ext = os.path.splitext(os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f'.{base}.', suffix=f'.tmp{ext}', dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def pending(ids, output_for, overwrite):
+    """The ids whose output does not exist yet (all of them with `overwrite`), for resumable batch tools."""
+    if overwrite:
+        return list(ids)
+    return [i for i in ids if not os.path.exists(output_for(i))]
