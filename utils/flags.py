@@ -59,3 +59,19 @@ def add_batch_flags(parser):
 def parser_for(description):
     """An ArgumentParser that shows defaults and keeps the docstring's line breaks."""
     return argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_predict_flags(parser):
+    """Where predictions come from (a checkpoint folder or a frozen graph) and test-time augmentation."""
+    parser.add_argument('--model_dir', default='./model',
+                        help='Folder of training checkpoints (the latest is used), or a model-zoo model.ckpt '
+                             'prefix (default: %(default)s).')
+    parser.add_argument('--frozen_graph', default=None,
+                        help='Run this frozen inference graph (ImageTensor:0 -> SemanticPredictions:0, as the '
+                             'DeepLab model zoo ships) instead of a checkpoint.')
+    parser.add_argument('--inference_scales', type=float, nargs='+', default=[1.0], metavar='SCALE',
+                        help='Average probabilities over these input scales, e.g. 0.5 0.75 1.0 1.25 1.5 1.75 '
+                             '(default: 1.0).')
+    parser.add_argument('--add_flipped_images', action='store_true',
+                        help='Also average over left-right flipped inputs.')
+    add_model_flags(parser)
