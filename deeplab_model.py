@@ -1,0 +1,145 @@
+"""DeepLabv3 / v3+ network and its tf.estimator model_fn.
+
+`network_logits` builds backbone + ASPP (+ decoder) + logits under the published checkpoints' variable names;
+`predict_probabilities` adds multi-scale / flipped test-time augmentation; `model_fn` adds the loss, the
+polynomial-decay momentum optimiser, metrics and summaries.
+"""
+import tensorflow as tf
+
+import preprocessing
+from nets import heads, layers, resnet_v2, xception
+from utils import checkpoints
+from utils.voc import IGNORE_LABEL, PALETTE
+
+tf1 = tf.compat.v1
+
+DEFAULT_WEIGHT_DECAY = {'resnet_v2_50': 1e-4, 'resnet_v2_101': 1e-4, 'xception_65': 4e-5}
+XCEPTION_LOW_LEVEL = 'entry_flow/block2/unit_1/xception_module/separable_conv2_pointwise'
+
+
+def backbone_scope(params):
+    """The variable scope of the backbone, which is also the scope of its ImageNet checkpoint."""
+    return params['model_variant']
+
+
+def batch_norm_config(params, training):
+    """Batch norm mode: batch statistics while training unless `freeze_batch_norm` fixes them entirely."""
+    frozen = params.get('freeze_batch_norm', False)
+    return layers.BatchNorm(training=training and not frozen, trainable=not frozen,
+                            decay=params.get('batch_norm_decay', 0.9997), epsilon=1e-5)
+
+
+def network_logits(images, params, training):
+    """Logits at the network's output resolution (1/output_stride, or 1/decoder_output_stride) for
+    normalised images."""
+    variant = params['model_variant']
+    weight_decay = params.get('weight_decay')
+    if weight_decay is None:
+        weight_decay = DEFAULT_WEIGHT_DECAY[variant]
+    bn = batch_norm_config(params, training)
+    if variant == 'xception_65':
+        features, end_points = xception.xception_65(images, bn, params['output_stride'], weight_decay)
+        low_level = end_points[XCEPTION_LOW_LEVEL]
+    else:
+        features, end_points = resnet_v2.resnet_v2(images, variant, bn, params['output_stride'],
+                                                   params.get('multi_grid', (1, 1, 1)), weight_decay)
+        low_level = end_points[resnet_v2.LOW_LEVEL_END_POINT]
+    separable = variant == 'xception_65'
+    net = heads.aspp(features, bn, params['atrous_rates'], training, weight_decay, separable)
+    if params.get('decoder_output_stride'):
+        net = heads.decoder(net, low_level, bn, weight_decay)
+    return heads.logits(net, params['num_classes'], weight_decay)
+
+
+def upsampled_logits(images, params, training):
+    """Logits bilinearly resized to the size of `images` (raw 0..255 float32; normalised here)."""
+    logits = network_logits(preprocessing.normalize(images, params['input_normalization']), params, training)
+    return heads.resize_bilinear(logits, tf.shape(images)[1:3])
+
+
+def predict_probabilities(images, params, scales=(1.0,), flip=False):
+    """Softmax probabilities at input size, averaged over input scales and (optionally) left-right flips,
+    as DeepLab's multi-scale inference does; scale 1.0 alone is plain inference."""
+    size = tf.shape(images)[1:3]
+    total = None
+    for scale in scales:
+        scaled = images
+        if scale != 1.0:
+            scaled_size = tf.cast(tf.math.ceil(tf.cast(size, tf.float32) * scale), tf.int32)
+            scaled = heads.resize_bilinear(images, scaled_size)
+        variants = [(scaled, False)] + ([(tf.reverse(scaled, axis=[2]), True)] if flip else [])
+        for inputs, flipped in variants:
+            with tf1.variable_scope(tf1.get_variable_scope(), reuse=tf1.AUTO_REUSE):
+                logits = upsampled_logits(inputs, params, training=False)
+            if flipped:
+                logits = tf.reverse(logits, axis=[2])
+            probabilities = tf.nn.softmax(heads.resize_bilinear(logits, size))
+            total = probabilities if total is None else total + probabilities
+    return total / float(len(scales) * (2 if flip else 1))
+
+
+def colour_labels(labels):
+    """uint8 RGB pictures of label maps [N, H, W] for TensorBoard."""
+    return tf.gather(tf.constant(PALETTE), tf.cast(labels, tf.int32))
+
+
+def _loss(logits, labels, num_classes):
+    """Mean softmax cross-entropy over pixels whose label is a class (void 255 ignored)."""
+    labels = tf.reshape(labels, [-1])
+    valid = tf.logical_and(tf.not_equal(labels, IGNORE_LABEL), labels < num_classes)
+    valid_logits = tf.boolean_mask(tf.reshape(logits, [-1, num_classes]), valid)
+    valid_labels = tf.boolean_mask(labels, valid)
+    loss = tf1.losses.sparse_softmax_cross_entropy(valid_labels, valid_logits)
+    return loss, valid
+
+
+def _train_op(total_loss, params):
+    """Momentum SGD with DeepLab's polynomial ('poly', power 0.9) learning-rate decay."""
+    global_step = tf1.train.get_or_create_global_step()
+    learning_rate = tf1.train.polynomial_decay(
+        params['initial_learning_rate'], global_step, params['max_iter'], params['end_learning_rate'], power=0.9)
+    tf1.summary.scalar('learning_rate', learning_rate)
+    optimizer = tf1.train.MomentumOptimizer(learning_rate, params.get('momentum', 0.9))
+    with tf.control_dependencies(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS)):
+        return optimizer.minimize(total_loss, global_step, var_list=tf1.trainable_variables())
+
+
+def model_fn(features, labels, mode, params):
+    """tf.estimator model function for DeepLabv3/v3+ semantic segmentation."""
+    images = features['image'] if isinstance(features, dict) else features
+    num_classes = params['num_classes']
+    if mode == tf.estimator.ModeKeys.PREDICT:
+        probabilities = predict_probabilities(images, params, params.get('inference_scales', (1.0,)),
+                                              params.get('add_flipped_images', False))
+        predictions = {'classes': tf.argmax(probabilities, axis=3, output_type=tf.int32),
+                       'probabilities': probabilities}
+        return tf.estimator.EstimatorSpec(mode, predictions=predictions)
+
+    training = mode == tf.estimator.ModeKeys.TRAIN
+    logits = upsampled_logits(images, params, training)
+    if training and params.get('pre_trained_model'):
+        checkpoints.warm_start(params['pre_trained_model'], backbone_scope(params))
+    classes = tf.argmax(logits, axis=3, output_type=tf.int32)
+    labels = tf.cast(tf.squeeze(labels, axis=3), tf.int32)
+    cross_entropy, valid = _loss(logits, labels, num_classes)
+    regularization = tf1.losses.get_regularization_losses()
+    total_loss = cross_entropy + (tf.add_n(regularization) if regularization else 0.0)
+
+    flat_labels = tf.where(valid, tf.reshape(labels, [-1]), tf.zeros_like(tf.reshape(labels, [-1])))
+    flat_classes = tf.reshape(classes, [-1])
+    weights = tf.cast(valid, tf.float32)
+    metrics = {
+        'miou': tf1.metrics.mean_iou(flat_labels, flat_classes, num_classes, weights=weights),
+        'pixel_accuracy': tf1.metrics.accuracy(flat_labels, flat_classes, weights=weights),
+    }
+    if mode == tf.estimator.ModeKeys.EVAL:
+        return tf.estimator.EstimatorSpec(mode, loss=total_loss, eval_metric_ops=metrics)
+
+    tf1.summary.scalar('cross_entropy', cross_entropy)
+    tf1.summary.scalar('train_miou', metrics['miou'][0])
+    tf1.summary.scalar('train_pixel_accuracy', metrics['pixel_accuracy'][0])
+    tf1.summary.image('image_label_prediction', tf.concat(
+        [tf.cast(images, tf.uint8), colour_labels(labels), colour_labels(classes)], axis=2),
+        max_outputs=params.get('tensorboard_images_max_outputs', 4))
+    train_op = tf.group(_train_op(total_loss, params), metrics['miou'][1], metrics['pixel_accuracy'][1])
+    return tf.estimator.EstimatorSpec(mode, loss=total_loss, train_op=train_op)

@@ -1,0 +1,62 @@
+"""DeepLab heads under the model zoo's variable names: ASPP with image pooling, the v3+ decoder, logits."""
+import tensorflow as tf
+
+from nets import layers
+
+tf1 = tf.compat.v1
+
+HEAD_DEPTH = 256
+LOW_LEVEL_DEPTH = 48
+BATCH_NORM_EPSILON = 1e-5
+CONCAT_DROPOUT_KEEP = 0.9
+
+
+def resize_bilinear(inputs, size):
+    """DeepLab's resize: bilinear with align_corners=True (keeps corner pixels aligned for odd sizes)."""
+    return tf1.image.resize_bilinear(inputs, size, align_corners=True)
+
+
+def conv_bn(inputs, depth, kernel_size, scope, bn, weight_decay, rate=1, separable=False):
+    """A 256-style head convolution with batch norm and ReLU; `separable` splits it into depthwise + pointwise
+    (`<scope>_depthwise`, `<scope>_pointwise`) as DeepLab's split_separable_conv2d does, no decay on depthwise."""
+    if not separable:
+        return layers.conv2d(inputs, depth, kernel_size, scope, rate=rate, bn=bn, weight_decay=weight_decay)
+    net = layers.depthwise_conv2d(inputs, kernel_size, f'{scope}_depthwise', rate=rate, bn=bn)
+    return layers.conv2d(net, depth, 1, f'{scope}_pointwise', bn=bn, weight_decay=weight_decay)
+
+
+def aspp(features, bn, atrous_rates, training, weight_decay, separable):
+    """Atrous spatial pyramid pooling: image pooling, 1x1, three atrous 3x3 branches, 1x1 projection.
+
+    Image pooling averages over the whole feature map (not a fixed 33x33 window), so any input size works.
+    """
+    bn = bn._replace(epsilon=BATCH_NORM_EPSILON)
+    size = tf.shape(features)[1:3]
+    pooled = tf.reduce_mean(features, axis=[1, 2], keepdims=True)
+    pooled = layers.conv2d(pooled, HEAD_DEPTH, 1, 'image_pooling', bn=bn, weight_decay=weight_decay)
+    branches = [tf.tile(pooled, tf.concat([[1], size, [1]], axis=0)),
+                layers.conv2d(features, HEAD_DEPTH, 1, 'aspp0', bn=bn, weight_decay=weight_decay)]
+    for index, rate in enumerate(atrous_rates, start=1):
+        branches.append(conv_bn(features, HEAD_DEPTH, 3, f'aspp{index}', bn, weight_decay, rate, separable))
+    net = layers.conv2d(tf.concat(branches, axis=3), HEAD_DEPTH, 1, 'concat_projection', bn=bn,
+                        weight_decay=weight_decay)
+    if training:
+        net = tf.nn.dropout(net, rate=1.0 - CONCAT_DROPOUT_KEEP)
+    return net
+
+
+def decoder(features, low_level, bn, weight_decay):
+    """DeepLabv3+ decoder: upsample to the low-level map, concat its 48-ch projection, two separable 3x3."""
+    bn = bn._replace(epsilon=BATCH_NORM_EPSILON)
+    with tf1.variable_scope('decoder'):
+        projected = layers.conv2d(low_level, LOW_LEVEL_DEPTH, 1, 'feature_projection0', bn=bn,
+                                  weight_decay=weight_decay)
+        net = tf.concat([resize_bilinear(features, tf.shape(low_level)[1:3]), projected], axis=3)
+        net = conv_bn(net, HEAD_DEPTH, 3, 'decoder_conv0', bn, weight_decay, separable=True)
+        return conv_bn(net, HEAD_DEPTH, 3, 'decoder_conv1', bn, weight_decay, separable=True)
+
+
+def logits(features, num_classes, weight_decay):
+    """The 1x1 classifier `logits/semantic` with biases, no batch norm, no activation."""
+    with tf1.variable_scope('logits'):
+        return layers.conv2d(features, num_classes, 1, 'semantic', activation=None, weight_decay=weight_decay)
