@@ -1,0 +1,66 @@
+"""Convert PASCAL VOC (or SBD-augmented) images and labels to TFRecords for train.py.
+
+Writes voc_train.record and voc_val.record (or voc_<split>.record-00000-of-0000N shards with --num_shards N)
+into --data_dir. Every image/label pair is checked first (missing file, unreadable image, size mismatch,
+label values outside 0..20 and 255); if any is bad nothing is written and the first few are listed.
+"""
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from utils.errors import UserError, run_cli  # noqa: E402
+from utils.files import read_id_list, require_dir  # noqa: E402
+from utils.flags import add_batch_flags, parser_for  # noqa: E402
+from utils.records import find_pairs, write_records  # noqa: E402
+
+
+def default_list(image_data_dir, split):
+    """The VOC list file for `split` beside the image folder; train_aug.txt is preferred for training."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(image_data_dir)), 'ImageSets', 'Segmentation')
+    names = ['train_aug.txt', 'train.txt'] if split == 'train' else ['val.txt']
+    paths = [os.path.join(folder, name) for name in names]
+    return next((p for p in paths if os.path.isfile(p)), paths[-1])
+
+
+def parse_args(argv):
+    """Command-line flags (the seed's names)."""
+    parser = parser_for(__doc__)
+    parser.add_argument('--data_dir', default='./dataset',
+                        help='Output folder of the TFRecord files (default: %(default)s).')
+    parser.add_argument('--image_data_dir', required=True,
+                        help='Folder of the images, e.g. VOCdevkit/VOC2012/JPEGImages.')
+    parser.add_argument('--label_data_dir', required=True,
+                        help='Folder of the label PNGs: SBD SegmentationClassAug (grayscale) or VOC '
+                             'SegmentationClass (palette).')
+    parser.add_argument('--train_data_list', default=None,
+                        help='List of training ids (default: <image_data_dir>/../ImageSets/Segmentation/'
+                             'train_aug.txt if it exists, else train.txt there).')
+    parser.add_argument('--valid_data_list', default=None,
+                        help='List of validation ids (default: <image_data_dir>/../ImageSets/Segmentation/val.txt).')
+    parser.add_argument('--num_shards', type=int, default=1,
+                        help='Files per split; above 1 they are named voc_train.record-00000-of-0000N '
+                             '(default: %(default)s, one voc_train.record).')
+    add_batch_flags(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Check every pair of both lists, then write the records."""
+    args = parse_args(argv)
+    if args.num_shards < 1 or args.num_workers < 1:
+        raise UserError('--num_shards and --num_workers must be at least 1')
+    require_dir(args.image_data_dir, 'image folder')
+    require_dir(args.label_data_dir, 'label folder')
+    lists = {'train': args.train_data_list or default_list(args.image_data_dir, 'train'),
+             'val': args.valid_data_list or default_list(args.image_data_dir, 'val')}
+    splits = {split: find_pairs(read_id_list(path), args.image_data_dir, args.label_data_dir)
+              for split, path in lists.items()}
+    outputs = write_records(args.data_dir, splits, args.num_shards, args.num_workers, args.overwrite)
+    for split, paths in outputs.items():
+        files = paths[0] if len(paths) == 1 else f'{len(paths)} shards {paths[0]} ...'
+        print(f'{split}: {len(splits[split])} images from {lists[split]} -> {files}')
+
+
+if __name__ == '__main__':
+    sys.exit(run_cli(main))

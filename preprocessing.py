@@ -1,0 +1,136 @@
+"""The tf.data input pipeline: read the TFRecords, decode, augment (scale, pad, crop, flip), batch.
+
+The pipeline hands over raw float32 images (0..255); the model applies `normalize` inside its graph, so
+the same checkpoint serves records, files and frozen-graph inputs alike.
+"""
+import secrets
+
+import tensorflow as tf
+
+from utils.errors import UserError
+from utils.records import FEATURES, find_records
+from utils.voc import IGNORE_LABEL, MEAN_RGB
+
+NORMALIZATIONS = ('inception', 'mean_subtraction')
+DEFAULT_SHUFFLE_BUFFER = 2048
+
+
+def record_files(data_dir, split):
+    """Sorted record paths of split 'train' or 'val' in `data_dir` (one file or shards); UserError if none."""
+    return find_records(data_dir, split)
+
+
+def parse_record(serialized):
+    """(image uint8 [H, W, 3], label uint8 [H, W, 1]) from one serialized example (JPEG or PNG image)."""
+    features = tf.io.parse_single_example(serialized, FEATURES)
+    image = tf.io.decode_image(features['image/encoded'], channels=3, expand_animations=False)
+    label = tf.io.decode_png(features['label/encoded'], channels=1)
+    image.set_shape([None, None, 3])
+    label.set_shape([None, None, 1])
+    return image, label
+
+
+def _check_normalization(normalization):
+    """Reject an unknown normalization name early, with the accepted ones."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f'unknown input normalization {normalization!r}; use one of {NORMALIZATIONS}')
+
+
+def pad_value(normalization):
+    """Per-channel RGB fill for padding, chosen so padded pixels normalise to exactly 0."""
+    _check_normalization(normalization)
+    return [127.5] * 3 if normalization == 'inception' else list(MEAN_RGB)
+
+
+def normalize(images, normalization):
+    """float32 network input from raw 0..255 images: x/127.5 - 1 ('inception') or x - MEAN_RGB."""
+    _check_normalization(normalization)
+    images = tf.cast(images, tf.float32)
+    if normalization == 'inception':
+        return images / 127.5 - 1.0
+    return images - tf.constant(MEAN_RGB, tf.float32)
+
+
+def _stateless_seed(seed):
+    """A shape-[2] stateless seed: from a tensor or int as given, or drawn at random per call when None."""
+    if seed is None:
+        return tf.random.uniform([2], maxval=2 ** 31 - 1, dtype=tf.int64)
+    if isinstance(seed, int):
+        return tf.constant([seed, 0], tf.int64)
+    return tf.cast(seed, tf.int64)
+
+
+def augment(image, label, crop_size, min_scale=0.5, max_scale=2.0, pad=None, seed=None):
+    """Random scale, pad to the crop size, random crop and random left-right flip of an image/label pair.
+
+    The image is resized bilinearly and padded with `pad` (default: the Inception mid-grey), the label
+    with nearest neighbour and 255, and both take the same crop window and flip, so they stay aligned.
+    `seed` is an int, a shape-[2] stateless seed tensor (as input_fn passes per element), or None.
+    Returns (image float32 [crop_h, crop_w, 3], label int32 [crop_h, crop_w, 1]).
+    """
+    crop_h, crop_w = crop_size
+    pad = tf.constant(pad_value('inception') if pad is None else pad, tf.float32)
+    scale_seed, crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(_stateless_seed(seed), 3))
+    image = tf.cast(image, tf.float32)
+    label = tf.cast(label, tf.int32)
+
+    scale = tf.random.stateless_uniform([], scale_seed, min_scale, max_scale)
+    size = tf.cast(tf.round(tf.cast(tf.shape(image)[:2], tf.float32) * scale), tf.int32)
+    size = tf.maximum(size, 1)
+    image = tf.image.resize(image, size, method='bilinear')
+    label = tf.image.resize(label, size, method='nearest')
+
+    padded = tf.maximum(size, [crop_h, crop_w])
+    extra = [[0, padded[0] - size[0]], [0, padded[1] - size[1]], [0, 0]]
+    outside = tf.pad(tf.zeros_like(label, tf.float32), extra, constant_values=1.0)
+    image = tf.pad(image, extra) + outside * pad
+    label = tf.pad(label - IGNORE_LABEL, extra) + IGNORE_LABEL
+
+    both = tf.concat([image, tf.cast(label, tf.float32)], axis=-1)
+    both = tf.image.stateless_random_crop(both, [crop_h, crop_w, 4], crop_seed)
+    both = tf.image.stateless_random_flip_left_right(both, flip_seed)
+    return both[..., :3], tf.cast(both[..., 3:], tf.int32)
+
+
+def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 513), normalization='inception',
+             min_scale=0.5, max_scale=2.0, seed=None, num_parallel_calls=tf.data.AUTOTUNE,
+             shuffle_buffer=DEFAULT_SHUFFLE_BUFFER, prefetch=tf.data.AUTOTUNE):
+    """A tf.data.Dataset of ({'image': float32 [N, H, W, 3] raw 0..255}, labels int32 [N, H, W, 1]).
+
+    Training reads voc_train records: shuffle, repeat(num_epochs), parallel parse + augment, batches of
+    exactly `batch_size` (the last partial batch is dropped), prefetch. Given a seed, the batches are the
+    same on every run: each element's augmentation uses a stateless seed made of `seed` and its position.
+    Evaluation (is_training=False) reads voc_val records in order, whole images, no augmentation and keeps
+    every image; a batch_size above 1 then needs all images to share a size (use 1 for VOC).
+    `num_parallel_calls=None` and `prefetch=None` give the plain sequential pipeline (for benchmarks).
+    `num_epochs=None` repeats forever.
+    """
+    if batch_size < 1:
+        raise UserError(f'batch size must be at least 1, not {batch_size}')
+    files = record_files(data_dir, 'train' if is_training else 'val')
+    base_seed = secrets.randbelow(2 ** 31) if seed is None else int(seed)
+    if is_training:
+        dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=base_seed)
+        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=1 if num_parallel_calls is None else None,
+                                     num_parallel_calls=num_parallel_calls, deterministic=True)
+        dataset = dataset.shuffle(shuffle_buffer, seed=base_seed).repeat(num_epochs).enumerate()
+
+        def _train_example(index, serialized):
+            image, label = parse_record(serialized)
+            image, label = augment(image, label, crop_size, min_scale, max_scale, pad_value(normalization),
+                                   seed=tf.stack([tf.constant(base_seed, tf.int64), index]))
+            return {'image': image}, label
+
+        dataset = dataset.map(_train_example, num_parallel_calls=num_parallel_calls, deterministic=True)
+        dataset = dataset.batch(batch_size, drop_remainder=True)
+    else:
+        def _eval_example(serialized):
+            image, label = parse_record(serialized)
+            return {'image': tf.cast(image, tf.float32)}, tf.cast(label, tf.int32)
+
+        dataset = tf.data.TFRecordDataset(files).repeat(num_epochs)
+        dataset = dataset.map(_eval_example, num_parallel_calls=num_parallel_calls, deterministic=True)
+        dataset = dataset.batch(batch_size)
+    if prefetch:
+        dataset = dataset.prefetch(prefetch)
+    return dataset
