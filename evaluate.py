@@ -1,0 +1,74 @@
+"""Score predictions with the VOC devkit metric: per-class IoU, mIoU and pixel accuracy.
+
+Result folders (stacking, CRF or model-zoo PNGs), one table column per folder:
+    python evaluate.py --prediction_dir OUT_A OUT_B --label_data_dir SegmentationClass --evaluation_data_list val.txt
+A checkpoint (predictions computed here, scored by the same code):
+    python evaluate.py --image_data_dir JPEGImages --label_data_dir SegmentationClass \\
+        --evaluation_data_list val.txt --model_dir MODEL_DIR
+
+Ground-truth void (255) is ignored, a predicted value outside 0..C-1 counts as wrong, and a class absent from
+both ground truth and predictions has no IoU (n/a) and is left out of the mean.
+"""
+import os
+import sys
+
+from tqdm import tqdm
+
+from utils.errors import UserError, run_cli
+from utils.files import read_id_list, require_dir
+from utils.flags import add_predict_flags, parser_for
+from utils.parallel import default_workers
+from utils.scoring import (collect, image_confusion, missing_message, read_ground_truth, result_files, score_folders,
+                           write_outputs)
+
+
+def build_parser():
+    parser = parser_for(__doc__)
+    parser.add_argument('--prediction_dir', nargs='+', metavar='DIR', default=None,
+                        help='Score these result folders of <id>.png label maps instead of a checkpoint.')
+    parser.add_argument('--image_data_dir', default=None, help='Folder of the input images (checkpoint mode).')
+    parser.add_argument('--label_data_dir', required=True, help='Folder of the ground-truth label PNGs.')
+    parser.add_argument('--evaluation_data_list', required=True, help='List file of the image ids to score.')
+    parser.add_argument('--output_json', default=None,
+                        help='Write {"miou", "pixel_accuracy", "per_class_iou"} here (keyed by folder when several).')
+    parser.add_argument('--per_image_csv', default=None,
+                        help='Write each image\'s pixel accuracy and mIoU here, worst first.')
+    parser.add_argument('--plot', default=None, help='Write a per-class IoU bar chart PNG here.')
+    parser.add_argument('--num_workers', type=int, default=default_workers(),
+                        help='Processes reading result folders (default: all %(default)s cores).')
+    add_predict_flags(parser)
+    return parser
+
+
+def checkpoint_confusions(args, ids):
+    """Yield (image id, [confusion]) for the predictions of the model in --model_dir / --frozen_graph."""
+    gt_index = result_files(args.label_data_dir, 'ground-truth folder')
+    missing = [i for i in ids if i not in gt_index]
+    if missing:
+        raise UserError(missing_message({args.label_data_dir: missing}, 'labels'))
+    from utils import predict  # imports TensorFlow, so only in this mode
+
+    predictions = predict.iter_predictions(args, args.image_data_dir, ids)
+    for image_id, pred in tqdm(predictions, total=len(ids), desc='evaluating', unit='img', disable=None):
+        gt = read_ground_truth(gt_index[image_id], args.num_classes)
+        yield image_id, [image_confusion(gt, pred, gt_index[image_id], f'prediction for {image_id}', args.num_classes)]
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    require_dir(args.label_data_dir, 'ground-truth folder')
+    ids = read_id_list(args.evaluation_data_list)
+    if args.prediction_dir:
+        scores = score_folders(args.prediction_dir, args.label_data_dir, ids, args.num_classes, args.num_workers)
+    else:
+        if not args.image_data_dir:
+            raise UserError('give --prediction_dir to score result folders, or --image_data_dir to run a model')
+        require_dir(args.image_data_dir, 'image folder')
+        name = os.path.basename(os.path.normpath(args.frozen_graph or args.model_dir))
+        scores = collect(checkpoint_confusions(args, ids), [name], args.num_classes)
+    write_outputs(scores, args.output_json, args.per_image_csv, args.plot)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_cli(main))

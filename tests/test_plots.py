@@ -1,0 +1,45 @@
+"""The IoU bar chart and side-by-side panels are PNGs showing what they claim."""
+import numpy as np
+from PIL import Image
+
+from utils import plots
+from utils.voc import PALETTE
+
+
+def test_iou_bar_chart_writes_a_png_with_class_coloured_bars(tmp_path):
+    path = tmp_path / 'iou.png'
+    plots.iou_bar_chart(str(path), {'background': 0.9, 'aeroplane': 0.5, 'bicycle': None}, title='val')
+    img = np.asarray(Image.open(path).convert('RGB'))
+    colours = {tuple(c) for c in img.reshape(-1, 3)}
+    assert tuple(PALETTE[1]) in colours and tuple(PALETTE[0]) in colours
+    assert tuple(PALETTE[2]) not in colours  # no bar for a class without IoU
+    assert not list(tmp_path.glob('.*'))  # no temporary file left
+
+
+def test_longer_bar_for_higher_iou(tmp_path):
+    path = tmp_path / 'iou.png'
+    plots.iou_bar_chart(str(path), {'aeroplane': 0.25, 'bicycle': 1.0})
+    img = np.asarray(Image.open(path).convert('RGB'))
+    widths = [np.all(img == PALETTE[c], axis=2).any(axis=0).sum() for c in (1, 2)]
+    assert widths[1] > 3 * widths[0]
+
+
+def test_iou_bar_chart_compares_several_results(tmp_path):
+    path = tmp_path / 'iou.png'
+    plots.iou_bar_chart(str(path), {'a': {'background': 0.9, 'aeroplane': 0.5}, 'b': {'background': 0.8,
+                                                                                        'aeroplane': 0.6}})
+    img = np.asarray(Image.open(path).convert('RGB'))
+    colours = {tuple(c) for c in img.reshape(-1, 3)}
+    assert plots.SERIES_COLOURS[0] in colours and plots.SERIES_COLOURS[1] in colours
+
+
+def test_side_by_side_places_images_and_coloured_labels(tmp_path):
+    image = np.full((20, 30, 3), 200, dtype=np.uint8)
+    label = np.full((20, 30), 15, dtype=np.uint8)
+    path = tmp_path / 'panel.png'
+    plots.side_by_side(str(path), [image, label, label[:10]], ['image', 'prediction', 'ground truth'])
+    img = np.asarray(Image.open(path).convert('RGB'))
+    assert img.shape[1] == 3 * 30 + 4 * plots.MARGIN
+    person = np.all(img == PALETTE[15], axis=2)
+    assert person.sum() == 20 * 30 + 10 * 30
+    assert np.all(img == 200, axis=2).sum() >= 20 * 30

@@ -1,0 +1,148 @@
+"""Scoring result folders (evaluate.py --prediction_dir) against hand-computed confusion matrices."""
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import evaluate
+from utils import metrics
+from utils.errors import UserError, run_cli
+from utils.scoring import score_folders
+from utils.voc import save_label
+
+GT = {'a': [[0, 0, 1], [1, 255, 2]], 'b': [[2, 2], [0, 0]]}
+PRED = {'a': [[0, 1, 1], [1, 0, 2]], 'b': [[2, 200], [0, 2]]}
+# rows: gt class, columns: predicted class 0..2 then out-of-range
+EXPECTED = np.array([[2, 1, 1, 0],
+                     [0, 2, 0, 0],
+                     [0, 0, 2, 1]])
+
+
+def write(folder, name, values):
+    folder.mkdir(exist_ok=True)
+    save_label(str(folder / name), np.array(values, dtype=np.uint8))
+
+
+@pytest.fixture
+def data(tmp_path):
+    gt, pred = tmp_path / 'gt', tmp_path / 'pred'
+    for ident in GT:
+        write(gt, ident + '.png', GT[ident])
+        write(pred, ident + '.png', PRED[ident])
+    (tmp_path / 'val.txt').write_text('a\nb\n')
+    return gt, pred, tmp_path / 'val.txt'
+
+
+def test_confusion_matches_hand_count(data):
+    gt, pred, _ = data
+    scores = score_folders([str(pred)], str(gt), ['a', 'b'], num_classes=3, num_workers=1)
+    np.testing.assert_array_equal(scores.confusion['pred'], EXPECTED)
+
+
+def test_parallel_scoring_gives_the_same_matrix(data):
+    gt, pred, _ = data
+    scores = score_folders([str(pred)], str(gt), ['a', 'b'], num_classes=3, num_workers=2)
+    np.testing.assert_array_equal(scores.confusion['pred'], EXPECTED)
+
+
+def test_per_image_stats(data):
+    gt, pred, _ = data
+    rows = {r.image_id: r for r in score_folders([str(pred)], str(gt), ['a', 'b'], 3, 1).per_image['pred']}
+    assert rows['a'].pixel_accuracy == pytest.approx(4 / 5) and rows['a'].pixels == 5
+    assert rows['a'].miou == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)
+    assert rows['b'].pixel_accuracy == pytest.approx(2 / 4)
+
+
+def test_vis_py_names_are_matched(data, tmp_path):
+    gt, pred, _ = data
+    (pred / 'a.png').rename(pred / "b'a'.png")
+    scores = score_folders([str(pred)], str(gt), ['a', 'b'], 3, 1)
+    np.testing.assert_array_equal(scores.confusion['pred'], EXPECTED)
+
+
+def run(argv, capsys):
+    code = run_cli(evaluate.main, argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip()
+
+
+def test_cli_prints_table_and_writes_json_csv_plot(data, tmp_path, capsys):
+    gt, pred, val = data
+    out = tmp_path / 'report'
+    code, stdout, _ = run(['--prediction_dir', str(pred), '--label_data_dir', str(gt), '--evaluation_data_list',
+                           str(val), '--num_classes', '3', '--num_workers', '1', '--output_json',
+                           str(out / 's.json'), '--per_image_csv', str(out / 'i.csv'), '--plot', str(out / 'p.png')],
+                          capsys)
+    assert code == 0
+    assert stdout.strip() == metrics.format_table({'pred': EXPECTED})
+    summary = json.loads((out / 's.json').read_text())
+    assert summary['miou'] == pytest.approx(metrics.mean_iou(EXPECTED))
+    assert summary['per_class_iou']['bicycle'] == pytest.approx(2 / 4)
+    rows = list(csv.DictReader((out / 'i.csv').open()))
+    assert [r['image_id'] for r in rows] == ['b', 'a']  # worst first
+    with Image.open(out / 'p.png') as img:
+        assert img.format == 'PNG'
+
+
+def test_cli_several_folders_one_column_each(data, tmp_path, capsys):
+    gt, pred, val = data
+    perfect = tmp_path / 'perfect'
+    for ident in GT:
+        write(perfect, ident + '.png', np.where(np.array(GT[ident]) == 255, 0, GT[ident]))
+    code, stdout, _ = run(['--prediction_dir', str(pred), str(perfect), '--label_data_dir', str(gt),
+                           '--evaluation_data_list', str(val), '--num_classes', '3', '--output_json',
+                           str(tmp_path / 's.json')], capsys)
+    assert code == 0
+    assert stdout.splitlines()[0].split() == ['class', 'pred', 'perfect']
+    assert 'mIoU' in stdout and '100.00' in stdout
+    assert set(json.loads((tmp_path / 's.json').read_text())) == {'pred', 'perfect'}
+
+
+def test_cli_missing_predictions_are_all_listed(data, capsys):
+    gt, pred, val = data
+    (pred / 'a.png').unlink()
+    (pred / 'b.png').unlink()
+    code, _, err = run(['--prediction_dir', str(pred), '--label_data_dir', str(gt), '--evaluation_data_list',
+                        str(val)], capsys)
+    assert code == 2 and err == f'error: {pred}: 2 missing labels (a, b)'
+
+
+def test_cli_size_mismatch_names_both_files(data, capsys):
+    gt, pred, val = data
+    write(pred, 'b.png', [[0, 0, 0]])
+    code, _, err = run(['--prediction_dir', str(pred), '--label_data_dir', str(gt), '--evaluation_data_list',
+                        str(val), '--num_classes', '3', '--num_workers', '1'], capsys)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert str(pred / 'b.png') in err and str(gt / 'b.png') in err and '3x1' in err
+
+
+def test_cli_bad_ground_truth_value_names_the_file(data, capsys):
+    gt, pred, val = data
+    write(gt, 'a.png', [[0, 0, 9], [1, 255, 2]])
+    code, _, err = run(['--prediction_dir', str(pred), '--label_data_dir', str(gt), '--evaluation_data_list',
+                        str(val), '--num_classes', '3', '--num_workers', '1'], capsys)
+    assert code == 2 and str(gt / 'a.png') in err and '[9]' in err
+
+
+def test_cli_missing_list_and_folder(data, tmp_path, capsys):
+    gt, pred, val = data
+    code, _, err = run(['--prediction_dir', str(pred), '--label_data_dir', str(gt), '--evaluation_data_list',
+                        str(tmp_path / 'none.txt')], capsys)
+    assert code == 2 and 'none.txt: list file not found' in err
+    code, _, err = run(['--prediction_dir', str(tmp_path / 'x'), '--label_data_dir', str(gt),
+                        '--evaluation_data_list', str(val)], capsys)
+    assert code == 2 and err == f'error: {tmp_path / "x"}: result folder not found'
+
+
+def test_cli_checkpoint_mode_needs_images(data, capsys):
+    gt, _, val = data
+    code, _, err = run(['--label_data_dir', str(gt), '--evaluation_data_list', str(val)], capsys)
+    assert code == 2 and '--prediction_dir' in err and '--image_data_dir' in err
+
+
+def test_score_folders_raises_for_missing_ground_truth(data):
+    gt, pred, _ = data
+    with pytest.raises(UserError, match='1 missing labels'):
+        score_folders([str(pred)], str(gt), ['a', 'c'], 3, 1)

@@ -1,0 +1,110 @@
+"""Pictures people look at, drawn with Pillow alone: a per-class IoU bar chart and side-by-side panels."""
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from utils.files import atomic_path
+from utils.voc import CLASS_NAMES, PALETTE, colorize
+
+FONT_SIZE = 14
+ROW_HEIGHT = 22
+BAR_WIDTH = 400
+MARGIN = 10
+SERIES_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
+
+
+def _font():
+    """Pillow's bundled font at a readable size."""
+    return ImageFont.load_default(size=FONT_SIZE)
+
+
+def _save(path, img):
+    """Write a PNG atomically (temporary name, then rename)."""
+    with atomic_path(path) as tmp:
+        img.save(tmp, format='PNG')
+
+
+def _class_colour(name, position):
+    """The VOC palette colour of a class name (of its position for names that are not VOC classes)."""
+    index = CLASS_NAMES.index(name) if name in CLASS_NAMES else position
+    return tuple(int(v) for v in PALETTE[index])
+
+
+def iou_bar_chart(path, per_class_iou, title='Per-class IoU'):
+    """Horizontal bar chart PNG of IoU (0..1 or None) per class.
+
+    `per_class_iou` is {class: IoU} for one result, or {result name: {class: IoU}} to compare several:
+    grouped bars with a legend. A single result's bars take each class's VOC palette colour.
+    """
+    first = next(iter(per_class_iou.values()))
+    series = per_class_iou if isinstance(first, dict) else {'': per_class_iou}
+    classes = list(next(iter(series.values())))
+    font = _font()
+    label_width = max(int(font.getlength(c)) for c in classes) + 2 * MARGIN
+    value_width = int(font.getlength('100.0')) + MARGIN
+    group = ROW_HEIGHT * len(series)
+    legend = ROW_HEIGHT if len(series) > 1 else 0
+    top = ROW_HEIGHT + MARGIN + legend
+    legend_width = sum(16 + int(font.getlength(name)) + 2 * MARGIN for name in series) if legend else 0
+    width = max(label_width + BAR_WIDTH + value_width + MARGIN, legend_width + MARGIN,
+                int(font.getlength(title)) + 2 * MARGIN)
+    height = top + group * len(classes) + MARGIN * (len(classes) + 1)
+    img = Image.new('RGB', (width, height), 'white')
+    draw = ImageDraw.Draw(img)
+    draw.text((MARGIN, MARGIN // 2), title, fill='black', font=font)
+    x = MARGIN
+    for s, name in enumerate(series if legend else ()):
+        colour = SERIES_COLOURS[s % len(SERIES_COLOURS)]
+        draw.rectangle([x, ROW_HEIGHT + 4, x + 12, ROW_HEIGHT + 16], fill=colour)
+        draw.text((x + 16, ROW_HEIGHT + 2), name, fill='black', font=font)
+        x += 16 + int(font.getlength(name)) + 2 * MARGIN
+    for c, cls in enumerate(classes):
+        y0 = top + MARGIN + c * (group + MARGIN)
+        draw.text((MARGIN, y0 + (group - FONT_SIZE) // 2), cls, fill='black', font=font)
+        for s, values in enumerate(series.values()):
+            value = values.get(cls)
+            y = y0 + s * ROW_HEIGHT
+            colour = _class_colour(cls, c) if not legend else SERIES_COLOURS[s % len(SERIES_COLOURS)]
+            if value is None or math.isnan(value):
+                draw.text((label_width, y + 3), 'n/a', fill='gray', font=font)
+                continue
+            end = label_width + int(round(BAR_WIDTH * min(max(value, 0.0), 1.0)))
+            draw.rectangle([label_width, y + 2, max(end, label_width + 1), y + ROW_HEIGHT - 3], fill=colour,
+                           outline='black')
+            draw.text((end + 4, y + 3), f'{100 * value:.1f}', fill='black', font=font)
+    _save(path, img)
+
+
+def _as_rgb(panel):
+    """An RGB uint8 picture of a panel: HxWx3 arrays as they are, HxW label maps in VOC colours."""
+    panel = np.asarray(panel)
+    if panel.ndim == 2:
+        return colorize(panel)
+    if panel.ndim == 3 and panel.shape[2] == 3:
+        return panel.astype(np.uint8)
+    raise ValueError(f'panel of shape {panel.shape} is neither HxWx3 nor an HxW label map')
+
+
+def side_by_side(path, panels, titles=None):
+    """PNG of panels in one row (image | prediction | ground truth ...), each under its title.
+
+    Panels are HxWx3 uint8 images or HxW label maps (coloured with the VOC palette); shorter panels are
+    padded with white at the bottom.
+    """
+    pictures = [_as_rgb(p) for p in panels]
+    titles = list(titles or [''] * len(pictures))
+    if len(titles) != len(pictures):
+        raise ValueError(f'{len(pictures)} panels but {len(titles)} titles')
+    font = _font()
+    header = ROW_HEIGHT + MARGIN if any(titles) else 0
+    width = sum(p.shape[1] for p in pictures) + MARGIN * (len(pictures) + 1)
+    height = max(p.shape[0] for p in pictures) + header + 2 * MARGIN
+    img = Image.new('RGB', (width, height), 'white')
+    draw = ImageDraw.Draw(img)
+    x = MARGIN
+    for picture, title in zip(pictures, titles):
+        draw.text((x, MARGIN), title, fill='black', font=font)
+        img.paste(Image.fromarray(picture), (x, MARGIN + header))
+        x += picture.shape[1] + MARGIN
+    _save(path, img)
