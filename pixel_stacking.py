@@ -1,0 +1,68 @@
+"""Pixel stacking: per-pixel weighted majority vote of several models' result folders.
+
+    python pixel_stacking.py --path_val A --path_aug B --path_ori C --path_stacking OUT
+    python pixel_stacking.py --inputs A B C --weights 2 1 1 --output_dir OUT
+
+The label with the largest total vote wins each pixel; a tie goes to the earliest-listed folder among the
+tied ones (list the strongest model first), or with --tie_break smallest to the smallest class id, as the
+seed's argmax(bincount) did. A 255 pixel casts no vote; a pixel without votes is 255. Outputs are VOC-palette
+PNGs named <id>.png; b'<id>'.png names written by DeepLab's vis.py are matched to <id>.
+"""
+import sys
+
+from utils.errors import UserError, run_cli
+from utils.files import read_id_list
+from utils.flags import add_batch_flags, parser_for
+from utils.voc import NUM_CLASSES
+from utils.voting import TIE_BREAKS, stack_folders
+
+
+def build_parser():
+    parser = parser_for(__doc__)
+    seed = parser.add_argument_group('seed form (three folders, voting in this order)')
+    seed.add_argument('--path_val', help='First (strongest) model\'s result folder.')
+    seed.add_argument('--path_aug', help='Second model\'s result folder.')
+    seed.add_argument('--path_ori', help='Third model\'s result folder.')
+    parser.add_argument('--inputs', nargs='+', metavar='DIR', help='Result folders, strongest first (any number).')
+    parser.add_argument('--weights', nargs='+', type=float, metavar='W',
+                        help='Votes per input folder, in input order (default: 1 each).')
+    parser.add_argument('--path_stacking', '--output_dir', dest='output_dir', required=True,
+                        help='Folder for the stacked <id>.png results.')
+    parser.add_argument('--tie_break', choices=TIE_BREAKS, default='first',
+                        help='Winner of a tie: label of the earliest-listed tied folder, or the smallest label id '
+                             '(the seed\'s rule) (default: %(default)s).')
+    parser.add_argument('--image_list', default=None,
+                        help='List file of ids to stack (default: every name found in any input folder).')
+    parser.add_argument('--allow_missing', action='store_true',
+                        help='Let the present folders vote when a name is missing from some (default: error).')
+    parser.add_argument('--num_classes', type=int, default=NUM_CLASSES,
+                        help='Number of classes; other values than these and 255 are an error (default: %(default)s).')
+    add_batch_flags(parser)
+    return parser
+
+
+def input_dirs(args):
+    """The input folders of either form, in voting order."""
+    seed = [args.path_val, args.path_aug, args.path_ori]
+    if args.inputs and any(seed):
+        raise UserError('give either --inputs or --path_val/--path_aug/--path_ori, not both')
+    if args.inputs:
+        return args.inputs
+    if not all(seed):
+        raise UserError('give --inputs DIR [DIR ...], or all of --path_val, --path_aug and --path_ori')
+    return seed
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    ids = read_id_list(args.image_list) if args.image_list else None
+    summary = stack_folders(input_dirs(args), args.output_dir, ids, args.weights, args.tie_break, args.allow_missing,
+                            args.num_workers, args.overwrite, args.num_classes)
+    for folder, missing in summary.missing.items():
+        print(f'{folder}: {len(missing)} missing, voted without it: {" ".join(missing)}', file=sys.stderr)
+    print(f'{summary.written} stacked results written to {args.output_dir}, {summary.skipped} existed already')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_cli(main))
