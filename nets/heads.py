@@ -13,7 +13,7 @@ CONCAT_DROPOUT_KEEP = 0.9
 
 def resize_bilinear(inputs, size):
     """DeepLab's resize: bilinear with align_corners=True (keeps corner pixels aligned for odd sizes)."""
-    return tf1.image.resize_bilinear(inputs, size, align_corners=True)
+    return tf.raw_ops.ResizeBilinear(images=inputs, size=size, align_corners=True, half_pixel_centers=False)
 
 
 def conv_bn(inputs, depth, kernel_size, scope, bn, weight_decay, rate=1, separable=False):

@@ -73,3 +73,8 @@ def pending(ids, output_for, overwrite):
     if overwrite:
         return list(ids)
     return [i for i in ids if not os.path.exists(output_for(i))]
+
+
+def list_ids(folder, extensions):
+    """Sorted ids of the files in `folder` with one of `extensions`, for runs without a list file."""
+    return sorted(image_id(name) for name in os.listdir(folder) if name.endswith(tuple(extensions)))

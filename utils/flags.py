@@ -1,51 +1,84 @@
 """Command-line flags shared by several scripts, defined once so every script spells them the same."""
 import argparse
+import json
+import os
 
+from utils.files import atomic_path
 from utils.parallel import default_workers
 from utils.voc import NUM_CLASSES
 
 MODEL_VARIANTS = ('resnet_v2_50', 'resnet_v2_101', 'xception_65')
 NORMALIZATIONS = ('inception', 'mean_subtraction')
 DEFAULT_ATROUS_RATES = {8: [12, 24, 36], 16: [6, 12, 18]}
+MODEL_DEFAULTS = {
+    'model_variant': 'resnet_v2_101',
+    'output_stride': 16,
+    'atrous_rates': None,
+    'multi_grid': [1, 2, 4],
+    'decoder_output_stride': None,
+    'num_classes': NUM_CLASSES,
+    'input_normalization': 'inception',
+    'batch_norm_decay': 0.9997,
+}
+PARAMS_FILE = 'deeplab_params.json'
 
 
 def add_model_flags(parser):
-    """Flags that define the network; the same for train, evaluate, inference and export."""
-    group = parser.add_argument_group('model')
-    group.add_argument('--model_variant', '--base_architecture', dest='model_variant', default='resnet_v2_101',
-                       choices=MODEL_VARIANTS, help='Backbone network (default: %(default)s).')
-    group.add_argument('--output_stride', type=int, default=16, choices=(8, 16),
-                       help='Ratio of input to backbone output resolution (default: %(default)s).')
-    group.add_argument('--atrous_rates', type=int, nargs=3, default=None, metavar='RATE',
+    """Flags that define the network; the same for train, evaluate, inference and export.
+
+    Unset flags fall back to the model folder's deeplab_params.json (written by train.py), then to the
+    defaults, so a trained model is evaluated and exported without repeating its flags.
+    """
+    group = parser.add_argument_group('model (unset flags: MODEL_DIR/deeplab_params.json, then the default)')
+    group.add_argument('--model_variant', '--base_architecture', dest='model_variant', choices=MODEL_VARIANTS,
+                       help='Backbone network (default: resnet_v2_101).')
+    group.add_argument('--output_stride', type=int, choices=(8, 16),
+                       help='Ratio of input to backbone output resolution (default: 16).')
+    group.add_argument('--atrous_rates', type=int, nargs=3, metavar='RATE',
                        help='ASPP atrous rates (default: 6 12 18 at output stride 16, 12 24 36 at 8).')
-    group.add_argument('--multi_grid', type=int, nargs=3, default=[1, 2, 4], metavar='M',
+    group.add_argument('--multi_grid', type=int, nargs=3, metavar='M',
                        help='ResNet block4 unit rate multipliers, as in the DeepLabv3 paper (default: 1 2 4).')
-    group.add_argument('--decoder_output_stride', type=int, default=None,
+    group.add_argument('--decoder_output_stride', type=int,
                        help='Add the DeepLabv3+ decoder at this stride, e.g. 4 (default: no decoder).')
-    group.add_argument('--num_classes', type=int, default=NUM_CLASSES,
-                       help='Number of classes, background included (default: %(default)s).')
-    group.add_argument('--input_normalization', default='inception', choices=NORMALIZATIONS,
+    group.add_argument('--num_classes', type=int, help=f'Number of classes, background included (default: {NUM_CLASSES}).')
+    group.add_argument('--input_normalization', choices=NORMALIZATIONS,
                        help='inception: x/127.5-1, as the slim ResNet-v2 and Xception checkpoints were trained; '
-                            'mean_subtraction: x - VOC RGB mean, the upstream v3 behaviour (default: %(default)s).')
-    group.add_argument('--batch_norm_decay', type=float, default=0.9997,
-                       help='Moving-average decay of batch norm statistics (default: %(default)s).')
+                            'mean_subtraction: x - VOC RGB mean, the upstream v3 behaviour (default: inception; '
+                            'Xception always uses inception).')
+    group.add_argument('--batch_norm_decay', type=float,
+                       help='Moving-average decay of batch norm statistics (default: 0.9997).')
     return group
 
 
-def model_params(args):
-    """The model description (a plain dict, as tf.estimator `params`) from parsed flags."""
-    rates = args.atrous_rates or DEFAULT_ATROUS_RATES[args.output_stride]
-    normalization = 'inception' if args.model_variant == 'xception_65' else args.input_normalization
-    return {
-        'model_variant': args.model_variant,
-        'output_stride': args.output_stride,
-        'atrous_rates': list(rates),
-        'multi_grid': list(args.multi_grid),
-        'decoder_output_stride': args.decoder_output_stride,
-        'num_classes': args.num_classes,
-        'input_normalization': normalization,
-        'batch_norm_decay': args.batch_norm_decay,
-    }
+def saved_model_params(model_dir):
+    """The model description train.py stored in `model_dir`, or {} (no folder, or a checkpoint prefix)."""
+    path = os.path.join(model_dir, PARAMS_FILE) if model_dir and os.path.isdir(model_dir) else None
+    if not path or not os.path.isfile(path):
+        return {}
+    with open(path, encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def save_model_params(model_dir, params):
+    """Record the model description next to the checkpoints."""
+    with atomic_path(os.path.join(model_dir, PARAMS_FILE)) as tmp:
+        with open(tmp, 'w', encoding='utf-8') as handle:
+            json.dump(params, handle, indent=2, sort_keys=True)
+
+
+def model_params(args, saved=None):
+    """The model description (a plain dict, as tf.estimator `params`): explicit flags win over the model
+    folder's saved description (default: read from `args.model_dir`), which wins over the defaults."""
+    saved = saved_model_params(getattr(args, 'model_dir', None)) if saved is None else saved
+    params = {key: getattr(args, key) if getattr(args, key) is not None else saved.get(key, default)
+              for key, default in MODEL_DEFAULTS.items()}
+    if args.atrous_rates is None and args.output_stride is not None:
+        params['atrous_rates'] = None  # a new output stride brings its own rates unless they are given too
+    params['atrous_rates'] = list(params['atrous_rates'] or DEFAULT_ATROUS_RATES[params['output_stride']])
+    params['multi_grid'] = list(params['multi_grid'])
+    if params['model_variant'] == 'xception_65':
+        params['input_normalization'] = 'inception'
+    return params
 
 
 def add_batch_flags(parser):

@@ -1,0 +1,24 @@
+# The two commands of the README. Each installs what it needs into ./.venv first (Python 3.11 required).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: $(STAMP)  ## VOC-layout demo data -> records -> train -> evaluate -> inference -> stacking -> CRF -> scores
+	$(VENV)/bin/python demo.py --output_dir demo_output
+
+test: $(STAMP)  ## the whole test suite
+	$(VENV)/bin/python -m pytest -q tests
+
+bench: $(STAMP)  ## throughput measurements written up in BENCHMARKS.md
+	for script in bench/bench_*.py; do $(VENV)/bin/python $$script || exit 1; done
+
+clean:
+	rm -rf demo_output

@@ -1,0 +1,72 @@
+"""Segment a list of images: VOC-palette PNGs of each image's size, optional probabilities and panels.
+
+    python inference.py --data_dir JPEGImages --infer_data_list val.txt --model_dir MODEL_DIR --output_dir OUT
+"""
+import os
+import sys
+
+from tqdm import tqdm
+
+from utils import plots, voc
+from utils.errors import run_cli
+from utils.files import list_ids, pending, read_id_list, require_dir
+from utils.flags import add_predict_flags, parser_for
+
+
+def build_parser():
+    parser = parser_for(__doc__)
+    parser.add_argument('--data_dir', required=True, help='Folder of the input images (e.g. VOC JPEGImages).')
+    parser.add_argument('--infer_data_list', default=None,
+                        help='List file of image ids to segment (default: every image in --data_dir).')
+    parser.add_argument('--output_dir', required=True, help='Folder for the <id>.png results.')
+    parser.add_argument('--save_probabilities', action='store_true',
+                        help='Also write per-class softmax probabilities (float16 .npz, key "probabilities") '
+                             'for densecrf_inference.py --prob_dir.')
+    parser.add_argument('--probabilities_dir', default=None,
+                        help='Where --save_probabilities writes (default: OUTPUT_DIR/probabilities).')
+    parser.add_argument('--panel_dir', default=None,
+                        help='Also write image | prediction (| ground truth) pictures here.')
+    parser.add_argument('--num_panels', type=int, default=8, help='How many panels to write (default: %(default)s).')
+    parser.add_argument('--label_data_dir', default=None,
+                        help='Ground-truth label folder, to add a third column to the panels.')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='Redo images whose result exists (default: skip them, so a run can resume).')
+    add_predict_flags(parser)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    require_dir(args.data_dir, 'image folder')
+    ids = read_id_list(args.infer_data_list) if args.infer_data_list else list_ids(args.data_dir, voc.IMAGE_EXTENSIONS)
+    prob_dir = args.probabilities_dir or os.path.join(args.output_dir, 'probabilities')
+    from utils import predict  # imports TensorFlow: after argument parsing, so --help stays instant
+    result_path = lambda i: os.path.join(args.output_dir, i + '.png')
+    todo = pending(ids, result_path, args.overwrite)
+    if args.save_probabilities:
+        todo = sorted(set(todo) | set(pending(ids, lambda i: os.path.join(prob_dir, i + '.npz'), args.overwrite)),
+                      key=ids.index)
+    print(f'{len(ids) - len(todo)} of {len(ids)} results exist already; segmenting {len(todo)}', file=sys.stderr)
+    panels_left = args.num_panels if args.panel_dir else 0
+    outputs = predict.iter_outputs(args, args.data_dir, todo, args.save_probabilities)
+    for image_id, image, labels, probabilities in tqdm(outputs, total=len(todo), unit='img', disable=None):
+        voc.save_label(result_path(image_id), labels)
+        if probabilities is not None:
+            predict.save_probabilities(os.path.join(prob_dir, image_id + '.npz'), probabilities)
+        if panels_left > 0:
+            panels_left -= 1
+            write_panel(args, image_id, image, labels)
+    return 0
+
+
+def write_panel(args, image_id, image, labels):
+    """image | prediction (| ground truth) side by side."""
+    panels, titles = [image, labels], ['image', 'prediction']
+    if args.label_data_dir:
+        panels.append(voc.read_label(os.path.join(args.label_data_dir, image_id + '.png')))
+        titles.append('ground truth')
+    plots.side_by_side(os.path.join(args.panel_dir, image_id + '.png'), panels, titles)
+
+
+if __name__ == '__main__':
+    sys.exit(run_cli(main))

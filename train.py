@@ -1,0 +1,77 @@
+"""Train DeepLabv3 (ResNet-v2) or DeepLabv3+ (Xception-65) on TFRecords from create_tf_record.py.
+
+    python train.py --model_dir MODEL_DIR --pre_trained_model resnet_v2_101.ckpt --batch_size 16 \\
+                    --train_epochs 46 --data_dir DATA_DIR
+
+Warm-starts the backbone from --pre_trained_model (a slim ImageNet checkpoint, or all of a DeepLab model-zoo
+model.ckpt), trains from scratch without it, and resumes from the latest checkpoint in --model_dir.
+"""
+import sys
+
+from utils.errors import run_cli
+from utils.flags import add_model_flags, model_params, parser_for, save_model_params
+
+
+def build_parser():
+    parser = parser_for(__doc__)
+    parser.add_argument('--model_dir', default='./model', help='Checkpoints and TensorBoard events (default: %(default)s).')
+    parser.add_argument('--clean_model_dir', action='store_true', help='Delete --model_dir first and start over.')
+    parser.add_argument('--data_dir', default='./dataset',
+                        help='Folder of voc_train.record(-*) and voc_val.record(-*) (default: %(default)s).')
+    parser.add_argument('--pre_trained_model', default=None,
+                        help='Checkpoint to warm-start from, e.g. resnet_v2_101/resnet_v2_101.ckpt '
+                             '(default: train from scratch).')
+    parser.add_argument('--batch_size', type=int, default=10, help='Images per step (default: %(default)s).')
+    parser.add_argument('--train_epochs', type=int, default=26, help='Epochs to train (default: %(default)s).')
+    parser.add_argument('--epochs_per_eval', type=int, default=1,
+                        help='Evaluate on the val records after this many epochs (default: %(default)s).')
+    parser.add_argument('--no_eval', action='store_true', help='Skip the periodic val evaluation.')
+    parser.add_argument('--max_iter', type=int, default=None,
+                        help='Total training steps; also the end of the learning-rate decay '
+                             '(default: train_epochs x steps per epoch).')
+    parser.add_argument('--initial_learning_rate', type=float, default=7e-3, help='(default: %(default)s)')
+    parser.add_argument('--end_learning_rate', type=float, default=1e-6, help='(default: %(default)s)')
+    parser.add_argument('--momentum', type=float, default=0.9, help='(default: %(default)s)')
+    parser.add_argument('--weight_decay', type=float, default=None,
+                        help='L2 weight decay on convolution weights (default: 1e-4 ResNet, 4e-5 Xception).')
+    parser.add_argument('--freeze_batch_norm', action='store_true',
+                        help='Use and keep the moving statistics, do not train beta/gamma (small batches).')
+    parser.add_argument('--crop_size', type=int, nargs=2, default=[513, 513], metavar=('HEIGHT', 'WIDTH'),
+                        help='Training crop (default: 513 513).')
+    parser.add_argument('--min_scale', type=float, default=0.5, help='Random scale lower bound (default: %(default)s).')
+    parser.add_argument('--max_scale', type=float, default=2.0, help='Random scale upper bound (default: %(default)s).')
+    parser.add_argument('--seed', type=int, default=None, help='Seed for initialisation and augmentation.')
+    parser.add_argument('--save_checkpoints_steps', type=int, default=None,
+                        help='Checkpoint every N steps (default: every 10 minutes and at the end).')
+    parser.add_argument('--keep_checkpoints', type=int, default=3, help='Checkpoints kept (default: %(default)s).')
+    parser.add_argument('--log_every_n_steps', type=int, default=10,
+                        help='Log loss and write summaries every N steps (default: %(default)s).')
+    parser.add_argument('--tensorboard_images_max_outputs', type=int, default=4,
+                        help='Image/label/prediction triplets per summary (default: %(default)s).')
+    parser.add_argument('--intra_op_threads', type=int, default=0, help='TensorFlow intra-op threads (0: all).')
+    parser.add_argument('--inter_op_threads', type=int, default=0, help='TensorFlow inter-op threads (0: all).')
+    add_model_flags(parser)
+    return parser
+
+
+def training_params(args):
+    """Model description plus the optimisation settings model_fn reads."""
+    return dict(model_params(args), pre_trained_model=args.pre_trained_model,
+                initial_learning_rate=args.initial_learning_rate, end_learning_rate=args.end_learning_rate,
+                momentum=args.momentum, weight_decay=args.weight_decay, freeze_batch_norm=args.freeze_batch_norm,
+                tensorboard_images_max_outputs=args.tensorboard_images_max_outputs)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from utils import training  # imports TensorFlow: after argument parsing, so --help stays instant
+    training.check_model_dir(args.model_dir, args.clean_model_dir)
+    save_model_params(args.model_dir, model_params(args))
+    metrics = training.train_and_evaluate(args, training_params(args))
+    if metrics:
+        print(f"val mIoU {metrics['miou']:.4f}  pixel accuracy {metrics['pixel_accuracy']:.4f}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_cli(main))

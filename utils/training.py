@@ -1,0 +1,83 @@
+"""Training schedule around tf.estimator: step budget, warm start vs resume, train/evaluate cycles."""
+import math
+import os
+
+import tensorflow as tf
+
+import deeplab_model
+import preprocessing
+from utils.errors import UserError
+
+tf1 = tf.compat.v1
+
+
+def count_records(paths):
+    """Number of examples in TFRecord files (a fast scan, no decoding)."""
+    return sum(1 for path in paths for _ in tf.data.TFRecordDataset(path).as_numpy_iterator())
+
+
+def steps_per_epoch(num_examples, batch_size, path):
+    """Full batches per epoch (partial last batches are dropped); an error when there is not even one."""
+    if num_examples < batch_size:
+        raise UserError(f'{path}: {num_examples} training examples, fewer than --batch_size {batch_size}')
+    return num_examples // batch_size
+
+
+def run_config(args):
+    """Checkpointing, logging and seeding of the Estimator."""
+    session = tf1.ConfigProto(intra_op_parallelism_threads=args.intra_op_threads,
+                              inter_op_parallelism_threads=args.inter_op_threads)
+    return tf.estimator.RunConfig(
+        tf_random_seed=args.seed, save_checkpoints_steps=args.save_checkpoints_steps,
+        save_checkpoints_secs=None if args.save_checkpoints_steps else 600, keep_checkpoint_max=args.keep_checkpoints,
+        log_step_count_steps=args.log_every_n_steps, save_summary_steps=args.log_every_n_steps,
+        session_config=session)
+
+
+def train_and_evaluate(args, params):
+    """Train for `train_epochs` (or `max_iter` steps), evaluating on the val records every `epochs_per_eval`.
+
+    Returns the last evaluation's metrics (empty when no val records exist)."""
+    tf1.logging.set_verbosity(tf1.logging.INFO)
+    train_files = preprocessing.record_files(args.data_dir, 'train')
+    per_epoch = steps_per_epoch(count_records(train_files), args.batch_size, train_files[0])
+    max_iter = args.max_iter or args.train_epochs * per_epoch
+    params = dict(params, max_iter=max_iter)
+    if tf.train.latest_checkpoint(args.model_dir):
+        tf1.logging.info('Resuming from the latest checkpoint in %s (the warm start is not used).', args.model_dir)
+        params['pre_trained_model'] = None
+    estimator = tf.estimator.Estimator(deeplab_model.model_fn, args.model_dir, run_config(args), params)
+    val_files = _optional_records(args.data_dir, 'val')
+    metrics = {}
+    cycle_steps = max(1, args.epochs_per_eval * per_epoch)
+    while _global_step(args.model_dir) < max_iter:
+        target = min(max_iter, _global_step(args.model_dir) + cycle_steps)
+        epochs = math.ceil((target - _global_step(args.model_dir)) / per_epoch)
+        estimator.train(lambda: preprocessing.input_fn(
+            args.data_dir, True, args.batch_size, epochs, tuple(args.crop_size), params['input_normalization'],
+            args.min_scale, args.max_scale, args.seed), max_steps=target)
+        if val_files and not args.no_eval:
+            metrics = estimator.evaluate(lambda: preprocessing.input_fn(
+                args.data_dir, False, 1, 1, tuple(args.crop_size), params['input_normalization']))
+            tf1.logging.info('step %d: val mIoU %.4f, pixel accuracy %.4f', metrics['global_step'],
+                             metrics['miou'], metrics['pixel_accuracy'])
+    return metrics
+
+
+def _global_step(model_dir):
+    latest = tf.train.latest_checkpoint(model_dir)
+    return int(tf.train.load_variable(latest, 'global_step')) if latest else 0
+
+
+def _optional_records(data_dir, split):
+    try:
+        return preprocessing.record_files(data_dir, split)
+    except UserError:
+        return []
+
+
+def check_model_dir(model_dir, clean):
+    """Create the model folder; with `clean`, start over by removing its checkpoints and events."""
+    if clean and os.path.isdir(model_dir):
+        tf.io.gfile.rmtree(model_dir)
+    os.makedirs(model_dir, exist_ok=True)
