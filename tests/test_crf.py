@@ -1,0 +1,241 @@
+"""DenseCRF refinement: equal to a direct pydensecrf call, improves a blurred edge, seed rule, folders, errors."""
+import numpy as np
+import pydensecrf.densecrf as dcrf
+import pytest
+from PIL import Image
+from pydensecrf.utils import unary_from_labels
+
+import densecrf_inference
+from utils import crf
+from utils.errors import UserError, run_cli
+from utils.voc import read_label, save_label
+
+H, W, EDGE = 24, 32, 16
+
+
+def synthetic_image():
+    """Dark left half, bright right half (a person), with a little noise."""
+    rng = np.random.default_rng(0)
+    image = np.zeros((H, W, 3), dtype=np.int16)
+    image[:, EDGE:] = (200, 160, 120)
+    image += rng.integers(-2, 3, size=image.shape, dtype=np.int16)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def true_label():
+    label = np.zeros((H, W), dtype=np.uint8)
+    label[:, EDGE:] = 15
+    return label
+
+
+def blurred_label():
+    """The true edge smeared four columns into the background."""
+    label = true_label()
+    label[:, EDGE - 4:EDGE] = 15
+    return label
+
+
+def direct_crf(image, unary, params):
+    d = dcrf.DenseCRF2D(image.shape[1], image.shape[0], unary.shape[0])
+    d.setUnaryEnergy(np.ascontiguousarray(unary, dtype=np.float32))
+    d.addPairwiseGaussian(sxy=params.gauss_sxy, compat=params.gauss_compat)
+    d.addPairwiseBilateral(sxy=params.bilateral_sxy, srgb=params.bilateral_srgb, rgbim=np.ascontiguousarray(image),
+                           compat=params.bilateral_compat)
+    return np.argmax(d.inference(params.iterations), axis=0).reshape(image.shape[:2])
+
+
+def probabilities(label, num_classes=21, confidence=0.8):
+    """Softmax-like maps: confident away from the edge, torn between person and background near it."""
+    prob = np.full(label.shape + (num_classes,), (1 - confidence) / (num_classes - 1), dtype=np.float32)
+    np.put_along_axis(prob, np.minimum(label, num_classes - 1)[..., None].astype(np.int64), confidence, axis=2)
+    band = np.abs(np.arange(W) - (EDGE - 2.5)) < 3
+    prob[:, band, 0], prob[:, band, min(15, num_classes - 1)] = 0.4, 0.45
+    return prob.astype(np.float16)
+
+
+def test_hard_label_crf_equals_direct_pydensecrf_call():
+    image, label = synthetic_image(), blurred_label()
+    params = crf.LABEL_DEFAULTS
+    ours = crf.refine(image, label, params)
+    theirs = direct_crf(image, unary_from_labels(label, 21, params.gt_prob, zero_unsure=False), params)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_probability_crf_equals_direct_pydensecrf_call():
+    image, prob = synthetic_image(), probabilities(blurred_label())
+    params = crf.PROBABILITY_DEFAULTS._replace(iterations=3)
+    ours = crf.refine(image, prob, params)
+    unary = -np.log(np.clip(prob.astype(np.float32), 1e-8, None)).transpose(2, 0, 1).reshape(21, -1)
+    np.testing.assert_array_equal(ours, direct_crf(image, unary, params))
+
+
+@pytest.mark.parametrize('source', ['labels', 'probabilities'])
+def test_crf_moves_a_blurred_edge_onto_the_image_edge(source):
+    image, label = synthetic_image(), blurred_label()
+    refined = crf.refine(image, label if source == 'labels' else probabilities(label), crf.default_params(
+        source == 'probabilities'))
+    before = (label == true_label()).mean()
+    after = (refined == true_label()).mean()
+    assert before == pytest.approx(1 - 4 / W)
+    assert after > before + 0.08
+
+
+def test_void_gets_a_uniform_unary_and_background_is_a_class():
+    label = np.array([[0, 255, 3]], dtype=np.uint8)
+    unary = crf.hard_label_unary(label, 21, 0.7)
+    assert unary.shape == (21, 3) and unary.dtype == np.float32
+    assert unary[0, 0] == pytest.approx(-np.log(0.7)) and unary[1, 0] == pytest.approx(-np.log(0.3 / 20))
+    np.testing.assert_allclose(unary[:, 1], -np.log(1 / 21))
+    assert unary[3, 2] == pytest.approx(-np.log(0.7))
+
+
+def test_crf_fills_void_pixels_from_their_neighbours():
+    image, label = synthetic_image(), true_label()
+    label[5:8, 20:24] = 255
+    assert np.array_equal(crf.refine(image, label, crf.LABEL_DEFAULTS), true_label())
+
+
+def test_seed_compat_copies_images_with_more_than_two_labels():
+    label = blurred_label()
+    label[0, 0] = 7
+    assert crf.refine(synthetic_image(), label, crf.SEED_DEFAULTS, seed_compat=True) is label
+
+
+def test_seed_compat_refines_background_against_one_class_and_keeps_its_name():
+    label = blurred_label()
+    refined = crf.refine(synthetic_image(), label, crf.SEED_DEFAULTS, seed_compat=True)
+    assert set(np.unique(refined)) <= {0, 15}
+    binary = (label == 15).astype(np.uint8)
+    expected = direct_crf(synthetic_image(), unary_from_labels(binary, 2, 0.7, zero_unsure=False), crf.SEED_DEFAULTS)
+    np.testing.assert_array_equal(refined, np.where(expected == 1, 15, 0))
+
+
+@pytest.fixture
+def folders(tmp_path):
+    images, labels, probs, gt = (tmp_path / n for n in ('images', 'labels', 'probs', 'gt'))
+    for folder in (images, labels, probs):
+        folder.mkdir()
+    for ident in ('x1', 'x2'):
+        Image.fromarray(synthetic_image()).save(images / f'{ident}.jpg', quality=95)
+        save_label(str(labels / f'{ident}.png'), blurred_label())
+        save_label(str(gt / f'{ident}.png'), true_label())
+        np.savez_compressed(probs / f'{ident}.npz', probabilities=probabilities(blurred_label()))
+    return images, labels, probs, gt
+
+
+def test_refine_folder_writes_palette_pngs_and_resumes(folders, tmp_path):
+    images, labels, _, _ = folders
+    out = tmp_path / 'out'
+    assert crf.refine_folder(str(images), str(out), label_dir=str(labels), num_workers=2) == (2, 0)
+    with Image.open(out / 'x1.png') as img:
+        assert img.mode == 'P'
+    assert (read_label(str(out / 'x1.png')) == true_label()).mean() > (blurred_label() == true_label()).mean()
+    assert crf.refine_folder(str(images), str(out), label_dir=str(labels), num_workers=1) == (0, 2)
+    assert crf.refine_folder(str(images), str(out), ['x2'], label_dir=str(labels), overwrite=True) == (1, 0)
+
+
+def test_refine_folder_from_probabilities(folders, tmp_path):
+    images, _, probs, _ = folders
+    crf.refine_folder(str(images), str(tmp_path / 'out'), prob_dir=str(probs), num_workers=1)
+    expected = crf.refine(np.asarray(Image.open(images / 'x1.jpg').convert('RGB')), probabilities(blurred_label()),
+                          crf.PROBABILITY_DEFAULTS)
+    np.testing.assert_array_equal(read_label(str(tmp_path / 'out' / 'x1.png')), expected)
+
+
+def test_tune_reports_no_crf_and_every_setting(folders):
+    images, labels, _, gt = folders
+    grid = {'bilateral_sxy': (20, 80), 'bilateral_srgb': (13,), 'bilateral_compat': (10,)}
+    scores, settings = crf.tune(str(images), str(gt), label_dir=str(labels), grid=grid, num_workers=1)
+    assert list(scores.confusion) == [crf.NO_CRF, 'bilateral_sxy=20 bilateral_srgb=13 bilateral_compat=10',
+                                      'bilateral_sxy=80 bilateral_srgb=13 bilateral_compat=10']
+    assert settings['bilateral_sxy=20 bilateral_srgb=13 bilateral_compat=10'].bilateral_sxy == 20
+    from utils.metrics import mean_iou
+    assert mean_iou(scores.confusion['bilateral_sxy=80 bilateral_srgb=13 bilateral_compat=10']) > mean_iou(
+        scores.confusion[crf.NO_CRF])
+
+
+def run(argv, capsys):
+    code = run_cli(densecrf_inference.main, argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip()
+
+
+def test_cli_seed_command(folders, tmp_path, capsys):
+    images, labels, _, _ = folders
+    (tmp_path / 'list.txt').write_text('x1\n')
+    code, out, _ = run(['--image_data_dir', str(images), '--label_data_dir', str(labels), '--output_dir',
+                        str(tmp_path / 'out'), '--test_data_list', str(tmp_path / 'list.txt'), '--iterations', '2',
+                        '--num_workers', '1'], capsys)
+    assert code == 0 and '1 refined results' in out and 'iterations=2' in out
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['x1.png']
+
+
+def test_cli_tune_prints_best(folders, capsys):
+    images, _, probs, gt = folders
+    code, out, _ = run(['--image_data_dir', str(images), '--prob_dir', str(probs), '--tune', '--label_gt_dir',
+                        str(gt), '--tune_bilateral_sxy', '67', '--tune_bilateral_srgb', '3', '--tune_bilateral_compat',
+                        '4', '--iterations', '2', '--num_workers', '1'], capsys)
+    assert code == 0 and out.splitlines()[-1].startswith('best: ') and 'no CRF' in out
+
+
+def test_cli_missing_image_lists_it(folders, tmp_path, capsys):
+    images, labels, _, _ = folders
+    (images / 'x2.jpg').unlink()
+    code, _, err = run(['--image_data_dir', str(images), '--label_data_dir', str(labels), '--output_dir',
+                        str(tmp_path / 'out')], capsys)
+    assert code == 2 and err == f'error: {images}: 1 missing files (x2)'
+
+
+def test_cli_size_mismatch_names_the_file(folders, tmp_path, capsys):
+    images, labels, _, _ = folders
+    save_label(str(labels / 'x2.png'), np.zeros((5, 5), np.uint8))
+    code, _, err = run(['--image_data_dir', str(images), '--label_data_dir', str(labels), '--output_dir',
+                        str(tmp_path / 'out'), '--num_workers', '1'], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and str(labels / 'x2.png') in err and '5x5' in err
+    assert not (tmp_path / 'out' / 'x2.png').exists()
+
+
+@pytest.mark.parametrize('content, message', [
+    (b'garbage', 'unreadable probability file'),
+    ('wrong_key', 'no "probabilities" array'),
+    ('wrong_shape', 'expected [H, W, 21]'),
+])
+def test_cli_bad_probability_file_names_it(folders, tmp_path, capsys, content, message):
+    images, _, probs, _ = folders
+    path = probs / 'x1.npz'
+    if content == 'wrong_key':
+        np.savez_compressed(path, logits=probabilities(blurred_label()))
+    elif content == 'wrong_shape':
+        np.savez_compressed(path, probabilities=probabilities(blurred_label(), num_classes=5))
+    else:
+        path.write_bytes(content)
+    code, _, err = run(['--image_data_dir', str(images), '--prob_dir', str(probs), '--output_dir',
+                        str(tmp_path / 'out'), '--num_workers', '1'], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and str(path) in err and message in err
+
+
+def test_cli_unreadable_image_names_it(folders, tmp_path, capsys):
+    images, labels, _, _ = folders
+    (images / 'x1.jpg').write_bytes(b'nope')
+    code, _, err = run(['--image_data_dir', str(images), '--label_data_dir', str(labels), '--output_dir',
+                        str(tmp_path / 'out'), '--num_workers', '1'], capsys)
+    assert code == 2 and f'{images / "x1.jpg"}: unreadable image' in err
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--gt_prob', '1.5'], '--gt_prob must be in (0, 1)'),
+    (['--seed_compat', '--prob_dir', 'p'], '--seed_compat works on hard labels'),
+    (['--tune'], '--tune needs --label_gt_dir'),
+    ([], '--output_dir is required'),
+])
+def test_cli_bad_options(folders, capsys, extra, message):
+    images, labels, _, _ = folders
+    source = [] if '--prob_dir' in extra else ['--label_data_dir', str(labels)]
+    code, _, err = run(['--image_data_dir', str(images), *source, *extra], capsys)
+    assert code == 2 and message in err
+
+
+def test_refine_folder_refuses_to_overwrite_its_input(folders):
+    images, labels, _, _ = folders
+    with pytest.raises(UserError, match='inputs are never modified'):
+        crf.refine_folder(str(images), str(labels), label_dir=str(labels))
