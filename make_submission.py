@@ -1,0 +1,45 @@
+"""Pack test-set results for the PASCAL VOC evaluation server.
+
+    python make_submission.py --results_dir OUT --output results.tar.gz --comp comp6 --image_list test.txt
+
+The tarball holds results/VOC2012/Segmentation/<comp>_test_cls/<id>.png, each a VOC-palette PNG. comp5 is for
+methods trained on VOC data only, comp6 for methods using outside data (e.g. ImageNet/COCO pre-training). It
+refuses, writing nothing, when a listed image has no result (VOC 2012 test has 1456 images) or a result holds
+a value outside 0..20.
+"""
+import sys
+
+from utils.errors import run_cli
+from utils.flags import parser_for
+from utils.parallel import default_workers
+from utils.submission import COMPETITIONS, VOC2012_TEST_IMAGES, make_submission
+
+
+def build_parser():
+    parser = parser_for(__doc__)
+    parser.add_argument('--results_dir', required=True, help='Folder of <id>.png test results.')
+    parser.add_argument('--output', required=True, help='The .tar.gz to write.')
+    parser.add_argument('--comp', choices=COMPETITIONS, default='comp6',
+                        help='comp5: VOC training data only; comp6: outside data too (default: %(default)s).')
+    parser.add_argument('--image_list', default=None,
+                        help='List file of the test ids that must all have a result (e.g. VOC2012 '
+                             'ImageSets/Segmentation/test.txt; default: every PNG in --results_dir).')
+    parser.add_argument('--image_data_dir', default=None,
+                        help='Test image folder: when given, every result must have its image\'s size.')
+    parser.add_argument('--num_workers', type=int, default=default_workers(),
+                        help='Processes checking results (default: all %(default)s cores).')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    count = make_submission(args.results_dir, args.output, args.comp, args.image_list, args.image_data_dir,
+                            args.num_workers)
+    print(f'{args.output}: {count} results packed')
+    if count != VOC2012_TEST_IMAGES:
+        print(f'note: VOC 2012 test has {VOC2012_TEST_IMAGES} images; this package has {count}', file=sys.stderr)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_cli(main))

@@ -1,0 +1,86 @@
+"""The PASCAL evaluation-server tarball: layout, palette PNGs, and refusals."""
+import io
+import tarfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import make_submission
+from utils.errors import run_cli
+from utils.voc import PALETTE, save_label
+
+FOLDER = 'results/VOC2012/Segmentation/comp6_test_cls'
+
+
+@pytest.fixture
+def results(tmp_path):
+    folder = tmp_path / 'results'
+    folder.mkdir()
+    save_label(str(folder / '2008_000001.png'), np.array([[0, 15], [20, 0]], np.uint8))
+    Image.fromarray(np.array([[1, 2, 3]], np.uint8), mode='L').save(folder / "b'2008_000002'.png")
+    (tmp_path / 'test.txt').write_text('2008_000001\n2008_000002\n')
+    return folder, tmp_path / 'test.txt'
+
+
+def run(argv, capsys):
+    code = run_cli(make_submission.main, argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip()
+
+
+def test_tarball_layout_and_palette_pngs(results, tmp_path, capsys):
+    folder, listing = results
+    out = tmp_path / 'sub.tar.gz'
+    code, stdout, _ = run(['--results_dir', str(folder), '--output', str(out), '--image_list', str(listing),
+                           '--num_workers', '1'], capsys)
+    assert code == 0 and '2 results packed' in stdout
+    with tarfile.open(out) as tar:
+        assert tar.getnames() == [f'{FOLDER}/2008_000001.png', f'{FOLDER}/2008_000002.png']
+        with Image.open(io.BytesIO(tar.extractfile(f'{FOLDER}/2008_000002.png').read())) as img:
+            assert img.mode == 'P'
+            assert np.asarray(img).tolist() == [[1, 2, 3]]
+            assert img.getpalette()[3:6] == PALETTE[1].tolist()
+
+
+def test_comp5_folder(results, tmp_path, capsys):
+    folder, _ = results
+    out = tmp_path / 'sub.tar.gz'
+    assert run(['--results_dir', str(folder), '--output', str(out), '--comp', 'comp5'], capsys)[0] == 0
+    with tarfile.open(out) as tar:
+        assert all(n.startswith('results/VOC2012/Segmentation/comp5_test_cls/') for n in tar.getnames())
+
+
+def test_refuses_when_a_listed_image_has_no_result(results, tmp_path, capsys):
+    folder, listing = results
+    listing.write_text('2008_000001\n2008_000002\n2008_000003\n')
+    out = tmp_path / 'sub.tar.gz'
+    code, _, err = run(['--results_dir', str(folder), '--output', str(out), '--image_list', str(listing)], capsys)
+    assert code == 2 and err == f'error: {folder}: 1 missing files (2008_000003)'
+    assert not out.exists()
+
+
+@pytest.mark.parametrize('value', [21, 255])
+def test_refuses_values_outside_class_ids(results, tmp_path, capsys, value):
+    folder, _ = results
+    save_label(str(folder / '2008_000001.png'), np.array([[0, value]], np.uint8))
+    out = tmp_path / 'sub.tar.gz'
+    code, _, err = run(['--results_dir', str(folder), '--output', str(out), '--num_workers', '1'], capsys)
+    assert code == 2 and str(folder / '2008_000001.png') in err and f'[{value}]' in err
+    assert not out.exists() and not list(tmp_path.glob('.sub*'))
+
+
+def test_refuses_a_result_of_the_wrong_size(results, tmp_path, capsys):
+    folder, _ = results
+    images = tmp_path / 'images'
+    images.mkdir()
+    Image.new('RGB', (2, 2)).save(images / '2008_000001.jpg')
+    Image.new('RGB', (4, 1)).save(images / '2008_000002.jpg')
+    code, _, err = run(['--results_dir', str(folder), '--output', str(tmp_path / 's.tar.gz'), '--image_data_dir',
+                        str(images), '--num_workers', '1'], capsys)
+    assert code == 2 and "b'2008_000002'.png: result is 3x1" in err and '4x1' in err
+
+
+def test_refuses_a_missing_results_folder(tmp_path, capsys):
+    code, _, err = run(['--results_dir', str(tmp_path / 'none'), '--output', str(tmp_path / 's.tar.gz')], capsys)
+    assert code == 2 and err == f'error: {tmp_path / "none"}: result folder not found'
