@@ -21,9 +21,16 @@ def record_files(data_dir, split):
 
 
 def parse_record(serialized):
-    """(image uint8 [H, W, 3], label uint8 [H, W, 1]) from one serialized example (JPEG or PNG image)."""
+    """(image uint8 [H, W, 3], label uint8 [H, W, 1]) from one serialized example (JPEG or PNG image).
+
+    JPEGs are decoded with the accurate integer DCT, which gives exactly the pixels Pillow (and so
+    utils.voc.read_image in evaluation and inference) gives; TensorFlow's default differs by a few levels.
+    """
     features = tf.io.parse_single_example(serialized, FEATURES)
-    image = tf.io.decode_image(features['image/encoded'], channels=3, expand_animations=False)
+    encoded = features['image/encoded']
+    image = tf.cond(tf.io.is_jpeg(encoded),
+                    lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method='INTEGER_ACCURATE'),
+                    lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False))
     label = tf.io.decode_png(features['label/encoded'], channels=1)
     image.set_shape([None, None, 3])
     label.set_shape([None, None, 1])
@@ -109,10 +116,12 @@ def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 51
         raise UserError(f'batch size must be at least 1, not {batch_size}')
     files = record_files(data_dir, 'train' if is_training else 'val')
     base_seed = secrets.randbelow(2 ** 31) if seed is None else int(seed)
+    sequential = num_parallel_calls is None
+    deterministic = None if sequential else True
     if is_training:
         dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=base_seed)
-        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=1 if num_parallel_calls is None else None,
-                                     num_parallel_calls=num_parallel_calls, deterministic=True)
+        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=1 if sequential else None,
+                                     num_parallel_calls=num_parallel_calls, deterministic=deterministic)
         dataset = dataset.shuffle(shuffle_buffer, seed=base_seed).repeat(num_epochs).enumerate()
 
         def _train_example(index, serialized):
@@ -121,7 +130,7 @@ def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 51
                                    seed=tf.stack([tf.constant(base_seed, tf.int64), index]))
             return {'image': image}, label
 
-        dataset = dataset.map(_train_example, num_parallel_calls=num_parallel_calls, deterministic=True)
+        dataset = dataset.map(_train_example, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
         dataset = dataset.batch(batch_size, drop_remainder=True)
     else:
         def _eval_example(serialized):
@@ -129,7 +138,7 @@ def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 51
             return {'image': tf.cast(image, tf.float32)}, tf.cast(label, tf.int32)
 
         dataset = tf.data.TFRecordDataset(files).repeat(num_epochs)
-        dataset = dataset.map(_eval_example, num_parallel_calls=num_parallel_calls, deterministic=True)
+        dataset = dataset.map(_eval_example, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
         dataset = dataset.batch(batch_size)
     if prefetch:
         dataset = dataset.prefetch(prefetch)

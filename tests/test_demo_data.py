@@ -1,0 +1,86 @@
+"""utils/demo_data.py: VOC layout, label kinds and values, void band, varied sizes, determinism."""
+import os
+import pathlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from utils.demo_data import CLASS_STYLES, MAX_SIDE, MIN_SIDE, VOID_RADIUS, make_demo_voc, make_sample
+from utils.files import read_id_list
+from utils.voc import IGNORE_LABEL, read_image, read_label
+
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    """A small demo data set."""
+    return make_demo_voc(str(tmp_path_factory.mktemp('demo')), num_train=8, num_val=4, num_test=2, seed=3)
+
+
+def test_layout_and_lists_follow_voc(demo):
+    train, val, test = (read_id_list(demo[f'{s}_list']) for s in ('train', 'val', 'test'))
+    assert (len(train), len(val), len(test)) == (8, 4, 2)
+    assert read_id_list(demo['trainval_list']) == train + val
+    assert not set(train) & set(val) and not set(train + val) & set(test)
+    assert demo['list_dir'] == os.path.join(demo['root'], 'ImageSets', 'Segmentation')
+    for ident in train + val + test:
+        assert os.path.isfile(os.path.join(demo['root'], 'JPEGImages', ident + '.jpg'))
+    for ident in train + val:
+        assert os.path.isfile(os.path.join(demo['root'], 'SegmentationClass', ident + '.png'))
+        assert os.path.isfile(os.path.join(demo['root'], 'SegmentationClassAug', ident + '.png'))
+    for ident in test:
+        assert not os.path.exists(os.path.join(demo['label_dir'], ident + '.png'))
+
+
+def test_labels_are_palette_and_grayscale_pngs_of_the_same_indices(demo):
+    for ident in read_id_list(demo['trainval_list']):
+        with Image.open(os.path.join(demo['label_dir'], ident + '.png')) as palette:
+            assert palette.mode == 'P'
+        with Image.open(os.path.join(demo['aug_label_dir'], ident + '.png')) as gray:
+            assert gray.mode == 'L'
+        label = read_label(os.path.join(demo['label_dir'], ident + '.png'))
+        np.testing.assert_array_equal(label, read_label(os.path.join(demo['aug_label_dir'], ident + '.png')))
+        assert label.shape == read_image(os.path.join(demo['image_dir'], ident + '.jpg')).shape[:2]
+        assert set(np.unique(label)) <= {0, IGNORE_LABEL} | set(demo['class_ids'])
+
+
+def test_objects_of_several_classes_with_a_void_band_on_their_borders(demo):
+    labels = [read_label(os.path.join(demo['label_dir'], i + '.png')) for i in read_id_list(demo['trainval_list'])]
+    present = set().union(*(np.unique(l).tolist() for l in labels)) - {0, IGNORE_LABEL}
+    assert len(present) >= 4 and present <= set(CLASS_STYLES)
+    for k in range(4):
+        label = make_sample(np.random.default_rng([3, k]))[1]
+        np.testing.assert_array_equal(label, labels[k])
+        clean = make_sample(np.random.default_rng([3, k]), with_void=False)[1]
+        void = label == IGNORE_LABEL
+        np.testing.assert_array_equal(label[~void], clean[~void])
+        change = np.zeros(clean.shape, dtype=bool)
+        change[:, 1:] |= clean[:, 1:] != clean[:, :-1]
+        change[:, :-1] |= clean[:, 1:] != clean[:, :-1]
+        change[1:] |= clean[1:] != clean[:-1]
+        change[:-1] |= clean[1:] != clean[:-1]
+        assert change.any() and void[change].all()
+        assert void.sum() <= (2 * VOID_RADIUS + 1) ** 2 * change.sum() and void.mean() < 0.5
+        assert ((clean != 0) & ~void).sum() > 100
+
+
+def test_images_are_textured_and_of_varied_sizes(demo):
+    images = [read_image(os.path.join(demo['image_dir'], i + '.jpg')) for i in read_id_list(demo['trainval_list'])]
+    sizes = {image.shape[:2] for image in images}
+    assert len(sizes) > 4
+    assert all(MIN_SIDE <= side <= MAX_SIDE for size in sizes for side in size)
+    background = images[0][read_label(os.path.join(demo['label_dir'], 'demo_000001.png')) == 0]
+    assert background.std(axis=0).min() > 8
+
+
+def test_same_seed_same_files_other_seed_other_files(tmp_path):
+    first = make_demo_voc(str(tmp_path / 'a'), num_train=2, num_val=1, num_test=0, seed=1)
+    again = make_demo_voc(str(tmp_path / 'b'), num_train=2, num_val=1, num_test=0, seed=1)
+    other = make_demo_voc(str(tmp_path / 'c'), num_train=2, num_val=1, num_test=0, seed=2)
+
+    def content(paths):
+        names = [os.path.join(d, f) for d in (paths['image_dir'], paths['label_dir']) for f in sorted(os.listdir(d))]
+        return [pathlib.Path(name).read_bytes() for name in names]
+
+    assert content(first) == content(again)
+    assert content(first) != content(other)
