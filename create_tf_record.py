@@ -11,7 +11,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from utils.errors import UserError, run_cli  # noqa: E402
 from utils.files import read_id_list, require_dir  # noqa: E402
-from utils.flags import add_batch_flags, parser_for  # noqa: E402
+from utils.flags import parser_for  # noqa: E402
+from utils.parallel import default_workers  # noqa: E402
 from utils.records import find_pairs, write_records  # noqa: E402
 
 
@@ -41,7 +42,10 @@ def parse_args(argv):
     parser.add_argument('--num_shards', type=int, default=1,
                         help='Files per split; above 1 they are named voc_train.record-00000-of-0000N '
                              '(default: %(default)s, one voc_train.record).')
-    add_batch_flags(parser)
+    parser.add_argument('--num_workers', type=int, default=default_workers(),
+                        help='Worker processes for checking and encoding (default: all %(default)s cores).')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='Replace existing records of the same splits (default: refuse and write nothing).')
     return parser.parse_args(argv)
 
 
