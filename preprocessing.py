@@ -87,16 +87,22 @@ def augment(image, label, crop_size, min_scale=0.5, max_scale=2.0, pad=None, see
     image = tf.image.resize(image, size, method='bilinear')
     label = tf.image.resize(label, size, method='nearest')
 
-    padded = tf.maximum(size, [crop_h, crop_w])
-    extra = [[0, padded[0] - size[0]], [0, padded[1] - size[1]], [0, 0]]
+    # Cropping first and then padding the bottom/right gives the same window as padding the whole
+    # scaled image to the crop size and cropping it, with much less copying.
+    room = tf.maximum(size, [crop_h, crop_w]) - [crop_h, crop_w] + 1
+    offset = tf.cast(tf.random.stateless_uniform([2], crop_seed) * tf.cast(room, tf.float32), tf.int32)
+    image = image[offset[0]:offset[0] + crop_h, offset[1]:offset[1] + crop_w]
+    label = label[offset[0]:offset[0] + crop_h, offset[1]:offset[1] + crop_w]
+    extra = [[0, crop_h - tf.shape(label)[0]], [0, crop_w - tf.shape(label)[1]], [0, 0]]
     outside = tf.pad(tf.zeros_like(label, tf.float32), extra, constant_values=1.0)
     image = tf.pad(image, extra) + outside * pad
     label = tf.pad(label - IGNORE_LABEL, extra) + IGNORE_LABEL
 
-    both = tf.concat([image, tf.cast(label, tf.float32)], axis=-1)
-    both = tf.image.stateless_random_crop(both, [crop_h, crop_w, 4], crop_seed)
-    both = tf.image.stateless_random_flip_left_right(both, flip_seed)
-    return both[..., :3], tf.cast(both[..., 3:], tf.int32)
+    flip = tf.random.stateless_uniform([], flip_seed) < 0.5
+    image, label = tf.cond(flip, lambda: (tf.reverse(image, [1]), tf.reverse(label, [1])), lambda: (image, label))
+    image.set_shape([crop_h, crop_w, 3])
+    label.set_shape([crop_h, crop_w, 1])
+    return image, label
 
 
 def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 513), normalization='inception',
