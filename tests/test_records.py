@@ -146,8 +146,8 @@ def _bad_label_values(demo):
 
 
 @pytest.mark.parametrize('damage, words', [
-    (_missing_image, 'image not found'),
-    (_missing_label, 'label not found'),
+    (_missing_image, 'JPEGImages/demo_000002.jpg not found'),
+    (_missing_label, 'SegmentationClassAug/demo_000002.png not found'),
     (_unreadable_image, 'unreadable image'),
     (_size_mismatch, 'but label'),
     (_bad_label_values, '[30]'),

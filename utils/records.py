@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from utils.errors import UserError
 from utils.files import atomic_path, find_file
@@ -112,8 +112,11 @@ def decode_example(serialized):
 
 
 def find_pairs(ids, image_dir, label_dir):
-    """(id, image path or None, label path or None) for every id; missing files are reported by check_pair."""
-    return [(i, find_file(image_dir, i, IMAGE_EXTENSIONS), find_file(label_dir, i, LABEL_EXTENSIONS)) for i in ids]
+    """(id, image path, label path) for every id; a missing file keeps its expected name for check_pair to report."""
+    def _path(folder, ident, extensions):
+        return find_file(folder, ident, extensions) or os.path.join(folder, ident + extensions[0])
+
+    return [(i, _path(image_dir, i, IMAGE_EXTENSIONS), _path(label_dir, i, LABEL_EXTENSIONS)) for i in ids]
 
 
 def _image_info(path):
@@ -122,6 +125,8 @@ def _image_info(path):
         with Image.open(path) as img:
             img.load()
             fmt, mode, (width, height) = img.format, img.mode, img.size
+    except UnidentifiedImageError:
+        return f'unreadable image {path} (not an image file)'
     except (OSError, ValueError, SyntaxError) as err:
         return f'unreadable image {path} ({err})'
     if fmt not in _IMAGE_FORMATS:
@@ -134,10 +139,10 @@ def _image_info(path):
 def check_pair(pair, num_classes=NUM_CLASSES):
     """(id, problem or None, (format, height, width)) for one pair: existence, decoding, size and values."""
     ident, image_path, label_path = pair
-    if image_path is None:
-        return ident, 'image not found', None
-    if label_path is None:
-        return ident, 'label not found', None
+    if not os.path.isfile(image_path):
+        return ident, f'image {image_path} not found', None
+    if not os.path.isfile(label_path):
+        return ident, f'label {label_path} not found', None
     info = _image_info(image_path)
     if isinstance(info, str):
         return ident, info, None
