@@ -1,4 +1,5 @@
 """Xception-65 and the DeepLabv3+ model built on it match the published checkpoint and DeepLab's wiring."""
+import functools
 import json
 import os
 
@@ -27,8 +28,10 @@ def graph_variables():
     return {v.op.name: v.shape.as_list() for v in tf1.global_variables() if v.op.name != 'global_step'}
 
 
+@functools.lru_cache(maxsize=None)
 def build_backbone(output_stride, bn=FROZEN_BN):
-    """Xception-65 on a [1, ?, ?, 3] placeholder in a fresh graph; returns (graph, input, features, end points)."""
+    """Xception-65 on a [1, ?, ?, 3] placeholder in a fresh graph; returns (graph, input, features, end points).
+    Cached: tests only read the graph."""
     graph = tf.Graph()
     with graph.as_default():
         images = tf1.placeholder(tf.float32, [1, None, None, 3])
@@ -36,6 +39,7 @@ def build_backbone(output_stride, bn=FROZEN_BN):
     return graph, images, features, end_points
 
 
+@functools.lru_cache(maxsize=None)
 def build_deeplab(output_stride):
     """The lead's DeepLabv3+ (Xception-65, decoder stride 4) on a placeholder, from the command-line flags."""
     import deeplab_model

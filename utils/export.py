@@ -1,0 +1,105 @@
+"""Freeze a trained checkpoint into a model-zoo style inference graph (.pb) and optionally a SavedModel.
+
+Interface, as DeepLab's export_model.py: `ImageTensor` (uint8 [1, H, W, 3], RGB) in, `SemanticPredictions`
+(int32 [1, H, W]) and `SemanticProbabilities` (float32 [1, H, W, C], softmax) out.
+"""
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+from tensorflow.python.util import deprecation
+
+import deeplab_model
+import preprocessing
+from utils import checkpoints
+from utils.errors import UserError
+from utils.files import atomic_path
+
+tf1 = tf.compat.v1
+
+INPUT_NAME = 'ImageTensor'
+PREDICTIONS_NAME = 'SemanticPredictions'
+PROBABILITIES_NAME = 'SemanticProbabilities'
+OUTPUT_NAMES = (PREDICTIONS_NAME, PROBABILITIES_NAME)
+
+
+def pad_to_crop(images, crop_size, normalization):
+    """Pad [1, h, w, 3] raw images at the bottom and right to `crop_size` with the value that normalises to 0,
+    as DeepLab's exported graphs do; fails at run time for a side above the crop."""
+    fill = tf.constant(preprocessing.pad_value(normalization), tf.float32)
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    checks = [tf1.assert_less_equal(height, crop_size[0], message='image taller than --crop_size'),
+              tf1.assert_less_equal(width, crop_size[1], message='image wider than --crop_size')]
+    with tf.control_dependencies(checks):
+        paddings = [[0, 0], [0, crop_size[0] - height], [0, crop_size[1] - width], [0, 0]]
+        return tf.pad(images - fill, paddings) + fill
+
+
+def build_inference_graph(params, crop_size=None):
+    """In the default graph: the ImageTensor placeholder and the named outputs; returns (input, outputs)."""
+    images = tf1.placeholder(tf.uint8, [1, None, None, 3], name=INPUT_NAME)
+    raw = tf.cast(images, tf.float32)
+    size = tf.shape(images)[1:3]
+    if crop_size:
+        raw = pad_to_crop(raw, crop_size, params['input_normalization'])
+    probabilities = deeplab_model.predict_probabilities(raw, params)[:, :size[0], :size[1]]
+    probabilities = tf.identity(probabilities, name=PROBABILITIES_NAME)
+    predictions = tf.argmax(probabilities, axis=3, output_type=tf.int32, name=PREDICTIONS_NAME)
+    return images, {PREDICTIONS_NAME: predictions, PROBABILITIES_NAME: probabilities}
+
+
+def frozen_graph_def(model_dir, params, crop_size=None):
+    """The inference GraphDef with the weights of the checkpoint in `model_dir` (folder or prefix) as constants."""
+    ckpt = checkpoints.resolve_checkpoint(model_dir)
+    graph = tf.Graph()
+    with graph.as_default():
+        build_inference_graph(params, crop_size)
+        saver = checkpoints.restore_saver(ckpt)
+        with tf1.Session() as sess, deprecation.silence():
+            saver.restore(sess, ckpt)
+            return tf1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), list(OUTPUT_NAMES))
+
+
+def write_graph_def(graph_def, path):
+    """Write a GraphDef to `path` atomically (no half-written .pb after a failure)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, 'wb') as handle:
+            handle.write(graph_def.SerializeToString())
+
+
+def write_saved_model(graph_def, saved_model_dir):
+    """A SavedModel with one `serving_default` signature over the frozen graph's tensors, replacing any old one."""
+    parent = os.path.dirname(os.path.abspath(saved_model_dir))
+    os.makedirs(parent, exist_ok=True)
+    if os.path.exists(saved_model_dir) and not os.path.exists(os.path.join(saved_model_dir, 'saved_model.pb')):
+        raise UserError(f'{saved_model_dir}: exists and is not a SavedModel; choose another --saved_model_dir')
+    staging = tempfile.mkdtemp(prefix='.saved_model.', dir=parent)
+    try:
+        build_dir = os.path.join(staging, 'model')
+        graph = tf.Graph()
+        with graph.as_default():
+            tf1.import_graph_def(graph_def, name='')
+            tensor = lambda name: graph.get_tensor_by_name(name + ':0')
+            signature = tf1.saved_model.predict_signature_def(
+                inputs={INPUT_NAME: tensor(INPUT_NAME)}, outputs={name: tensor(name) for name in OUTPUT_NAMES})
+            builder = tf1.saved_model.Builder(build_dir)
+            with tf1.Session() as sess:
+                builder.add_meta_graph_and_variables(
+                    sess, [tf1.saved_model.tag_constants.SERVING],
+                    signature_def_map={tf1.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY: signature})
+            builder.save()
+        if os.path.exists(saved_model_dir):
+            os.replace(saved_model_dir, os.path.join(staging, 'old'))
+        os.replace(build_dir, saved_model_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def export(model_dir, export_path, params, crop_size=None, saved_model_dir=None):
+    """Freeze the checkpoint in `model_dir` into `export_path` (and a SavedModel); returns the GraphDef."""
+    graph_def = frozen_graph_def(model_dir, params, crop_size)
+    write_graph_def(graph_def, export_path)
+    if saved_model_dir:
+        write_saved_model(graph_def, saved_model_dir)
+    return graph_def
