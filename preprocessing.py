@@ -3,6 +3,7 @@
 The pipeline hands over raw float32 images (0..255); the model applies `normalize` inside its graph, so
 the same checkpoint serves records, files and frozen-graph inputs alike.
 """
+import numbers
 import secrets
 
 import tensorflow as tf
@@ -62,7 +63,7 @@ def _stateless_seed(seed):
     """A shape-[2] stateless seed: from a tensor or int as given, or drawn at random per call when None."""
     if seed is None:
         return tf.random.uniform([2], maxval=2 ** 31 - 1, dtype=tf.int64)
-    if isinstance(seed, int):
+    if isinstance(seed, numbers.Integral):
         return tf.constant([seed, 0], tf.int64)
     return tf.cast(seed, tf.int64)
 
