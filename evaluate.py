@@ -18,7 +18,7 @@ from utils.errors import UserError, run_cli
 from utils.files import read_id_list, require_dir
 from utils.flags import add_predict_flags, parser_for
 from utils.parallel import default_workers
-from utils.scoring import (collect, image_confusion, missing_message, read_ground_truth, result_files, score_folders,
+from utils.scoring import (collect, image_confusion, missing_message, read_checked_label, result_files, score_folders,
                            write_outputs)
 
 
@@ -50,7 +50,7 @@ def checkpoint_confusions(args, ids):
 
     predictions = predict.iter_predictions(args, args.image_data_dir, ids)
     for image_id, pred in tqdm(predictions, total=len(ids), desc='evaluating', unit='img', disable=None):
-        gt = read_ground_truth(gt_index[image_id], args.num_classes)
+        gt = read_checked_label(gt_index[image_id], args.num_classes)
         yield image_id, [image_confusion(gt, pred, gt_index[image_id], f'prediction for {image_id}', args.num_classes)]
 
 

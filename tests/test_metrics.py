@@ -65,3 +65,35 @@ def test_table_has_one_column_per_result_and_percentages():
     assert lines[-2].split() == ['mIoU', '61.11', '100.00']
     assert lines[-1].split() == ['pixel', 'accuracy', '71.43', '100.00']
     assert 'n/a' in metrics.format_table({'x': metrics.confusion_matrix(GT, PRED, 4)})
+
+
+def brute_force_confusion(gt, pred, num_classes):
+    conf = np.zeros((num_classes, num_classes + 1), dtype=np.int64)
+    for g, p in zip(gt.reshape(-1).tolist(), pred.reshape(-1).tolist()):
+        if g < num_classes:
+            conf[g, min(p, num_classes)] += 1
+    return conf
+
+
+def test_run_counting_and_pixel_counting_both_match_a_brute_force_count():
+    rng = np.random.default_rng(1)
+    blocky = np.repeat(rng.integers(0, 6, size=(6, 4)), 20, axis=1).astype(np.uint8)  # long runs
+    blocky[blocky == 5] = 255
+    noisy = rng.choice([0, 1, 2, 3, 4, 9, 255], size=(6, 80)).astype(np.uint8)  # runs of about one pixel
+    for gt, pred in ((blocky, np.roll(blocky, 3)), (noisy, np.roll(noisy, 1)), (blocky, noisy)):
+        np.testing.assert_array_equal(metrics.confusion_matrix(gt, pred, 5), brute_force_confusion(gt, pred, 5))
+
+
+def test_scores_of_a_stack_of_matrices_equal_the_scores_of_each():
+    rng = np.random.default_rng(2)
+    confs = np.stack([metrics.confusion_matrix(rng.integers(0, 4, 30).astype(np.uint8),
+                                               rng.integers(0, 4, 30).astype(np.uint8), 5) for _ in range(3)])
+    np.testing.assert_allclose(metrics.mean_iou(confs), [metrics.mean_iou(c) for c in confs])
+    np.testing.assert_allclose(metrics.pixel_accuracy(confs), [metrics.pixel_accuracy(c) for c in confs])
+    assert isinstance(metrics.mean_iou(confs[0]), float)
+
+
+def test_empty_matrix_has_no_scores():
+    conf = metrics.confusion_matrix(np.full(4, 255, np.uint8), np.zeros(4, np.uint8), 3)
+    assert not conf.any()
+    assert np.isnan(metrics.mean_iou(conf)) and np.isnan(metrics.pixel_accuracy(conf))

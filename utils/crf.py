@@ -12,8 +12,8 @@ from pydensecrf.utils import unary_from_labels
 from utils.errors import UserError
 from utils.files import find_file, pending, require_dir
 from utils.parallel import imap_progress
-from utils.scoring import collect, image_confusion, missing_message, read_ground_truth, result_files
-from utils.voc import IGNORE_LABEL, IMAGE_EXTENSIONS, NUM_CLASSES, check_label_values, read_image, read_label, save_label
+from utils.scoring import collect, image_confusion, missing_message, read_checked_label, result_files
+from utils.voc import IGNORE_LABEL, IMAGE_EXTENSIONS, NUM_CLASSES, read_image, save_label
 
 CrfParams = collections.namedtuple(
     'CrfParams', 'gt_prob gauss_sxy gauss_compat bilateral_sxy bilateral_srgb bilateral_compat iterations')
@@ -107,9 +107,7 @@ def read_source(path, num_classes):
     """A label map (PNG) or probabilities (.npz), checked."""
     if path.endswith('.npz'):
         return read_probabilities(path, num_classes)
-    label = read_label(path)
-    check_label_values(label, path, num_classes)
-    return label
+    return read_checked_label(path, num_classes)
 
 
 def _read_pair(image_path, source_path, num_classes):
@@ -190,7 +188,7 @@ def _tune_one(task, settings, num_classes, seed_compat):
     """Worker: one image's confusion matrices without CRF and under every setting."""
     ident, image_path, source_path, gt_path = task
     image, source = _read_pair(image_path, source_path, num_classes)
-    gt = read_ground_truth(gt_path, num_classes)
+    gt = read_checked_label(gt_path, num_classes)
     baseline = source.argmax(axis=2) if source.ndim == 3 else source
     preds = [baseline] + [refine(image, source, p, num_classes, seed_compat) for p in settings.values()]
     return ident, [image_confusion(gt, pred, gt_path, source_path, num_classes) for pred in preds]

@@ -12,41 +12,71 @@ import numpy as np
 
 from utils.voc import class_names
 
+# Count per run when there are fewer runs than pixels / RUN_LENGTH_LIMIT, else per pixel.
+RUN_LENGTH_LIMIT = 8
+
 
 def confusion_matrix(gt, pred, num_classes):
-    """Pixel counts [C, C+1] of (ground-truth class, predicted class or C for out-of-range), void ignored."""
-    gt = np.asarray(gt).reshape(-1)
-    pred = np.asarray(pred).reshape(-1)
+    """Pixel counts [C, C+1] of (ground-truth class, predicted class or C for out-of-range), void ignored.
+
+    Label maps are mostly long runs of one (gt, prediction) pair, so the pairs are counted per run: a few
+    thousand runs instead of every pixel. Noisy maps with many short runs are counted pixel by pixel.
+    """
+    gt = np.asarray(gt, dtype=np.uint8).reshape(-1)
+    pred = np.asarray(pred, dtype=np.uint8).reshape(-1)
     if gt.shape != pred.shape:
         raise ValueError(f'ground truth has {gt.size} pixels, prediction {pred.size}')
     columns = num_classes + 1
-    pred = np.minimum(pred, num_classes).astype(np.intp)
-    index = gt.astype(np.intp) * columns + pred
-    # Void and other out-of-range ground truth land beyond the matrix and are dropped with the last slice.
-    counts = np.bincount(index, minlength=num_classes * columns)
-    return counts[:num_classes * columns].reshape(num_classes, columns)
+    size = num_classes * columns
+    if gt.size == 0:
+        return np.zeros((num_classes, columns), dtype=np.int64)
+    change = gt[1:] != gt[:-1]
+    change |= pred[1:] != pred[:-1]
+    starts = np.flatnonzero(change)
+    if starts.size < gt.size // RUN_LENGTH_LIMIT:
+        starts = np.concatenate(([0], starts + 1))
+        lengths = np.diff(starts, append=gt.size)
+        gt, pred = gt[starts], pred[starts]
+    else:
+        lengths = None
+    # Void and other out-of-range ground truth land beyond the matrix and are dropped by the last slice.
+    index = gt.astype(np.uint16) * columns
+    index += np.minimum(pred, num_classes)
+    counts = np.bincount(index, weights=lengths, minlength=size)[:size]
+    return counts.astype(np.int64).reshape(num_classes, columns)
+
+
+def _scalar(values):
+    """A Python float for a single matrix's score, the array for a stack of matrices."""
+    return float(values) if np.ndim(values) == 0 else values
 
 
 def class_iou(conf):
-    """IoU per class as floats in 0..1, NaN for a class absent from both ground truth and prediction."""
+    """IoU per class in 0..1, NaN for a class absent from both ground truth and prediction.
+
+    `conf` is one [C, C+1] matrix or a stack [..., C, C+1] (then one row of IoUs per matrix).
+    """
     conf = np.asarray(conf, dtype=np.float64)
-    tp = np.diag(conf[:, :-1])
-    union = conf.sum(axis=1) + conf[:, :-1].sum(axis=0) - tp
+    tp = np.diagonal(conf[..., :-1], axis1=-2, axis2=-1)
+    union = conf.sum(axis=-1) + conf[..., :-1].sum(axis=-2) - tp
     with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(union > 0, tp / np.where(union > 0, union, 1), np.nan)
+        return tp / union
 
 
 def mean_iou(conf):
     """Mean IoU over the classes that have one (see the module docstring); NaN if none has."""
     iou = class_iou(conf)
-    return float(np.nanmean(iou)) if np.isfinite(iou).any() else float('nan')
+    present = ~np.isnan(iou)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return _scalar(np.where(present, iou, 0).sum(axis=-1) / present.sum(axis=-1))
 
 
 def pixel_accuracy(conf):
     """Correctly labelled pixels over all non-void ground-truth pixels; NaN for an empty matrix."""
-    conf = np.asarray(conf)
-    total = conf.sum()
-    return float(np.trace(conf[:, :-1]) / total) if total else float('nan')
+    conf = np.asarray(conf, dtype=np.float64)
+    correct = np.trace(conf[..., :-1], axis1=-2, axis2=-1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return _scalar(correct / conf.sum(axis=(-2, -1)))
 
 
 def _json_float(value):
@@ -90,8 +120,3 @@ def format_table(confusions):
 def report(confusions, file=None):
     """Print the side-by-side table of `format_table` (IoU in %, n/a where a class has no IoU)."""
     print(format_table(confusions), file=file or sys.stdout)
-
-
-def image_stats(conf):
-    """(pixel accuracy, mIoU over the classes present in the image or its prediction, non-void pixels)."""
-    return pixel_accuracy(conf), mean_iou(conf), int(np.asarray(conf).sum())

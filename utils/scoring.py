@@ -12,7 +12,7 @@ from utils.errors import UserError
 from utils.files import atomic_path, image_id, require_dir
 from utils.parallel import imap_progress
 from utils.plots import iou_bar_chart
-from utils.voc import LABEL_EXTENSIONS, check_label_values, read_label
+from utils.voc import IGNORE_LABEL, LABEL_EXTENSIONS, check_label_values, read_label
 
 ImageScore = collections.namedtuple('ImageScore', 'image_id pixel_accuracy miou pixels')
 Scores = collections.namedtuple('Scores', 'confusion per_image')
@@ -45,11 +45,15 @@ def result_names(folders):
     return [b if bases.count(b) == 1 else os.path.normpath(f) for b, f in zip(bases, folders)]
 
 
-def read_ground_truth(path, num_classes):
-    """A ground-truth label map; values outside 0..C-1 and 255 are a UserError naming the file."""
-    gt = read_label(path)
-    check_label_values(gt, path, num_classes)
-    return gt
+def read_checked_label(path, num_classes):
+    """A label map whose values outside 0..C-1 and 255 are a UserError naming the file.
+
+    Two comparisons find clean maps; the sorting check that names the bad values runs only on the others.
+    """
+    label = read_label(path)
+    if np.any((label >= num_classes) & (label != IGNORE_LABEL)):
+        check_label_values(label, path, num_classes)
+    return label
 
 
 def image_confusion(gt, pred, gt_path, pred_path, num_classes):
@@ -63,19 +67,24 @@ def image_confusion(gt, pred, gt_path, pred_path, num_classes):
 def _score_one(task, num_classes):
     """Worker: (image id, gt path, prediction paths) -> (image id, one confusion matrix per prediction)."""
     ident, gt_path, pred_paths = task
-    gt = read_ground_truth(gt_path, num_classes)
+    gt = read_checked_label(gt_path, num_classes)
     return ident, [image_confusion(gt, read_label(p), gt_path, p, num_classes) for p in pred_paths]
 
 
 def collect(results, names, num_classes):
-    """Sum (image id, [confusion per result]) pairs into Scores, keeping each image's stats."""
-    confusion = {n: np.zeros((num_classes, num_classes + 1), dtype=np.int64) for n in names}
-    per_image = {n: [] for n in names}
+    """Sum (image id, [confusion per result]) pairs into Scores, with each image's stats computed at the end."""
+    ids = []
+    confusions = {n: [] for n in names}
     for ident, confs in results:
+        ids.append(ident)
         for name, conf in zip(names, confs):
-            confusion[name] += conf
-            per_image[name].append(ImageScore(ident, *metrics.image_stats(conf)))
-    return Scores(confusion, per_image)
+            confusions[name].append(conf)
+    empty = np.zeros((0, num_classes, num_classes + 1), dtype=np.int64)
+    stacks = {n: np.stack(c) if c else empty for n, c in confusions.items()}
+    per_image = {n: [ImageScore(*row) for row in zip(ids, metrics.pixel_accuracy(stack), metrics.mean_iou(stack),
+                                                      stack.sum(axis=(1, 2)).tolist())]
+                 for n, stack in stacks.items()}
+    return Scores({n: stack.sum(axis=0) for n, stack in stacks.items()}, per_image)
 
 
 def score_folders(pred_dirs, gt_dir, ids, num_classes, num_workers=None):

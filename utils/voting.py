@@ -1,6 +1,7 @@
 """Pixel stacking: a weighted per-pixel majority vote over several models' result folders."""
 import collections
 import functools
+import itertools
 import os
 
 import numpy as np
@@ -8,8 +9,8 @@ import numpy as np
 from utils.errors import UserError
 from utils.files import pending
 from utils.parallel import imap_progress
-from utils.scoring import missing_message, result_files
-from utils.voc import IGNORE_LABEL, NUM_CLASSES, check_label_values, read_label, save_label
+from utils.scoring import missing_message, read_checked_label, result_files
+from utils.voc import IGNORE_LABEL, NUM_CLASSES, save_label
 
 TIE_BREAKS = ('first', 'smallest')
 StackSummary = collections.namedtuple('StackSummary', 'written skipped missing')
@@ -21,37 +22,37 @@ def vote(labels, weights=None, tie_break='first'):
 
     Each pixel's label with the largest total weight wins. Ties go to the label of the earliest map among
     the tied ones ('first') or to the smallest label id ('smallest', the seed's argmax(bincount)).
-    Vectorised over pixels: map i's score is the weight of every map agreeing with it, so the loop is
-    over pairs of maps only.
+    Vectorised over pixels: map i's score is the weight of every map agreeing with it, so the loops are
+    over the N maps and their pairs only.
     """
-    stack = np.stack([np.asarray(label, dtype=np.uint8) for label in labels])
-    weights = np.ones(len(stack), dtype=np.int64) if weights is None else np.asarray(weights)
-    valid = stack != IGNORE_LABEL
-    score = valid * weights.reshape((-1,) + (1,) * (stack.ndim - 1))
-    for i in range(len(stack)):
-        for j in range(i + 1, len(stack)):
-            agree = (stack[i] == stack[j]) & valid[i]
-            score[i] += agree * weights[j]
-            score[j] += agree * weights[i]
-    if score.dtype.kind == 'f':
-        score = np.round(score, 9)
-    if tie_break == 'first':
-        winner = np.argmax(score, axis=0)[np.newaxis]
-        return np.take_along_axis(stack, winner, axis=0)[0]
-    if tie_break == 'smallest':
-        best = score.max(axis=0)
-        return np.where(score == best, stack, IGNORE_LABEL).min(axis=0).astype(np.uint8)
-    raise ValueError(f'tie_break must be one of {TIE_BREAKS}, not {tie_break!r}')
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f'tie_break must be one of {TIE_BREAKS}, not {tie_break!r}')
+    stack = [np.asarray(label, dtype=np.uint8) for label in labels]
+    weights = [1] * len(stack) if weights is None else list(weights)
+    integral = all(float(w).is_integer() for w in weights) and sum(weights) <= np.iinfo(np.int16).max
+    weights = np.asarray(weights, dtype=np.int16 if integral else np.float64)
+    valid = [label != IGNORE_LABEL for label in stack]
+    score = [v * w for v, w in zip(valid, weights)]
+    for i, j in itertools.combinations(range(len(stack)), 2):
+        agree = (stack[i] == stack[j]) & valid[i]
+        score[i] += agree * weights[j]
+        score[j] += agree * weights[i]
+    if not integral:
+        score = [np.round(s, 9) for s in score]  # weights like 0.1 + 0.2 should tie with 0.3
+    best, winner = score[0], stack[0]
+    for s, label in zip(score[1:], stack[1:]):
+        better = s > best
+        if tie_break == 'smallest':
+            better |= (s == best) & (label < winner)
+        best = np.maximum(best, s)
+        winner = np.where(better, label, winner)
+    return winner
 
 
 def _stack_one(task, tie_break, num_classes):
     """Worker: read one image's label maps, check them, vote and write the palette PNG."""
     ident, sources, output = task
-    labels = []
-    for path, _ in sources:
-        label = read_label(path)
-        check_label_values(label, path, num_classes)
-        labels.append(label)
+    labels = [read_checked_label(path, num_classes) for path, _ in sources]
     if len({label.shape for label in labels}) > 1:
         sizes = ', '.join(f'{path} is {label.shape[1]}x{label.shape[0]}' for (path, _), label in zip(sources, labels))
         raise UserError(f'{ident}: label maps differ in size ({sizes})')
