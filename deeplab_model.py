@@ -83,7 +83,7 @@ def colour_labels(labels):
     return tf.gather(tf.constant(PALETTE), tf.cast(labels, tf.int32))
 
 
-def _loss(logits, labels, num_classes):
+def segmentation_loss(logits, labels, num_classes):
     """Mean softmax cross-entropy over pixels whose label is a class (void 255 ignored)."""
     labels = tf.reshape(labels, [-1])
     valid = tf.logical_and(tf.not_equal(labels, IGNORE_LABEL), labels < num_classes)
@@ -94,14 +94,14 @@ def _loss(logits, labels, num_classes):
 
 
 def _train_op(total_loss, params):
-    """Momentum SGD with DeepLab's polynomial ('poly', power 0.9) learning-rate decay."""
+    """Momentum SGD with DeepLab's polynomial ('poly', power 0.9) learning-rate decay; (op, learning rate)."""
     global_step = tf1.train.get_or_create_global_step()
     learning_rate = tf1.train.polynomial_decay(
         params['initial_learning_rate'], global_step, params['max_iter'], params['end_learning_rate'], power=0.9)
     tf1.summary.scalar('learning_rate', learning_rate)
     optimizer = tf1.train.MomentumOptimizer(learning_rate, params.get('momentum', 0.9))
     with tf.control_dependencies(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS)):
-        return optimizer.minimize(total_loss, global_step, var_list=tf1.trainable_variables())
+        return optimizer.minimize(total_loss, global_step, var_list=tf1.trainable_variables()), learning_rate
 
 
 def model_fn(features, labels, mode, params):
@@ -121,7 +121,7 @@ def model_fn(features, labels, mode, params):
         checkpoints.warm_start(params['pre_trained_model'], backbone_scope(params))
     classes = tf.argmax(logits, axis=3, output_type=tf.int32)
     labels = tf.cast(tf.squeeze(labels, axis=3), tf.int32)
-    cross_entropy, valid = _loss(logits, labels, num_classes)
+    cross_entropy, valid = segmentation_loss(logits, labels, num_classes)
     regularization = tf1.losses.get_regularization_losses()
     total_loss = cross_entropy + (tf.add_n(regularization) if regularization else 0.0)
 
@@ -141,5 +141,8 @@ def model_fn(features, labels, mode, params):
     tf1.summary.image('image_label_prediction', tf.concat(
         [tf.cast(images, tf.uint8), colour_labels(labels), colour_labels(classes)], axis=2),
         max_outputs=params.get('tensorboard_images_max_outputs', 4))
-    train_op = tf.group(_train_op(total_loss, params), metrics['miou'][1], metrics['pixel_accuracy'][1])
-    return tf.estimator.EstimatorSpec(mode, loss=total_loss, train_op=train_op)
+    minimize, learning_rate = _train_op(total_loss, params)
+    train_op = tf.group(minimize, metrics['miou'][1], metrics['pixel_accuracy'][1])
+    logged = {'cross_entropy': cross_entropy, 'learning_rate': learning_rate, 'train_miou': metrics['miou'][0]}
+    hook = tf1.train.LoggingTensorHook(logged, every_n_iter=params.get('log_every_n_steps', 10))
+    return tf.estimator.EstimatorSpec(mode, loss=total_loss, train_op=train_op, training_hooks=[hook])

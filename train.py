@@ -59,7 +59,8 @@ def training_params(args):
     return dict(model_params(args), pre_trained_model=args.pre_trained_model,
                 initial_learning_rate=args.initial_learning_rate, end_learning_rate=args.end_learning_rate,
                 momentum=args.momentum, weight_decay=args.weight_decay, freeze_batch_norm=args.freeze_batch_norm,
-                tensorboard_images_max_outputs=args.tensorboard_images_max_outputs)
+                tensorboard_images_max_outputs=args.tensorboard_images_max_outputs,
+                log_every_n_steps=args.log_every_n_steps)
 
 
 def main(argv=None):

@@ -1,0 +1,107 @@
+"""train.py: warm start from a slim-style checkpoint, resume over warm start, clear mismatch errors, loss."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import create_tf_record
+import deeplab_model
+import train
+from nets import layers, resnet_v2
+from utils.demo_data import make_demo_voc
+from utils.errors import run_cli
+
+tf1 = tf.compat.v1
+TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '33', '33', '--no_eval',
+        '--log_every_n_steps', '1']
+
+
+@pytest.fixture(scope='module')
+def records(tmp_path_factory):
+    demo = make_demo_voc(str(tmp_path_factory.mktemp('voc')), num_train=4, num_val=2, num_test=0)
+    out = str(tmp_path_factory.mktemp('records'))
+    assert run_cli(create_tf_record.main, ['--data_dir', out, '--image_data_dir', demo['image_dir'],
+                                           '--label_data_dir', demo['aug_label_dir'], '--num_workers', '1']) == 0
+    return out
+
+
+def imagenet_checkpoint(path, variant='resnet_v2_50'):
+    """A slim-like ImageNet checkpoint: random backbone (small positive values: variances stay valid,
+    activations stay finite), 1001-way logits and global_step; returns its values."""
+    with tf.Graph().as_default():
+        bn = layers.BatchNorm(training=False, trainable=True, decay=0.997, epsilon=1e-5)
+        resnet_v2.resnet_v2(tf1.placeholder(tf.float32, [1, 33, 33, 3]), variant, bn)
+        with tf1.variable_scope(variant):
+            layers.conv2d(tf1.placeholder(tf.float32, [1, 1, 1, 2048]), 1001, 1, 'logits', activation=None)
+        tf1.train.get_or_create_global_step()
+        variables = tf1.global_variables()
+        with tf1.Session() as sess:
+            sess.run([v.assign(tf.random.uniform(v.shape, 0.01, 0.03, seed=i)) if v.dtype.base_dtype == tf.float32
+                      else v.initializer for i, v in enumerate(variables)])
+            values = {v.op.name: sess.run(v) for v in variables}
+            tf1.train.Saver().save(sess, path)
+    return values
+
+
+def test_warm_start_takes_every_backbone_variable_and_leaves_the_imagenet_logits(records, tmp_path):
+    values = imagenet_checkpoint(str(tmp_path / 'imagenet' / 'model.ckpt'))
+    model_dir = str(tmp_path / 'model')
+    argv = ['--model_dir', model_dir, '--data_dir', records, '--pre_trained_model', str(tmp_path / 'imagenet'),
+            '--max_iter', '1', '--initial_learning_rate', '0', '--end_learning_rate', '0',
+            '--freeze_batch_norm', *TINY]
+    assert run_cli(train.main, argv) == 0
+    trained = tf.train.latest_checkpoint(model_dir)
+    stored = dict(tf.train.list_variables(trained))
+    backbone = [n for n in values if n.startswith('resnet_v2_50/') and '/logits/' not in n]
+    assert len(backbone) == 270
+    for name in backbone:
+        np.testing.assert_array_equal(tf.train.load_variable(trained, name), values[name], err_msg=name)
+    assert 'resnet_v2_50/logits/weights' not in stored
+    assert stored['logits/semantic/weights'] == [1, 1, 256, 21]
+    assert tf.train.load_variable(trained, 'global_step') == 1
+
+
+def test_resuming_uses_the_model_dir_not_the_warm_start(records, tmp_path):
+    model_dir = str(tmp_path / 'model')
+    assert run_cli(train.main, ['--model_dir', model_dir, '--data_dir', records, '--max_iter', '1', *TINY]) == 0
+    before = tf.train.load_variable(tf.train.latest_checkpoint(model_dir), 'resnet_v2_50/conv1/weights')
+    imagenet_checkpoint(str(tmp_path / 'other' / 'model.ckpt'))
+    argv = ['--model_dir', model_dir, '--data_dir', records, '--max_iter', '2', '--pre_trained_model',
+            str(tmp_path / 'other' / 'model.ckpt'), '--initial_learning_rate', '0', '--end_learning_rate', '0', *TINY]
+    assert run_cli(train.main, argv) == 0
+    after = tf.train.load_variable(tf.train.latest_checkpoint(model_dir), 'resnet_v2_50/conv1/weights')
+    np.testing.assert_array_equal(before, after)
+    assert tf.train.load_variable(tf.train.latest_checkpoint(model_dir), 'global_step') == 2
+
+
+def test_a_checkpoint_of_another_backbone_is_a_one_line_error(records, tmp_path, capsys):
+    imagenet_checkpoint(str(tmp_path / 'r101' / 'model.ckpt'), variant='resnet_v2_101')
+    argv = ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--max_iter', '1',
+            '--pre_trained_model', str(tmp_path / 'r101' / 'model.ckpt'), *TINY]
+    assert run_cli(train.main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith('error: ') and 'r101' in err[-1] and 'resnet_v2_50' in err[-1]
+
+
+def test_a_missing_pretrained_checkpoint_is_a_one_line_error(records, tmp_path, capsys):
+    argv = ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--max_iter', '1',
+            '--pre_trained_model', str(tmp_path / 'nowhere.ckpt'), *TINY]
+    assert run_cli(train.main, argv) == 2
+    assert 'nowhere.ckpt: checkpoint not found' in capsys.readouterr().err
+
+
+def test_missing_records_is_a_one_line_error(tmp_path, capsys):
+    argv = ['--model_dir', str(tmp_path / 'model'), '--data_dir', str(tmp_path / 'empty'), *TINY]
+    assert run_cli(train.main, argv) == 2
+    assert str(tmp_path / 'empty') in capsys.readouterr().err
+
+
+def test_loss_ignores_void_pixels():
+    logits = tf.constant(np.random.RandomState(0).randn(1, 2, 2, 3), tf.float32)
+    labels = tf.constant([[1, 255], [2, 255]], tf.int32)
+    loss, valid = deeplab_model.segmentation_loss(logits, labels, 3)
+    flat = tf.reshape(logits, [-1, 3]).numpy()
+    expected = np.mean([-np.log(np.exp(flat[i, c]) / np.exp(flat[i]).sum()) for i, c in [(0, 1), (2, 2)]])
+    assert loss.numpy() == pytest.approx(expected, rel=1e-5)
+    assert valid.numpy().tolist() == [True, False, True, False]

@@ -1,0 +1,93 @@
+"""The demo: every stage of the suite on generated VOC-layout data, each run through its own command line.
+
+Stages: data -> records -> train DeepLabv3 and DeepLabv3+ -> evaluate -> inference (plain, decoder, 3-scale +
+flip) -> pixel stacking -> DenseCRF on probabilities -> one table scoring every stage -> test-set tarball.
+"""
+import os
+import shlex
+import sys
+import time
+
+import create_tf_record
+import densecrf_inference
+import evaluate
+import inference
+import make_submission
+import pixel_stacking
+import train
+from utils.demo_data import make_demo_voc
+
+# (name, extra train flags) of the two demo models: ResNet-v2-50 DeepLabv3 and v3+ trained from scratch; a
+# short run needs a faster batch-norm moving average than DeepLab's 0.9997 (set in run_demo).
+MODELS = (
+    ('deeplabv3', ['--model_variant', 'resnet_v2_50', '--seed', '1']),
+    ('deeplabv3plus', ['--model_variant', 'resnet_v2_50', '--decoder_output_stride', '4', '--seed', '2']),
+)
+TTA_FLAGS = ['--inference_scales', '0.75', '1.0', '1.25', '--add_flipped_images']
+
+
+def run(title, script, argv):
+    """Print a stage as the shell command it equals, then run that command's main()."""
+    name = os.path.basename(script.__file__)
+    print(f'\n=== {title}\n$ python {name} {shlex.join(argv)}', flush=True)
+    started = time.time()
+    script.main(argv)
+    print(f'--- {title}: {time.time() - started:.0f} s', flush=True)
+
+
+def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learning_rate):
+    """Run every stage into `out`; returns the paths of the final score JSON and bar chart."""
+    data = make_demo_voc(os.path.join(out, 'VOC2012'), num_train=num_train, num_val=num_val, num_test=4)
+    records = os.path.join(out, 'records')
+    run('TFRecords', create_tf_record, [
+        '--data_dir', records, '--image_data_dir', data['image_dir'], '--label_data_dir', data['aug_label_dir'],
+        '--num_shards', '2', '--overwrite'])
+    for name, flags in MODELS:
+        run(f'train {name}', train, [
+            '--model_dir', os.path.join(out, 'models', name), '--clean_model_dir', '--data_dir', records,
+            '--batch_size', str(batch_size), '--max_iter', str(train_steps), '--train_epochs', '1000',
+            '--epochs_per_eval', '1000', '--crop_size', str(crop_size), str(crop_size),
+            '--initial_learning_rate', str(learning_rate), '--batch_norm_decay', '0.99', '--log_every_n_steps', '20',
+            *flags])
+    first_model = os.path.join(out, 'models', MODELS[0][0])
+    run('evaluate deeplabv3 checkpoint', evaluate, [
+        '--image_data_dir', data['image_dir'], '--label_data_dir', data['label_dir'],
+        '--evaluation_data_list', data['val_list'], '--model_dir', first_model])
+
+    results = os.path.join(out, 'results')
+    stages = {name: os.path.join(results, name) for name, _ in MODELS}
+    stages['deeplabv3_tta'] = os.path.join(results, 'deeplabv3_tta')
+    predict_args = [('deeplabv3', first_model, []),
+                    ('deeplabv3plus', os.path.join(out, 'models', 'deeplabv3plus'), []),
+                    ('deeplabv3_tta', first_model, TTA_FLAGS)]
+    for stage, model_dir, flags in predict_args:
+        run(f'inference {stage}', inference, [
+            '--data_dir', data['image_dir'], '--infer_data_list', data['val_list'], '--model_dir', model_dir,
+            '--output_dir', stages[stage], '--save_probabilities', '--panel_dir', os.path.join(out, 'panels', stage),
+            '--num_panels', '4', '--label_data_dir', data['label_dir'], '--overwrite', *flags])
+
+    stages['stacking'] = os.path.join(results, 'stacking')
+    run('pixel stacking', pixel_stacking, [
+        '--inputs', stages['deeplabv3plus'], stages['deeplabv3_tta'], stages['deeplabv3'],
+        '--path_stacking', stages['stacking'], '--image_list', data['val_list'], '--overwrite'])
+    stages['densecrf'] = os.path.join(results, 'densecrf')
+    run('DenseCRF on deeplabv3_tta probabilities', densecrf_inference, [
+        '--image_data_dir', data['image_dir'], '--prob_dir', os.path.join(stages['deeplabv3_tta'], 'probabilities'),
+        '--output_dir', stages['densecrf'], '--test_data_list', data['val_list'], '--overwrite'])
+
+    scores, chart = os.path.join(out, 'scores.json'), os.path.join(out, 'iou_stacking.png')
+    run('score every stage on val', evaluate, [
+        '--prediction_dir', *stages.values(), '--label_data_dir', data['label_dir'],
+        '--evaluation_data_list', data['val_list'], '--output_json', scores,
+        '--per_image_csv', os.path.join(out, 'per_image.csv'), '--plot', chart])
+
+    test_results = os.path.join(results, 'test')
+    run('inference on test', inference, [
+        '--data_dir', data['image_dir'], '--infer_data_list', data['test_list'], '--model_dir', first_model,
+        '--output_dir', test_results, '--overwrite'])
+    run('evaluation-server tarball', make_submission, [
+        '--results_dir', test_results, '--output', os.path.join(out, 'voc2012_test_results.tar.gz'),
+        '--comp', 'comp6', '--image_list', data['test_list'], '--image_data_dir', data['image_dir']])
+    print(f'\nDemo outputs in {out}: results/ (palette PNGs per stage), panels/ (image | prediction | ground '
+          f'truth), {os.path.basename(chart)}, scores.json, voc2012_test_results.tar.gz', file=sys.stderr)
+    return scores, chart
