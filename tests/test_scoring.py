@@ -1,6 +1,7 @@
 """Scoring result folders (evaluate.py --prediction_dir) against hand-computed confusion matrices."""
 import csv
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -146,3 +147,44 @@ def test_score_folders_raises_for_missing_ground_truth(data):
     gt, pred, _ = data
     with pytest.raises(UserError, match='1 missing labels'):
         score_folders([str(pred)], str(gt), ['a', 'c'], 3, 1)
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """Stand-in for utils.predict (TensorFlow): predictions are the PRED maps, or `sizes` overrides."""
+    import types
+
+    import utils
+    fake = types.ModuleType('utils.predict')
+    fake.calls = []
+
+    def iter_predictions(args, image_dir, ids):
+        fake.calls.append((image_dir, list(ids)))
+        for ident in ids:
+            yield ident, np.array(PRED[ident], dtype=np.uint8)[:fake.rows]
+
+    fake.rows = None
+    fake.iter_predictions = iter_predictions
+    monkeypatch.setitem(sys.modules, 'utils.predict', fake)
+    monkeypatch.setattr(utils, 'predict', fake, raising=False)
+    return fake
+
+
+def test_cli_checkpoint_mode_scores_with_the_same_code(data, tmp_path, capsys, fake_model):
+    gt, _, val = data
+    (tmp_path / 'images').mkdir()
+    code, stdout, _ = run(['--image_data_dir', str(tmp_path / 'images'), '--label_data_dir', str(gt),
+                           '--evaluation_data_list', str(val), '--model_dir', str(tmp_path / 'model'),
+                           '--num_classes', '3', '--output_json', str(tmp_path / 's.json')], capsys)
+    assert code == 0 and fake_model.calls == [(str(tmp_path / 'images'), ['a', 'b'])]
+    assert stdout.strip() == metrics.format_table({'model': EXPECTED})
+    assert json.loads((tmp_path / 's.json').read_text())['miou'] == pytest.approx(metrics.mean_iou(EXPECTED))
+
+
+def test_cli_checkpoint_mode_size_mismatch(data, tmp_path, capsys, fake_model):
+    gt, _, val = data
+    (tmp_path / 'images').mkdir()
+    fake_model.rows = 1
+    code, _, err = run(['--image_data_dir', str(tmp_path / 'images'), '--label_data_dir', str(gt),
+                        '--evaluation_data_list', str(val), '--num_classes', '3'], capsys)
+    assert code == 2 and 'prediction for a: is 3x1 but ground truth' in err and str(gt / 'a.png') in err

@@ -153,14 +153,23 @@ def check_mode(prob_dir, seed_compat):
         raise UserError('--seed_compat works on hard labels (--label_data_dir), not on probabilities')
 
 
+def _prepare(image_dir, ids, label_dir, prob_dir, params, seed_compat):
+    """(params or the mode's defaults, ids, [(image path, source path)]), every input checked to exist."""
+    check_mode(prob_dir, seed_compat)
+    ids, pairs = _sources(image_dir, ids, label_dir, prob_dir)
+    return params or default_params(prob_dir is not None, seed_compat), ids, pairs
+
+
 def refine_folder(image_dir, output_dir, ids=None, label_dir=None, prob_dir=None, params=None,
                   num_classes=NUM_CLASSES, seed_compat=False, num_workers=None, overwrite=False):
-    """Refine every id (default: every label/probability file) into `output_dir/<id>.png`; returns (written, skipped)."""
-    check_mode(prob_dir, seed_compat)
-    params = params or default_params(prob_dir is not None, seed_compat)
-    ids, pairs = _sources(image_dir, ids, label_dir, prob_dir)
-    if label_dir is not None and os.path.realpath(label_dir) == os.path.realpath(output_dir):
-        raise UserError(f'{output_dir}: output folder is the label folder (inputs are never modified)')
+    """Refine every id (default: every label/probability file) into `output_dir/<id>.png`.
+
+    Existing outputs are kept unless `overwrite`. Returns (written, skipped).
+    """
+    params, ids, pairs = _prepare(image_dir, ids, label_dir, prob_dir, params, seed_compat)
+    for folder in (image_dir, label_dir):
+        if folder is not None and os.path.realpath(folder) == os.path.realpath(output_dir):
+            raise UserError(f'{output_dir}: output folder is also an input folder (inputs are never modified)')
 
     def output_for(ident):
         return os.path.join(output_dir, ident + '.png')
@@ -197,9 +206,7 @@ def _tune_one(task, settings, num_classes, seed_compat):
 def tune(image_dir, gt_dir, ids=None, label_dir=None, prob_dir=None, params=None, grid=None,
          num_classes=NUM_CLASSES, seed_compat=False, num_workers=None):
     """Score the inputs without CRF (NO_CRF) and under every grid setting; returns (Scores, {name: params})."""
-    check_mode(prob_dir, seed_compat)
-    params = params or default_params(prob_dir is not None, seed_compat)
-    ids, pairs = _sources(image_dir, ids, label_dir, prob_dir)
+    params, ids, pairs = _prepare(image_dir, ids, label_dir, prob_dir, params, seed_compat)
     gt_index = result_files(gt_dir, 'ground-truth folder')
     missing = [i for i in ids if i not in gt_index]
     if missing:

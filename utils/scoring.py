@@ -59,7 +59,7 @@ def read_checked_label(path, num_classes):
 def image_confusion(gt, pred, gt_path, pred_path, num_classes):
     """Confusion matrix of one prediction; a size different from the ground truth's is a UserError."""
     if pred.shape != gt.shape:
-        raise UserError(f'{pred_path}: prediction is {pred.shape[1]}x{pred.shape[0]} but ground truth '
+        raise UserError(f'{pred_path}: is {pred.shape[1]}x{pred.shape[0]} but ground truth '
                         f'{gt_path} is {gt.shape[1]}x{gt.shape[0]}')
     return metrics.confusion_matrix(gt, pred, num_classes)
 

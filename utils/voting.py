@@ -17,18 +17,8 @@ StackSummary = collections.namedtuple('StackSummary', 'written skipped missing')
 StackSummary.__doc__ = 'Counts of written and already existing outputs; missing: {folder: [ids]} it lacked.'
 
 
-def vote(labels, weights=None, tie_break='first'):
-    """The winning label per pixel of N same-sized label maps (255 casts no vote; no votes gives 255).
-
-    Each pixel's label with the largest total weight wins. Ties go to the label of the earliest map among
-    the tied ones ('first') or to the smallest label id ('smallest', the seed's argmax(bincount)).
-    Vectorised over pixels: map i's score is the weight of every map agreeing with it, so the loops are
-    over the N maps and their pairs only.
-    """
-    if tie_break not in TIE_BREAKS:
-        raise ValueError(f'tie_break must be one of {TIE_BREAKS}, not {tie_break!r}')
-    stack = [np.asarray(label, dtype=np.uint8) for label in labels]
-    weights = [1] * len(stack) if weights is None else list(weights)
+def _vote_pixels(stack, weights, tie_break):
+    """The vote on 1-D pixel arrays: map i's score is the weight of every map agreeing with it."""
     integral = all(float(w).is_integer() for w in weights) and sum(weights) <= np.iinfo(np.int16).max
     weights = np.asarray(weights, dtype=np.int16 if integral else np.float64)
     valid = [label != IGNORE_LABEL for label in stack]
@@ -47,6 +37,28 @@ def vote(labels, weights=None, tie_break='first'):
         best = np.maximum(best, s)
         winner = np.where(better, label, winner)
     return winner
+
+
+def vote(labels, weights=None, tie_break='first'):
+    """The winning label per pixel of N same-sized label maps (255 casts no vote; no votes gives 255).
+
+    Each pixel's label with the largest total weight wins. Ties go to the label of the earliest map among
+    the tied ones ('first') or to the smallest label id ('smallest', the seed's argmax(bincount)).
+    Vectorised: pixels where all maps agree keep that label; the others are voted on together, with
+    loops over the N maps and their pairs only.
+    """
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f'tie_break must be one of {TIE_BREAKS}, not {tie_break!r}')
+    stack = [np.asarray(label, dtype=np.uint8) for label in labels]
+    weights = [1] * len(stack) if weights is None else list(weights)
+    result = stack[0].copy()
+    unanimous = np.ones(result.shape, dtype=bool)
+    for label in stack[1:]:
+        unanimous &= label == result
+    todo = np.flatnonzero(~unanimous)
+    if todo.size:
+        result.reshape(-1)[todo] = _vote_pixels([label.reshape(-1)[todo] for label in stack], weights, tie_break)
+    return result
 
 
 def _stack_one(task, tie_break, num_classes):
