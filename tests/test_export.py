@@ -11,7 +11,7 @@ import deeplab_model
 import export_model
 from utils import frozen_graph
 from utils.errors import UserError, run_cli
-from utils.export import pad_to_crop, write_graph_def
+from utils.export import build_inference_graph, pad_to_crop, write_graph_def
 from utils.flags import model_params as params_from_args
 from utils.predict import CheckpointPredictor
 from utils.voc import MEAN_RGB
@@ -119,18 +119,28 @@ def test_saved_model_has_a_serving_signature_over_the_same_tensors(exported):
     assert {node.name for node in meta_graph.graph_def.node} >= {'ImageTensor', 'SemanticPredictions'}
 
 
-def test_crop_size_pads_inside_the_graph_and_crops_back(exported, frozen):
-    pb_path = str(exported['root'] / 'cropped.pb')
-    assert export_model.main(['--model_dir', exported['model_dir'], '--export_path', pb_path,
-                              '--crop_size', '65', '81'] + MODEL_FLAGS) == 0
-    cropped = frozen_graph.FrozenPredictor(pb_path)
-    try:
-        np.testing.assert_array_equal(cropped(exported['images']['a']), frozen(exported['images']['a']))
-        assert cropped(exported['images']['b']).shape == (49, 40)
-        with pytest.raises(tf.errors.InvalidArgumentError, match='taller than --crop_size'):
-            cropped(np.zeros((70, 20, 3), np.uint8))
-    finally:
-        cropped.close()
+def fake_probabilities(images, params, scales=(1.0,), flip=False):
+    """Stand-in network: class 1 where a pixel is brighter than its row's mean, so padding would show."""
+    brighter = images[..., 0] > tf.reduce_mean(images[..., 0], axis=2, keepdims=True)
+    return tf.one_hot(tf.cast(brighter, tf.int32), params['num_classes'])
+
+
+def test_crop_size_pads_inside_the_graph_and_crops_back(monkeypatch):
+    monkeypatch.setattr(deeplab_model, 'predict_probabilities', fake_probabilities)
+    image = np.random.default_rng(1).integers(0, 256, (1, 5, 7, 3), dtype=np.uint8)
+    outputs = {}
+    for crop_size in (None, (5, 7), (9, 12)):
+        with tf.Graph().as_default(), tf1.Session() as sess:
+            images, tensors = build_inference_graph(model_params(), crop_size)
+            outputs[crop_size] = sess.run(tensors, {images: image})
+            if crop_size == (9, 12):
+                with pytest.raises(tf.errors.InvalidArgumentError, match='taller than --crop_size'):
+                    sess.run(tensors, {images: np.zeros((1, 10, 3, 3), np.uint8)})
+    plain, exact, padded = outputs[None], outputs[(5, 7)], outputs[(9, 12)]
+    assert padded['SemanticPredictions'].shape == (1, 5, 7)
+    assert padded['SemanticProbabilities'].shape == (1, 5, 7, 21)
+    np.testing.assert_array_equal(exact['SemanticPredictions'], plain['SemanticPredictions'])
+    assert (padded['SemanticPredictions'] != plain['SemanticPredictions']).any()
 
 
 @pytest.mark.parametrize('normalization, fill', [('inception', [127.5] * 3), ('mean_subtraction', MEAN_RGB)])
