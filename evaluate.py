@@ -16,10 +16,11 @@ from tqdm import tqdm
 
 from utils.errors import UserError, run_cli
 from utils.files import read_id_list, require_dir
-from utils.flags import add_predict_flags, parser_for
+from utils.flags import add_predict_flags, model_params, parser_for
 from utils.parallel import default_workers
 from utils.scoring import (collect, image_confusion, missing_message, read_checked_label, result_files, score_folders,
                            write_outputs)
+from utils.voc import NUM_CLASSES
 
 
 def build_parser():
@@ -54,8 +55,16 @@ def checkpoint_confusions(args, ids):
         yield image_id, [image_confusion(gt, pred, gt_index[image_id], f'prediction for {image_id}', args.num_classes)]
 
 
+def resolve_num_classes(args):
+    """--num_classes, else (checkpoint mode) the model folder's saved value, else 21."""
+    if args.prediction_dir:
+        return args.num_classes or NUM_CLASSES
+    return model_params(args)['num_classes']
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    args.num_classes = resolve_num_classes(args)
     require_dir(args.label_data_dir, 'ground-truth folder')
     ids = read_id_list(args.evaluation_data_list)
     if args.prediction_dir:

@@ -87,6 +87,16 @@ def test_cli_prints_table_and_writes_json_csv_plot(data, tmp_path, capsys):
         assert img.format == 'PNG'
 
 
+def test_cli_default_is_the_21_voc_classes(data, capsys):
+    gt, pred, val = data
+    code, stdout, _ = run(['--prediction_dir', str(pred), '--label_data_dir', str(gt), '--evaluation_data_list',
+                           str(val), '--num_workers', '1'], capsys)
+    assert code == 0 and 'tvmonitor' in stdout
+    padded = np.zeros((21, 22), dtype=np.int64)
+    padded[:3, :3], padded[:3, 21] = EXPECTED[:, :3], EXPECTED[:, 3]
+    assert stdout.strip() == metrics.format_table({'pred': padded})
+
+
 def test_cli_several_folders_one_column_each(data, tmp_path, capsys):
     gt, pred, val = data
     perfect = tmp_path / 'perfect'
