@@ -166,6 +166,9 @@ def test_export_errors_are_one_line(exported, tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert '\n' not in error and 'resnet_v2_50/' in error and '(missing)' in error
     assert not os.path.exists(pb_path)
+    assert run_cli(export_model.main, ['--model_dir', exported['model_dir'], '--export_path', str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == \
+        f'error: {tmp_path}: is a folder; --export_path names the .pb file to write'
 
 
 def fake_zoo_graph(path, dtype=tf.int64, max_side=None):

@@ -98,6 +98,8 @@ def write_saved_model(graph_def, saved_model_dir):
 
 def export(model_dir, export_path, params, crop_size=None, saved_model_dir=None):
     """Freeze the checkpoint in `model_dir` into `export_path` (and a SavedModel); returns the GraphDef."""
+    if os.path.isdir(export_path):
+        raise UserError(f'{export_path}: is a folder; --export_path names the .pb file to write')
     graph_def = frozen_graph_def(model_dir, params, crop_size)
     write_graph_def(graph_def, export_path)
     if saved_model_dir:
