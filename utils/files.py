@@ -6,6 +6,8 @@ import tempfile
 
 from utils.errors import UserError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _BYTES_WRAPPED = re.compile(r"^b'(.*)'$|^b\"(.*)\"$")
 
 
@@ -60,6 +62,7 @@ def atomic_path(path):
     base, ext = os.path.splitext(os.path.basename(path))
     fd, tmp = tempfile.mkstemp(prefix=f'.{base}.', suffix=f'.tmp{ext}', dir=folder)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; results should get the usual mode
     try:
         yield tmp
         os.replace(tmp, path)

@@ -72,6 +72,9 @@ def iter_outputs(args, image_dir, ids, with_probabilities=False):
     """Yield (image_id, image, label map, probabilities or None) for every id, from `args.frozen_graph` when
     given (no probabilities there) or else from the checkpoint in `args.model_dir`."""
     if args.frozen_graph:
+        if args.inference_scales != [1.0] or args.add_flipped_images:
+            raise UserError(f'{args.frozen_graph}: --inference_scales and --add_flipped_images need a checkpoint '
+                            '(--model_dir); a frozen graph runs one scale')
         if with_probabilities:
             raise UserError(f'{args.frozen_graph}: frozen graphs give labels only; pass the checkpoint '
                             '(--model_dir) to save probabilities')
