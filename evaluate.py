@@ -18,9 +18,8 @@ from utils.errors import UserError, run_cli
 from utils.files import read_id_list, require_dir
 from utils.flags import add_predict_flags, model_params, parser_for
 from utils.parallel import default_workers
-from utils.scoring import (collect, image_confusion, missing_message, read_checked_label, result_files, score_folders,
-                           write_outputs)
-from utils.voc import NUM_CLASSES
+from utils.scoring import collect, image_confusion, missing_message, result_files, score_folders, write_outputs
+from utils.voc import NUM_CLASSES, read_label
 
 
 def build_parser():
@@ -51,7 +50,7 @@ def checkpoint_confusions(args, ids):
 
     predictions = predict.iter_predictions(args, args.image_data_dir, ids)
     for image_id, pred in tqdm(predictions, total=len(ids), desc='evaluating', unit='img', disable=None):
-        gt = read_checked_label(gt_index[image_id], args.num_classes)
+        gt = read_label(gt_index[image_id])
         yield image_id, [image_confusion(gt, pred, gt_index[image_id], f'prediction for {image_id}', args.num_classes)]
 
 

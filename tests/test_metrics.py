@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from utils import metrics
 
@@ -79,8 +80,9 @@ def test_run_counting_and_pixel_counting_both_match_a_brute_force_count():
     rng = np.random.default_rng(1)
     blocky = np.repeat(rng.integers(0, 6, size=(6, 4)), 20, axis=1).astype(np.uint8)  # long runs
     blocky[blocky == 5] = 255
-    noisy = rng.choice([0, 1, 2, 3, 4, 9, 255], size=(6, 80)).astype(np.uint8)  # runs of about one pixel
-    for gt, pred in ((blocky, np.roll(blocky, 3)), (noisy, np.roll(noisy, 1)), (blocky, noisy)):
+    noisy = rng.choice([0, 1, 2, 3, 4, 255], size=(6, 80)).astype(np.uint8)  # runs of about one pixel
+    noisy_pred = rng.choice([0, 1, 2, 3, 4, 9, 255], size=(6, 80)).astype(np.uint8)
+    for gt, pred in ((blocky, np.roll(blocky, 3)), (noisy, noisy_pred), (blocky, noisy_pred)):
         np.testing.assert_array_equal(metrics.confusion_matrix(gt, pred, 5), brute_force_confusion(gt, pred, 5))
 
 
@@ -97,3 +99,10 @@ def test_empty_matrix_has_no_scores():
     conf = metrics.confusion_matrix(np.full(4, 255, np.uint8), np.zeros(4, np.uint8), 3)
     assert not conf.any()
     assert np.isnan(metrics.mean_iou(conf)) and np.isnan(metrics.pixel_accuracy(conf))
+
+
+@pytest.mark.parametrize('repeat', [1, 40])  # pixel by pixel, and per run
+def test_ground_truth_outside_classes_and_void_is_refused(repeat):
+    gt = np.repeat(np.array([0, 7, 255, 9, 1], np.uint8), repeat)
+    with pytest.raises(ValueError, match=r'ground-truth values \[7, 9\] outside 0..4 and 255'):
+        metrics.confusion_matrix(gt, np.zeros_like(gt), 5)

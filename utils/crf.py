@@ -13,7 +13,7 @@ from utils.errors import UserError
 from utils.files import find_file, pending, require_dir
 from utils.parallel import imap_progress
 from utils.scoring import collect, image_confusion, missing_message, read_checked_label, result_files
-from utils.voc import IGNORE_LABEL, IMAGE_EXTENSIONS, NUM_CLASSES, read_image, save_label
+from utils.voc import IGNORE_LABEL, IMAGE_EXTENSIONS, NUM_CLASSES, read_image, read_label, save_label
 
 CrfParams = collections.namedtuple(
     'CrfParams', 'gt_prob gauss_sxy gauss_compat bilateral_sxy bilateral_srgb bilateral_compat iterations')
@@ -47,8 +47,10 @@ def hard_label_unary(label, num_classes, gt_prob):
 
 def probability_unary(probabilities):
     """Unary energy [C, H*W] float32 (-log p, p clipped away from 0) from softmax maps [H, W, C]."""
-    prob = np.clip(probabilities.astype(np.float32), PROBABILITY_EPSILON, None)
-    return np.ascontiguousarray(-np.log(prob).reshape(-1, prob.shape[2]).T)
+    unary = np.ascontiguousarray(probabilities.reshape(-1, probabilities.shape[2]).T, dtype=np.float32)
+    np.maximum(unary, PROBABILITY_EPSILON, out=unary)
+    np.log(unary, out=unary)
+    return np.negative(unary, out=unary)
 
 
 def dense_crf(image, unary, params):
@@ -197,7 +199,7 @@ def _tune_one(task, settings, num_classes, seed_compat):
     """Worker: one image's confusion matrices without CRF and under every setting."""
     ident, image_path, source_path, gt_path = task
     image, source = _read_pair(image_path, source_path, num_classes)
-    gt = read_checked_label(gt_path, num_classes)
+    gt = read_label(gt_path)
     baseline = source.argmax(axis=2) if source.ndim == 3 else source
     preds = [baseline] + [refine(image, source, p, num_classes, seed_compat) for p in settings.values()]
     return ident, [image_confusion(gt, pred, gt_path, source_path, num_classes) for pred in preds]

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from utils.voc import class_names
+from utils.voc import IGNORE_LABEL, class_names
 
 # Count per run when there are fewer runs than pixels / RUN_LENGTH_LIMIT, else per pixel.
 RUN_LENGTH_LIMIT = 8
@@ -19,6 +19,7 @@ RUN_LENGTH_LIMIT = 8
 def confusion_matrix(gt, pred, num_classes):
     """Pixel counts [C, C+1] of (ground-truth class, predicted class or C for out-of-range), void ignored.
 
+    Ground truth other than 0..C-1 and 255 has no meaning: a ValueError naming the values.
     Label maps are mostly long runs of one (gt, prediction) pair, so the pairs are counted per run: a few
     thousand runs instead of every pixel. Noisy maps with many short runs are counted pixel by pixel.
     """
@@ -32,18 +33,25 @@ def confusion_matrix(gt, pred, num_classes):
         return np.zeros((num_classes, columns), dtype=np.int64)
     change = gt[1:] != gt[:-1]
     change |= pred[1:] != pred[:-1]
-    starts = np.flatnonzero(change)
-    if starts.size < gt.size // RUN_LENGTH_LIMIT:
-        starts = np.concatenate(([0], starts + 1))
-        lengths = np.diff(starts, append=gt.size)
+    ends = np.flatnonzero(change)
+    if ends.size < gt.size // RUN_LENGTH_LIMIT:
+        starts = np.empty(ends.size + 1, dtype=np.intp)
+        starts[0], starts[1:] = 0, ends + 1
+        lengths = np.empty(starts.size, dtype=np.float64)
+        lengths[:-1] = starts[1:] - starts[:-1]
+        lengths[-1] = gt.size - starts[-1]
         gt, pred = gt[starts], pred[starts]
     else:
         lengths = None
-    # Void and other out-of-range ground truth land beyond the matrix and are dropped by the last slice.
     index = gt.astype(np.uint16) * columns
     index += np.minimum(pred, num_classes)
-    counts = np.bincount(index, weights=lengths, minlength=size)[:size]
-    return counts.astype(np.int64).reshape(num_classes, columns)
+    counts = np.bincount(index, weights=lengths, minlength=size)
+    # Rows beyond the matrix hold ground-truth values C..255: void (255) is dropped, any other is an error.
+    invalid = counts[size:IGNORE_LABEL * columns]
+    if invalid.any():
+        bad = np.flatnonzero(np.add.reduceat(invalid, np.arange(0, invalid.size, columns))) + num_classes
+        raise ValueError(f'ground-truth values {bad[:5].tolist()} outside 0..{num_classes - 1} and {IGNORE_LABEL}')
+    return counts[:size].astype(np.int64).reshape(num_classes, columns)
 
 
 def _scalar(values):

@@ -57,17 +57,20 @@ def read_checked_label(path, num_classes):
 
 
 def image_confusion(gt, pred, gt_path, pred_path, num_classes):
-    """Confusion matrix of one prediction; a size different from the ground truth's is a UserError."""
+    """Confusion matrix of one prediction; a size mismatch or bad ground-truth values are a UserError."""
     if pred.shape != gt.shape:
         raise UserError(f'{pred_path}: is {pred.shape[1]}x{pred.shape[0]} but ground truth '
                         f'{gt_path} is {gt.shape[1]}x{gt.shape[0]}')
-    return metrics.confusion_matrix(gt, pred, num_classes)
+    try:
+        return metrics.confusion_matrix(gt, pred, num_classes)
+    except ValueError as err:
+        raise UserError(f'{gt_path}: {err}') from None
 
 
 def _score_one(task, num_classes):
     """Worker: (image id, gt path, prediction paths) -> (image id, one confusion matrix per prediction)."""
     ident, gt_path, pred_paths = task
-    gt = read_checked_label(gt_path, num_classes)
+    gt = read_label(gt_path)  # its values are checked by the confusion matrix, for free
     return ident, [image_confusion(gt, read_label(p), gt_path, p, num_classes) for p in pred_paths]
 
 
