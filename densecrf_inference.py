@@ -39,7 +39,7 @@ def build_parser():
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--label_data_dir', help='Folder of hard label PNGs to refine (e.g. stacking results).')
     source.add_argument('--prob_dir', help='Folder of <id>.npz softmax probabilities (inference.py '
-                                           '--save_probabilities) to refine: better than hard labels.')
+                                           '--save_probabilities) to refine; keeps the network\'s uncertainty, unlike hard labels.')
     parser.add_argument('--output_dir', help='Folder for the refined <id>.png results (not needed with --tune).')
     parser.add_argument('--test_data_list', default=None,
                         help='List file of ids to process (default: every file in the label/probability folder).')
