@@ -101,6 +101,11 @@ def test_seed_compat_copies_images_with_more_than_two_labels():
     assert crf.refine(synthetic_image(), label, crf.SEED_DEFAULTS, seed_compat=True) is label
 
 
+def test_seed_compat_copies_images_without_background():
+    label = np.where(blurred_label() == 0, 7, blurred_label()).astype(np.uint8)
+    assert crf.refine(synthetic_image(), label, crf.SEED_DEFAULTS, seed_compat=True) is label
+
+
 def test_seed_compat_refines_background_against_one_class_and_keeps_its_name():
     label = blurred_label()
     refined = crf.refine(synthetic_image(), label, crf.SEED_DEFAULTS, seed_compat=True)

@@ -70,13 +70,12 @@ def dense_crf(image, unary, params):
 
 
 def seed_compat_crf(image, label, params):
-    """The seed's rule: a background-vs-one-class CRF; images without exactly two labels pass unchanged.
-
-    The two labels (void aside) are ordered by class id, so each keeps its own name (the seed's set
-    ordering swapped some).
+    """The seed's rule: a background-vs-one-class CRF on images holding exactly background and one class;
+    every other image passes unchanged (the seed mapped every non-zero label to "object", so only such images
+    reached its CRF). The class keeps its own id (the seed's set ordering renamed some).
     """
     present = np.unique(label[label != IGNORE_LABEL])
-    if len(present) != 2:
+    if len(present) != 2 or present[0] != 0:
         return label
     binary = np.where(label == IGNORE_LABEL, IGNORE_LABEL, (label == present[1]).astype(np.uint8))
     return present[dense_crf(image, hard_label_unary(binary, 2, params.gt_prob), params)].astype(np.uint8)
