@@ -1,6 +1,4 @@
 """train.py: warm start from a slim-style checkpoint, resume over warm start, clear mismatch errors, loss."""
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf

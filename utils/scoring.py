@@ -12,7 +12,7 @@ from utils.errors import UserError
 from utils.files import atomic_path, image_id, require_dir
 from utils.parallel import imap_progress
 from utils.plots import iou_bar_chart
-from utils.voc import IGNORE_LABEL, LABEL_EXTENSIONS, check_label_values, read_label
+from utils.voc import LABEL_EXTENSIONS, check_label_values, read_label
 
 ImageScore = collections.namedtuple('ImageScore', 'image_id pixel_accuracy miou pixels')
 Scores = collections.namedtuple('Scores', 'confusion per_image')
@@ -46,13 +46,9 @@ def result_names(folders):
 
 
 def read_checked_label(path, num_classes):
-    """A label map whose values outside 0..C-1 and 255 are a UserError naming the file.
-
-    Two comparisons find clean maps; the sorting check that names the bad values runs only on the others.
-    """
+    """A label map whose values outside 0..C-1 and 255 are a UserError naming the file."""
     label = read_label(path)
-    if np.any((label >= num_classes) & (label != IGNORE_LABEL)):
-        check_label_values(label, path, num_classes)
+    check_label_values(label, path, num_classes)
     return label
 
 

@@ -87,6 +87,8 @@ def read_label(path):
 
 def bad_label_values(label, num_classes=NUM_CLASSES):
     """Sorted values of `label` that are neither a class index nor the void label 255."""
+    if not np.any((label >= num_classes) & (label != IGNORE_LABEL)):
+        return []  # the common case, without np.unique's sort
     values = np.unique(label)
     return [int(v) for v in values if v >= num_classes and v != IGNORE_LABEL]
 
