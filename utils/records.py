@@ -203,13 +203,6 @@ def _write_split(pairs, infos, paths, num_workers, desc):
             writer.close()
 
 
-def _make_readable(path):
-    """Give a temporary file (created private by mkstemp) the permissions of a normally created one."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def write_records(data_dir, splits, num_shards=1, num_workers=None, overwrite=False, num_classes=NUM_CLASSES):
     """Check all pairs of `splits` ({split: [(id, image, label)]}), then write each split's records atomically.
 
@@ -228,8 +221,6 @@ def write_records(data_dir, splits, num_shards=1, num_workers=None, overwrite=Fa
         for split, pairs in splits.items():
             temps = [stack.enter_context(atomic_path(path)) for path in outputs[split]]
             _write_split(pairs, infos, temps, num_workers, desc=f'writing {split}')
-            for tmp in temps:
-                _make_readable(tmp)
         stale = [p for split in splits for p in existing_records(data_dir, split) if p not in outputs[split]]
     for path in stale:
         os.remove(path)
