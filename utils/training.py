@@ -50,12 +50,13 @@ def train_and_evaluate(args, params):
     val_files = _optional_records(args.data_dir, 'val')
     metrics = {}
     cycle_steps = max(1, args.epochs_per_eval * per_epoch)
-    while _global_step(args.model_dir) < max_iter:
-        target = min(max_iter, _global_step(args.model_dir) + cycle_steps)
-        epochs = math.ceil((target - _global_step(args.model_dir)) / per_epoch)
+    while (step := _global_step(args.model_dir)) < max_iter:
+        target = min(max_iter, step + cycle_steps)
+        epochs = math.ceil((target - step) / per_epoch)
+        seed = None if args.seed is None else args.seed + step  # a resumed cycle does not replay the same batches
         estimator.train(lambda: preprocessing.input_fn(
             args.data_dir, True, args.batch_size, epochs, tuple(args.crop_size), params['input_normalization'],
-            args.min_scale, args.max_scale, args.seed), max_steps=target)
+            args.min_scale, args.max_scale, seed), max_steps=target)
         if val_files and not args.no_eval:
             metrics = estimator.evaluate(lambda: preprocessing.input_fn(
                 args.data_dir, False, 1, 1, tuple(args.crop_size), params['input_normalization']))
