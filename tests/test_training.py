@@ -24,28 +24,37 @@ def records(tmp_path_factory):
     return out
 
 
-def imagenet_checkpoint(path, variant='resnet_v2_50'):
-    """A slim-like ImageNet checkpoint: random backbone (small positive values: variances stay valid,
-    activations stay finite), 1001-way logits and global_step; returns its values."""
+def write_checkpoint(path, values):
+    """A checkpoint holding exactly `values` ({name: array}), as a published tarball would."""
+    with tf.Graph().as_default():
+        variables = [tf1.get_variable(name, initializer=value) for name, value in values.items()]
+        with tf1.Session() as sess:
+            sess.run(tf1.variables_initializer(variables))
+            tf1.train.Saver(variables).save(sess, path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def imagenet(tmp_path_factory):
+    """A slim-like ResNet-v2-50 ImageNet checkpoint: random backbone (small positive values, so variances
+    are valid and activations finite), 1001-way logits and global_step; returns (prefix, values)."""
+    rng = np.random.RandomState(0)
     with tf.Graph().as_default():
         bn = layers.BatchNorm(training=False, trainable=True, decay=0.997, epsilon=1e-5)
-        resnet_v2.resnet_v2(tf1.placeholder(tf.float32, [1, 33, 33, 3]), variant, bn)
-        with tf1.variable_scope(variant):
-            layers.conv2d(tf1.placeholder(tf.float32, [1, 1, 1, 2048]), 1001, 1, 'logits', activation=None)
-        tf1.train.get_or_create_global_step()
-        variables = tf1.global_variables()
-        with tf1.Session() as sess:
-            sess.run([v.assign(tf.random.uniform(v.shape, 0.01, 0.03, seed=i)) if v.dtype.base_dtype == tf.float32
-                      else v.initializer for i, v in enumerate(variables)])
-            values = {v.op.name: sess.run(v) for v in variables}
-            tf1.train.Saver().save(sess, path)
-    return values
+        resnet_v2.resnet_v2(tf1.placeholder(tf.float32, [1, 33, 33, 3]), 'resnet_v2_50', bn)
+        shapes = {v.op.name: v.shape.as_list() for v in tf1.global_variables()}
+    values = {name: rng.uniform(0.01, 0.03, shape).astype(np.float32) for name, shape in shapes.items()}
+    values['resnet_v2_50/logits/weights'] = np.zeros([1, 1, 2048, 1001], np.float32)
+    values['resnet_v2_50/logits/biases'] = np.zeros([1001], np.float32)
+    values['global_step'] = np.int64(123456)
+    prefix = str(tmp_path_factory.mktemp('imagenet') / 'resnet_v2_50.ckpt')
+    return write_checkpoint(prefix, values), values
 
 
-def test_warm_start_takes_every_backbone_variable_and_leaves_the_imagenet_logits(records, tmp_path):
-    values = imagenet_checkpoint(str(tmp_path / 'imagenet' / 'model.ckpt'))
+def test_warm_start_takes_every_backbone_variable_and_leaves_the_imagenet_logits(records, imagenet, tmp_path):
+    prefix, values = imagenet
     model_dir = str(tmp_path / 'model')
-    argv = ['--model_dir', model_dir, '--data_dir', records, '--pre_trained_model', str(tmp_path / 'imagenet'),
+    argv = ['--model_dir', model_dir, '--data_dir', records, '--pre_trained_model', prefix,
             '--max_iter', '1', '--initial_learning_rate', '0', '--end_learning_rate', '0',
             '--freeze_batch_norm', *TINY]
     assert run_cli(train.main, argv) == 0
@@ -60,26 +69,42 @@ def test_warm_start_takes_every_backbone_variable_and_leaves_the_imagenet_logits
     assert tf.train.load_variable(trained, 'global_step') == 1
 
 
-def test_resuming_uses_the_model_dir_not_the_warm_start(records, tmp_path):
+def test_resuming_uses_the_model_dir_not_the_warm_start(records, imagenet, tmp_path):
     model_dir = str(tmp_path / 'model')
     assert run_cli(train.main, ['--model_dir', model_dir, '--data_dir', records, '--max_iter', '1', *TINY]) == 0
     before = tf.train.load_variable(tf.train.latest_checkpoint(model_dir), 'resnet_v2_50/conv1/weights')
-    imagenet_checkpoint(str(tmp_path / 'other' / 'model.ckpt'))
-    argv = ['--model_dir', model_dir, '--data_dir', records, '--max_iter', '2', '--pre_trained_model',
-            str(tmp_path / 'other' / 'model.ckpt'), '--initial_learning_rate', '0', '--end_learning_rate', '0', *TINY]
+    argv = ['--model_dir', model_dir, '--data_dir', records, '--max_iter', '2', '--pre_trained_model', imagenet[0],
+            '--initial_learning_rate', '0', '--end_learning_rate', '0', *TINY]
     assert run_cli(train.main, argv) == 0
     after = tf.train.load_variable(tf.train.latest_checkpoint(model_dir), 'resnet_v2_50/conv1/weights')
     np.testing.assert_array_equal(before, after)
     assert tf.train.load_variable(tf.train.latest_checkpoint(model_dir), 'global_step') == 2
 
 
+def last_error_line(capsys):
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith('error: ')
+    return lines[-1]
+
+
 def test_a_checkpoint_of_another_backbone_is_a_one_line_error(records, tmp_path, capsys):
-    imagenet_checkpoint(str(tmp_path / 'r101' / 'model.ckpt'), variant='resnet_v2_101')
+    prefix = write_checkpoint(str(tmp_path / 'r101.ckpt'), {'resnet_v2_101/conv1/weights': np.zeros([7, 7, 3, 64])})
     argv = ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--max_iter', '1',
-            '--pre_trained_model', str(tmp_path / 'r101' / 'model.ckpt'), *TINY]
+            '--pre_trained_model', prefix, *TINY]
     assert run_cli(train.main, argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith('error: ') and 'r101' in err[-1] and 'resnet_v2_50' in err[-1]
+    line = last_error_line(capsys)
+    assert 'r101.ckpt' in line and 'resnet_v2_50' in line
+
+
+def test_a_mis_shaped_backbone_variable_is_named(records, imagenet, tmp_path, capsys):
+    name = 'resnet_v2_50/block3/unit_2/bottleneck_v2/conv2/weights'
+    values = dict(imagenet[1], **{name: np.zeros([1, 1, 256, 256], np.float32)})
+    prefix = write_checkpoint(str(tmp_path / 'bad.ckpt'), values)
+    argv = ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--max_iter', '1',
+            '--pre_trained_model', prefix, *TINY]
+    assert run_cli(train.main, argv) == 2
+    line = last_error_line(capsys)
+    assert f'{name} [3, 3, 256, 256] (checkpoint has [1, 1, 256, 256])' in line
 
 
 def test_a_missing_pretrained_checkpoint_is_a_one_line_error(records, tmp_path, capsys):
