@@ -9,6 +9,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 import deeplab_model
 import export_model
+from conftest import write_random_checkpoint
 from utils import frozen_graph
 from utils.errors import UserError, run_cli
 from utils.export import build_inference_graph, pad_to_crop, write_graph_def
@@ -25,21 +26,6 @@ def model_params(extra=()):
     """The params export_model.py derives from MODEL_FLAGS."""
     args = export_model.build_parser().parse_args(MODEL_FLAGS + ['--export_path', 'unused.pb'] + list(extra))
     return params_from_args(args)
-
-
-def write_random_checkpoint(model_dir, params):
-    """A train.py-like checkpoint (model variables + global_step) with random weights and batch-norm statistics."""
-    graph = tf.Graph()
-    with graph.as_default():
-        tf1.set_random_seed(0)
-        deeplab_model.network_logits(tf1.placeholder(tf.float32, [1, None, None, 3]), params, training=False)
-        tf1.train.get_or_create_global_step()
-        means = [v for v in tf1.global_variables() if v.op.name.endswith('moving_mean')]
-        shuffle = [tf1.assign(v, tf1.random_normal(v.shape, stddev=0.1)) for v in means]
-        with tf1.Session() as sess:
-            sess.run(tf1.global_variables_initializer())
-            sess.run(shuffle)
-            tf1.train.Saver().save(sess, os.path.join(model_dir, 'model.ckpt'), global_step=0)
 
 
 def write_images(image_dir, sizes):

@@ -1,0 +1,108 @@
+"""inference.py and checkpoint-mode evaluate.py: outputs, resume, saved model flags, one-line errors."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import evaluate
+import inference
+from conftest import write_random_checkpoint
+from utils.errors import run_cli
+from utils.flags import MODEL_DEFAULTS, save_model_params
+from utils.voc import save_label
+
+SIZES = {'2007_000032': (37, 50), '2007_000039': (45, 29)}
+PARAMS = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', atrous_rates=[6, 12, 18], num_classes=5)
+
+
+@pytest.fixture(scope='module')
+def voc(tmp_path_factory):
+    """Two JPEG images with ground truth, a list file, and a random ResNet-v2-50 model folder with its params."""
+    root = tmp_path_factory.mktemp('voc')
+    images, labels, model_dir = root / 'JPEGImages', root / 'SegmentationClass', root / 'model'
+    images.mkdir(), labels.mkdir(), model_dir.mkdir()
+    rng = np.random.RandomState(0)
+    for image_id, size in SIZES.items():
+        Image.fromarray(rng.randint(0, 256, size + (3,)).astype(np.uint8)).save(images / f'{image_id}.jpg')
+        save_label(str(labels / f'{image_id}.png'), rng.randint(0, 5, size))
+    (root / 'val.txt').write_text('\n'.join(SIZES) + '\n')
+    write_random_checkpoint(str(model_dir), PARAMS)
+    save_model_params(str(model_dir), PARAMS)
+    return root
+
+
+def infer(voc, out, *extra):
+    return run_cli(inference.main, ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'),
+                                    '--model_dir', str(voc / 'model'), '--output_dir', str(out), *extra])
+
+
+def test_inference_writes_palette_pngs_of_each_image_size_probabilities_and_panels(voc, tmp_path):
+    out = tmp_path / 'out'
+    assert infer(voc, out, '--save_probabilities', '--panel_dir', str(tmp_path / 'panels'),
+                 '--label_data_dir', str(voc / 'SegmentationClass')) == 0
+    for image_id, (height, width) in SIZES.items():
+        result = Image.open(out / f'{image_id}.png')
+        assert result.mode == 'P' and result.size == (width, height)
+        assert np.asarray(result).max() < 5
+        probabilities = np.load(out / 'probabilities' / f'{image_id}.npz')['probabilities']
+        assert probabilities.shape == (height, width, 5) and probabilities.dtype == np.float16
+        np.testing.assert_allclose(probabilities.astype(np.float32).sum(axis=2), 1.0, atol=1e-2)
+        np.testing.assert_array_equal(probabilities.argmax(axis=2), np.asarray(result))
+        assert Image.open(tmp_path / 'panels' / f'{image_id}.png').size[0] > 2 * width
+
+
+def test_inference_resumes_and_overwrite_redoes(voc, tmp_path, capsys):
+    out = tmp_path / 'out'
+    assert infer(voc, out) == 0
+    first = out / '2007_000032.png'
+    os.utime(first, (0, 0))
+    assert infer(voc, out) == 0
+    assert os.stat(first).st_mtime == 0
+    assert '2 of 2 results exist already; segmenting 0' in capsys.readouterr().err
+    assert infer(voc, out, '--overwrite') == 0
+    assert os.stat(first).st_mtime > 0
+
+
+def test_model_flags_that_do_not_fit_the_checkpoint_are_a_one_line_error(voc, tmp_path, capsys):
+    assert infer(voc, tmp_path / 'out', '--model_variant', 'resnet_v2_101') == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith('error: ') and 'does not match the model' in line and 'resnet_v2_101/' in line
+    assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
+
+
+@pytest.mark.parametrize('case, message', [
+    ('missing_image', '2007_009999.jpg: image not found'),
+    ('empty_list', 'list file is empty'),
+    ('no_checkpoint', 'no checkpoint in this folder'),
+])
+def test_bad_input_is_a_one_line_error(voc, tmp_path, capsys, case, message):
+    argv = ['--data_dir', str(voc / 'JPEGImages'), '--output_dir', str(tmp_path / 'out'),
+            '--model_dir', str(voc / 'model'), '--infer_data_list', str(voc / 'val.txt')]
+    if case == 'missing_image':
+        (tmp_path / 'list.txt').write_text('2007_009999\n')
+        argv[-1] = str(tmp_path / 'list.txt')
+    elif case == 'empty_list':
+        (tmp_path / 'list.txt').write_text('\n')
+        argv[-1] = str(tmp_path / 'list.txt')
+    else:
+        (tmp_path / 'empty_model').mkdir()
+        argv[5] = str(tmp_path / 'empty_model')
+    assert run_cli(inference.main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith('error: ') and message in err[-1]
+
+
+def test_checkpoint_evaluation_scores_the_same_predictions_as_the_result_folder(voc, tmp_path, capsys):
+    out = tmp_path / 'out'
+    assert infer(voc, out) == 0
+    common = ['--label_data_dir', str(voc / 'SegmentationClass'), '--evaluation_data_list', str(voc / 'val.txt')]
+    assert run_cli(evaluate.main, [*common, '--image_data_dir', str(voc / 'JPEGImages'),
+                                   '--model_dir', str(voc / 'model'), '--output_json', str(tmp_path / 'c.json')]) == 0
+    assert run_cli(evaluate.main, [*common, '--prediction_dir', str(out), '--num_classes', '5',
+                                   '--output_json', str(tmp_path / 'f.json')]) == 0
+    assert 'mIoU' in capsys.readouterr().out
+    checkpoint, folder = (json.loads((tmp_path / n).read_text()) for n in ('c.json', 'f.json'))
+    assert checkpoint == folder
+    assert len(checkpoint['per_class_iou']) == 5
