@@ -24,6 +24,15 @@ def test_longer_bar_for_higher_iou(tmp_path):
     assert widths[1] > 3 * widths[0]
 
 
+def test_classes_without_iou_anywhere_are_left_out_of_the_chart(tmp_path):
+    full, sparse = tmp_path / 'full.png', tmp_path / 'sparse.png'
+    plots.iou_bar_chart(str(full), {'a': {'background': 0.9, 'aeroplane': 0.5, 'bird': 0.1},
+                                    'b': {'background': 0.8, 'aeroplane': None, 'bird': 0.2}})
+    plots.iou_bar_chart(str(sparse), {'a': {'background': 0.9, 'aeroplane': 0.5, 'bird': None},
+                                      'b': {'background': 0.8, 'aeroplane': None, 'bird': None}})
+    assert Image.open(sparse).size[1] < Image.open(full).size[1]
+
+
 def test_iou_bar_chart_compares_several_results(tmp_path):
     path = tmp_path / 'iou.png'
     plots.iou_bar_chart(str(path), {'a': {'background': 0.9, 'aeroplane': 0.5}, 'b': {'background': 0.8,

@@ -31,15 +31,24 @@ def _class_colour(name, position):
     return tuple(int(v) for v in PALETTE[index])
 
 
+def _defined(value):
+    """Whether an IoU exists (not None, not NaN)."""
+    return value is not None and not math.isnan(value)
+
+
 def iou_bar_chart(path, per_class_iou, title='Per-class IoU'):
     """Horizontal bar chart PNG of IoU (0..1 or None) per class.
 
     `per_class_iou` is {class: IoU} for one result, or {result name: {class: IoU}} to compare several:
-    grouped bars with a legend. A single result's bars take each class's VOC palette colour.
+    grouped bars with a legend. A single result's bars take each class's VOC palette colour. Classes with
+    no IoU in any result (absent from ground truth and predictions) are left out and counted in the title.
     """
     first = next(iter(per_class_iou.values()))
     series = per_class_iou if isinstance(first, dict) else {'': per_class_iou}
-    classes = list(next(iter(series.values())))
+    every_class = list(next(iter(series.values())))
+    classes = [c for c in every_class if any(_defined(values.get(c)) for values in series.values())]
+    if len(classes) < len(every_class):
+        title += f' ({len(every_class) - len(classes)} classes absent everywhere left out)'
     font = _font()
     label_width = max(int(font.getlength(c)) for c in classes) + 2 * MARGIN
     value_width = int(font.getlength('100.0')) + MARGIN
@@ -66,7 +75,7 @@ def iou_bar_chart(path, per_class_iou, title='Per-class IoU'):
             value = values.get(cls)
             y = y0 + s * ROW_HEIGHT
             colour = _class_colour(cls, c) if not legend else SERIES_COLOURS[s % len(SERIES_COLOURS)]
-            if value is None or math.isnan(value):
+            if not _defined(value):
                 draw.text((label_width, y + 3), 'n/a', fill='gray', font=font)
                 continue
             end = label_width + int(round(BAR_WIDTH * min(max(value, 0.0), 1.0)))
