@@ -11,6 +11,7 @@ from utils.errors import run_cli
 from utils.files import read_id_list
 
 STAGES = ['deeplabv3', 'deeplabv3plus', 'deeplabv3_tta', 'stacking', 'densecrf']
+BASELINE = 'background_only'
 
 
 def test_demo_pipeline_runs_every_stage(tmp_path, capsys):
@@ -34,9 +35,10 @@ def test_demo_pipeline_runs_every_stage(tmp_path, capsys):
 
     with open(os.path.join(out, 'scores.json')) as handle:
         scores = json.load(handle)
-    assert len(scores) == len(STAGES)
+    assert sorted(scores) == sorted(STAGES + [BASELINE])
     for score in scores.values():
         assert 0.0 <= score['miou'] <= 1.0 and len(score['per_class_iou']) == 21
+    assert scores[BASELINE]['pixel_accuracy'] == scores[BASELINE]['per_class_iou']['background']
     assert Image.open(os.path.join(out, 'iou_stacking.png')).size[0] > 100
     assert len(os.listdir(os.path.join(out, 'panels', 'deeplabv3'))) == 3
 

@@ -1,12 +1,15 @@
 """The demo: every stage of the suite on generated VOC-layout data, each run through its own command line.
 
 Stages: data -> records -> train DeepLabv3 and DeepLabv3+ -> evaluate -> inference (plain, decoder, 3-scale +
-flip) -> pixel stacking -> DenseCRF on probabilities -> one table scoring every stage -> test-set tarball.
+flip) -> pixel stacking -> DenseCRF on probabilities -> one table scoring every stage and the
+background-everywhere baseline -> test-set tarball.
 """
 import os
 import shlex
 import sys
 import time
+
+import numpy as np
 
 import create_tf_record
 import densecrf_inference
@@ -16,6 +19,8 @@ import make_submission
 import pixel_stacking
 import train
 from utils.demo_data import make_demo_voc
+from utils.files import read_id_list
+from utils.voc import read_label, save_label
 
 # (name, extra train flags) of the two demo models: ResNet-v2-50 DeepLabv3 and v3+ trained from scratch; a
 # short run needs a faster batch-norm moving average than DeepLab's 0.9997 (set in run_demo).
@@ -33,6 +38,14 @@ def run(title, script, argv):
     started = time.time()
     script.main(argv)
     print(f'--- {title}: {time.time() - started:.0f} s', flush=True)
+
+
+def write_background_baseline(data, folder):
+    """The trivial baseline every model must beat: background everywhere, at each val image's size."""
+    for image_id in read_id_list(data['val_list']):
+        save_label(os.path.join(folder, image_id + '.png'), np.zeros_like(read_label(
+            os.path.join(data['label_dir'], image_id + '.png'))))
+    return folder
 
 
 def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learning_rate):
@@ -75,6 +88,7 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
         '--image_data_dir', data['image_dir'], '--prob_dir', os.path.join(stages['deeplabv3_tta'], 'probabilities'),
         '--output_dir', stages['densecrf'], '--test_data_list', data['val_list'], '--overwrite'])
 
+    stages['background_only'] = write_background_baseline(data, os.path.join(results, 'background_only'))
     scores, chart = os.path.join(out, 'scores.json'), os.path.join(out, 'iou_stacking.png')
     run('score every stage on val', evaluate, [
         '--prediction_dir', *stages.values(), '--label_data_dir', data['label_dir'],
