@@ -1,0 +1,103 @@
+"""VOC constants and I/O: palette, class names, label decoding, image reading, list files, atomic writes."""
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from utils import files, voc
+from utils.errors import UserError
+
+
+def test_palette_is_the_voc_devkit_colour_map():
+    assert voc.PALETTE.shape == (256, 3)
+    assert voc.PALETTE[0].tolist() == [0, 0, 0]
+    assert voc.PALETTE[1].tolist() == [128, 0, 0]
+    assert voc.PALETTE[15].tolist() == [192, 128, 128]
+    assert voc.PALETTE[20].tolist() == [0, 64, 128]
+    assert voc.PALETTE[255].tolist() == [224, 224, 192]
+    assert len({tuple(c) for c in voc.PALETTE}) == 256
+
+
+def test_class_names_cover_21_classes_and_extend_for_other_datasets():
+    assert voc.class_names()[0] == 'background' and voc.class_names()[15] == 'person'
+    assert len(voc.CLASS_NAMES) == voc.NUM_CLASSES == 21
+    assert voc.class_names(23)[21:] == ['class_21', 'class_22']
+
+
+LABEL = np.array([[0, 1, 15], [20, 255, 0]], dtype=np.uint8)
+
+
+@pytest.mark.parametrize('mode', ['palette', 'grayscale', 'rgb'])
+def test_labels_decode_to_class_indices_whatever_their_encoding(tmp_path, mode):
+    path = str(tmp_path / 'label.png')
+    if mode == 'palette':
+        voc.save_label(path, LABEL)
+        assert Image.open(path).mode == 'P'
+    elif mode == 'grayscale':
+        Image.fromarray(LABEL, mode='L').save(path)
+    else:
+        Image.fromarray(voc.colorize(LABEL)).save(path)
+    np.testing.assert_array_equal(voc.read_label(path), LABEL)
+
+
+def test_rgb_label_with_foreign_colours_is_rejected(tmp_path):
+    path = str(tmp_path / 'label.png')
+    Image.fromarray(np.full((2, 2, 3), 7, np.uint8)).save(path)
+    with pytest.raises(UserError, match='not VOC palette colours'):
+        voc.read_label(path)
+
+
+def test_label_values_outside_the_classes_and_void_are_named():
+    assert voc.bad_label_values(LABEL) == []
+    with pytest.raises(UserError, match=r'label.png: label values \[21, 200\] outside 0..20 and 255'):
+        voc.check_label_values(np.array([[21, 200, 255]], np.uint8), 'label.png')
+
+
+@pytest.mark.parametrize('mode', ['L', 'P', 'RGBA'])
+def test_images_read_as_rgb_uint8(tmp_path, mode):
+    path = str(tmp_path / 'image.png')
+    Image.new(mode, (5, 3)).save(path)
+    image = voc.read_image(path)
+    assert image.shape == (3, 5, 3) and image.dtype == np.uint8
+
+
+def test_unreadable_and_missing_images_are_user_errors(tmp_path):
+    broken = tmp_path / 'broken.jpg'
+    broken.write_bytes(b'not a jpeg')
+    with pytest.raises(UserError, match='broken.jpg: unreadable image'):
+        voc.read_image(str(broken))
+    with pytest.raises(UserError, match='gone.jpg: image not found'):
+        voc.read_image(str(tmp_path / 'gone.jpg'))
+
+
+@pytest.mark.parametrize('entry', ['2007_000032', '2007_000032.jpg', '/JPEGImages/2007_000032.jpg',
+                                   "b'2007_000032'.png", '  2007_000032.png  '])
+def test_list_entries_in_every_form_mean_the_same_image(entry):
+    assert files.image_id(entry) == '2007_000032'
+
+
+def test_list_files_use_the_first_token_and_reject_empty_lists(tmp_path):
+    listing = tmp_path / 'train_aug.txt'
+    listing.write_text('/JPEGImages/2007_000032.jpg /SegmentationClassAug/2007_000032.png\n\n2007_000039\n')
+    assert files.read_id_list(str(listing)) == ['2007_000032', '2007_000039']
+    empty = tmp_path / 'empty.txt'
+    empty.write_text('\n \n')
+    with pytest.raises(UserError, match='empty.txt: list file is empty'):
+        files.read_id_list(str(empty))
+    with pytest.raises(UserError, match='list file not found'):
+        files.read_id_list(str(tmp_path / 'nope.txt'))
+
+
+def test_atomic_writes_leave_nothing_behind_on_failure(tmp_path):
+    target = tmp_path / 'out.png'
+    with pytest.raises(RuntimeError):
+        with files.atomic_path(str(target)) as tmp:
+            Image.new('L', (2, 2)).save(tmp, format='PNG')
+            raise RuntimeError('interrupted')
+    assert os.listdir(tmp_path) == []
+    voc.save_label(str(target), LABEL)
+    assert os.listdir(tmp_path) == ['out.png']
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(target).st_mode & 0o777 == 0o666 & ~umask  # the mode of any file the user makes
