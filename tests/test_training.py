@@ -1,4 +1,5 @@
-"""train.py: warm start from a slim-style checkpoint, resume over warm start, clear mismatch errors, loss."""
+"""train.py: warm start from slim ImageNet and DeepLab model-zoo checkpoints, resume over warm start, clear
+mismatch errors, the loss."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -6,9 +7,11 @@ import tensorflow as tf
 import create_tf_record
 import deeplab_model
 import train
+from conftest import write_random_checkpoint
 from nets import layers, resnet_v2
 from utils.demo_data import make_demo_voc
 from utils.errors import run_cli
+from utils.flags import MODEL_DEFAULTS
 
 tf1 = tf.compat.v1
 TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '33', '33', '--no_eval',
@@ -128,3 +131,20 @@ def test_loss_ignores_void_pixels():
     expected = np.mean([-np.log(np.exp(flat[i, c]) / np.exp(flat[i]).sum()) for i, c in [(0, 1), (2, 2)]])
     assert loss.numpy() == pytest.approx(expected, rel=1e-5)
     assert valid.numpy().tolist() == [True, False, True, False]
+
+
+def test_xception_fine_tunes_all_of_a_model_zoo_checkpoint(records, tmp_path):
+    params = dict(MODEL_DEFAULTS, model_variant='xception_65', decoder_output_stride=4, atrous_rates=[6, 12, 18])
+    zoo = tmp_path / 'zoo'
+    zoo.mkdir()
+    write_random_checkpoint(str(zoo), params)
+    prefix = tf.train.latest_checkpoint(str(zoo))
+    model_dir = str(tmp_path / 'model')
+    argv = ['--model_dir', model_dir, '--data_dir', records, '--pre_trained_model', prefix, '--max_iter', '1',
+            '--initial_learning_rate', '0', '--end_learning_rate', '0', '--freeze_batch_norm', '--batch_size', '2',
+            '--crop_size', '33', '33', '--no_eval', '--model_variant', 'xception_65', '--decoder_output_stride', '4']
+    assert run_cli(train.main, argv) == 0
+    trained = tf.train.latest_checkpoint(model_dir)
+    for name in ('logits/semantic/weights', 'decoder/decoder_conv1_pointwise/weights', 'aspp1_depthwise/BatchNorm/beta',
+                 'xception_65/exit_flow/block2/unit_1/xception_module/separable_conv3_pointwise/weights'):
+        np.testing.assert_array_equal(tf.train.load_variable(trained, name), tf.train.load_variable(prefix, name))
