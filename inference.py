@@ -40,19 +40,25 @@ def main(argv=None):
     require_dir(args.data_dir, 'image folder')
     ids = read_id_list(args.infer_data_list) if args.infer_data_list else list_ids(args.data_dir, voc.IMAGE_EXTENSIONS)
     prob_dir = args.probabilities_dir or os.path.join(args.output_dir, 'probabilities')
-    from utils import predict  # imports TensorFlow: after argument parsing, so --help stays instant
-    result_path = lambda i: os.path.join(args.output_dir, i + '.png')
-    todo = pending(ids, result_path, args.overwrite)
+
+    def result_path(image_id):
+        return os.path.join(args.output_dir, image_id + '.png')
+
+    def probabilities_path(image_id):
+        return os.path.join(prob_dir, image_id + '.npz')
+
+    todo = set(pending(ids, result_path, args.overwrite))
     if args.save_probabilities:
-        todo = sorted(set(todo) | set(pending(ids, lambda i: os.path.join(prob_dir, i + '.npz'), args.overwrite)),
-                      key=ids.index)
+        todo |= set(pending(ids, probabilities_path, args.overwrite))
+    todo = [i for i in ids if i in todo]
     print(f'{len(ids) - len(todo)} of {len(ids)} results exist already; segmenting {len(todo)}', file=sys.stderr)
+    from utils import predict  # imports TensorFlow: after the checks above, so --help and errors stay instant
     panels_left = args.num_panels if args.panel_dir else 0
     outputs = predict.iter_outputs(args, args.data_dir, todo, args.save_probabilities)
     for image_id, image, labels, probabilities in tqdm(outputs, total=len(todo), unit='img', disable=None):
         voc.save_label(result_path(image_id), labels)
         if probabilities is not None:
-            predict.save_probabilities(os.path.join(prob_dir, image_id + '.npz'), probabilities)
+            predict.save_probabilities(probabilities_path(image_id), probabilities)
         if panels_left > 0:
             panels_left -= 1
             write_panel(args, image_id, image, labels)

@@ -1,4 +1,5 @@
 """Training schedule around tf.estimator: step budget, warm start vs resume, train/evaluate cycles."""
+import logging
 import math
 import os
 
@@ -39,6 +40,7 @@ def train_and_evaluate(args, params):
 
     Returns the last evaluation's metrics (empty when no val records exist)."""
     tf1.logging.set_verbosity(tf1.logging.INFO)
+    logging.getLogger('tensorflow').addFilter(_not_a_deprecation_notice)
     train_files = preprocessing.record_files(args.data_dir, 'train')
     per_epoch = steps_per_epoch(count_records(train_files), args.batch_size, train_files[0])
     max_iter = args.max_iter or args.train_epochs * per_epoch
@@ -63,6 +65,11 @@ def train_and_evaluate(args, params):
             tf1.logging.info('step %d: val mIoU %.4f, pixel accuracy %.4f', metrics['global_step'],
                              metrics['miou'], metrics['pixel_accuracy'])
     return metrics
+
+
+def _not_a_deprecation_notice(record):
+    """Keep TF's own deprecation notices (about Estimator internals, not fixable here) out of the training log."""
+    return 'deprecat' not in record.getMessage()
 
 
 def _global_step(model_dir):
