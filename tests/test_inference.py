@@ -106,3 +106,38 @@ def test_checkpoint_evaluation_scores_the_same_predictions_as_the_result_folder(
     checkpoint, folder = (json.loads((tmp_path / n).read_text()) for n in ('c.json', 'f.json'))
     assert checkpoint == folder
     assert len(checkpoint['per_class_iou']) == 5
+
+
+def test_a_model_zoo_style_checkpoint_prefix_with_optimizer_slots_gives_probabilities(tmp_path):
+    """A zoo model.ckpt holds Momentum slots and no deeplab_params.json: flags describe the model, extras are
+    ignored, and probabilities can be saved for the CRF."""
+    import tensorflow as tf
+
+    import deeplab_model
+    tf1 = tf.compat.v1
+    with tf.Graph().as_default():
+        logits = deeplab_model.network_logits(tf1.placeholder(tf.float32, [1, 33, 33, 3]), PARAMS, training=False)
+        tf1.train.get_or_create_global_step()
+        tf1.train.MomentumOptimizer(0.1, 0.9).minimize(tf.reduce_mean(logits))
+        assert any(v.op.name.endswith('/Momentum') for v in tf1.global_variables())
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            tf1.train.Saver().save(sess, str(tmp_path / 'zoo' / 'model.ckpt'))
+    image_dir = tmp_path / 'images'
+    image_dir.mkdir()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(image_dir / 'a.jpg')
+    argv = ['--data_dir', str(image_dir), '--output_dir', str(tmp_path / 'out'), '--save_probabilities',
+            '--model_dir', str(tmp_path / 'zoo' / 'model.ckpt'), '--model_variant', 'resnet_v2_50', '--num_classes', '5']
+    assert run_cli(inference.main, argv) == 0
+    assert np.load(tmp_path / 'out' / 'probabilities' / 'a.npz')['probabilities'].shape == (20, 30, 5)
+
+
+def test_estimator_predict_mode_gives_classes_and_probabilities(voc):
+    import tensorflow as tf
+
+    import deeplab_model
+    estimator = tf.estimator.Estimator(deeplab_model.model_fn, str(voc / 'model'), params=PARAMS)
+    image = np.random.RandomState(3).uniform(0, 255, (1, 21, 26, 3)).astype(np.float32)
+    prediction = next(estimator.predict(lambda: tf.data.Dataset.from_tensors({'image': image})))
+    assert prediction['classes'].shape == (21, 26) and prediction['probabilities'].shape == (21, 26, 5)
+    np.testing.assert_array_equal(prediction['classes'], prediction['probabilities'].argmax(axis=2))
