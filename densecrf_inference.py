@@ -44,8 +44,8 @@ def build_parser():
     parser.add_argument('--test_data_list', default=None,
                         help='List file of ids to process (default: every file in the label/probability folder).')
     parser.add_argument('--seed_compat', action='store_true',
-                        help='The seed\'s rule: a background-vs-one-class CRF on images with exactly two labels, '
-                             'other images copied through (correctly labelled this time).')
+                        help='The seed\'s rule: a background-vs-one-class CRF, 1 iteration, on images holding exactly '
+                             'background and one class; other images copied through (class ids kept this time).')
     for name, text in PARAM_HELP.items():
         parser.add_argument(f'--{name}', type=int if name == 'iterations' else float, default=None, help=text)
     parser.add_argument('--num_classes', type=int, default=NUM_CLASSES,
