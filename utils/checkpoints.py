@@ -44,10 +44,10 @@ def _describe(name, shape, stored):
     return f'{name} {shape} (missing)' if stored is None else f'{name} {shape} (checkpoint has {stored})'
 
 
-def _mismatch_error(ckpt, problems):
+def _mismatch_error(ckpt, problems, hint=''):
     named = '; '.join(problems[:MAX_NAMED])
     more = f' and {len(problems) - MAX_NAMED} more' if len(problems) > MAX_NAMED else ''
-    return UserError(f'{ckpt}: does not match the model: {named}{more}')
+    return UserError(f'{ckpt}: does not match the model: {named}{more}{hint}')
 
 
 def restore_saver(ckpt, var_list=None):
@@ -58,7 +58,10 @@ def restore_saver(ckpt, var_list=None):
     problems = [_describe(v.op.name, v.shape.as_list(), stored.get(v.op.name)) for v in var_list
                 if stored.get(v.op.name) != v.shape.as_list()]
     if problems:
-        raise _mismatch_error(ckpt, problems)
+        missing = sum(v.op.name not in stored for v in var_list)
+        hint = (' (most of the model is missing: do the model flags, e.g. --model_variant or '
+                '--decoder_output_stride, describe this checkpoint?)' if missing > len(var_list) // 2 else '')
+        raise _mismatch_error(ckpt, problems, hint)
     return tf1.train.Saver({v.op.name: v for v in var_list})
 
 
