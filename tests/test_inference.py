@@ -65,11 +65,14 @@ def test_inference_resumes_and_overwrite_redoes(voc, tmp_path, capsys):
     assert os.stat(first).st_mtime > 0
 
 
-@pytest.mark.parametrize('variant, hint', [('resnet_v2_101', False), ('xception_65', True)])
-def test_model_flags_that_do_not_fit_the_checkpoint_are_a_one_line_error(voc, tmp_path, capsys, variant, hint):
-    assert infer(voc, tmp_path / 'out', '--model_variant', variant) == 2
+@pytest.mark.parametrize('flags, named, hint', [
+    (['--model_variant', 'resnet_v2_101'], 'resnet_v2_101/conv1/weights', True),
+    (['--decoder_output_stride', '4'], 'decoder/feature_projection0/weights', False),
+])
+def test_model_flags_that_do_not_fit_the_checkpoint_are_a_one_line_error(voc, tmp_path, capsys, flags, named, hint):
+    assert infer(voc, tmp_path / 'out', *flags) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith('error: ') and 'does not match the model' in line and f'{variant}/' in line
+    assert line.startswith('error: ') and 'does not match the model' in line and named in line
     assert ('do the model flags' in line) == hint
     assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
 
