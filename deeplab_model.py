@@ -51,10 +51,10 @@ def network_logits(images, params, training):
     return heads.logits(net, params['num_classes'], weight_decay)
 
 
-def upsampled_logits(images, params, training):
-    """Logits bilinearly resized to the size of `images` (raw 0..255 float32; normalised here)."""
+def upsampled_logits(images, params, training, size=None):
+    """Logits bilinearly resized to `size` (default: the size of `images`, raw 0..255 float32, normalised here)."""
     logits = network_logits(preprocessing.normalize(images, params['input_normalization']), params, training)
-    return heads.resize_bilinear(logits, tf.shape(images)[1:3])
+    return heads.resize_bilinear(logits, tf.shape(images)[1:3] if size is None else size)
 
 
 def predict_probabilities(images, params, scales=(1.0,), flip=False):
@@ -70,10 +70,10 @@ def predict_probabilities(images, params, scales=(1.0,), flip=False):
         variants = [(scaled, False)] + ([(tf.reverse(scaled, axis=[2]), True)] if flip else [])
         for inputs, flipped in variants:
             with tf1.variable_scope(tf1.get_variable_scope(), reuse=tf1.AUTO_REUSE):
-                logits = upsampled_logits(inputs, params, training=False)
+                logits = upsampled_logits(inputs, params, training=False, size=size)
             if flipped:
                 logits = tf.reverse(logits, axis=[2])
-            probabilities = tf.nn.softmax(heads.resize_bilinear(logits, size))
+            probabilities = tf.nn.softmax(logits)
             total = probabilities if total is None else total + probabilities
     return total / float(len(scales) * (2 if flip else 1))
 

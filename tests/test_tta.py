@@ -3,6 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 import deeplab_model
+from nets import heads
 from utils.flags import MODEL_DEFAULTS
 
 tf1 = tf.compat.v1
@@ -18,10 +19,11 @@ def run(build, image):
             return sess.run(outputs, {images: image[np.newaxis]})
 
 
-def position_dependent_logits(images, params, training):
+def colour_only_logits(images, params, training, size):
     """Logits that depend on a pixel's colour only: flipping the input flips them, nothing else."""
     del params, training
-    return tf.stack([images[..., 0], images[..., 1], 255.0 - images[..., 0], images[..., 2] * 0.5], axis=3) / 50.0
+    logits = tf.stack([images[..., 0], images[..., 1], 255.0 - images[..., 0], images[..., 2] * 0.5], axis=3) / 50.0
+    return heads.resize_bilinear(logits, size)
 
 
 def test_scale_one_alone_equals_plain_inference():
@@ -39,7 +41,7 @@ def test_scale_one_alone_equals_plain_inference():
 
 
 def test_flipped_predictions_are_flipped_back(monkeypatch):
-    monkeypatch.setattr(deeplab_model, 'upsampled_logits', position_dependent_logits)
+    monkeypatch.setattr(deeplab_model, 'upsampled_logits', colour_only_logits)
     image = np.random.RandomState(1).uniform(0, 255, (9, 13, 3)).astype(np.float32)
     plain = run(lambda x: deeplab_model.predict_probabilities(x, PARAMS), image)
     flipped = run(lambda x: deeplab_model.predict_probabilities(x, PARAMS, flip=True), image)
@@ -48,7 +50,7 @@ def test_flipped_predictions_are_flipped_back(monkeypatch):
 
 
 def test_scales_average_probabilities_at_input_size(monkeypatch):
-    monkeypatch.setattr(deeplab_model, 'upsampled_logits', position_dependent_logits)
+    monkeypatch.setattr(deeplab_model, 'upsampled_logits', colour_only_logits)
     noise = np.random.RandomState(2).uniform(0, 255, (12, 16, 3)).astype(np.float32)
     half = run(lambda x: deeplab_model.predict_probabilities(x, PARAMS, scales=(0.5,)), noise)
     assert half.shape == (1, 12, 16, 4)
