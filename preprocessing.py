@@ -9,16 +9,11 @@ import secrets
 import tensorflow as tf
 
 from utils.errors import UserError
+from utils.flags import NORMALIZATIONS
 from utils.records import FEATURES, find_records
 from utils.voc import IGNORE_LABEL, MEAN_RGB
 
-NORMALIZATIONS = ('inception', 'mean_subtraction')
 DEFAULT_SHUFFLE_BUFFER = 2048
-
-
-def record_files(data_dir, split):
-    """Sorted record paths of split 'train' or 'val' in `data_dir` (one file or shards); UserError if none."""
-    return find_records(data_dir, split)
 
 
 def parse_record(serialized):
@@ -121,7 +116,7 @@ def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 51
     """
     if batch_size < 1:
         raise UserError(f'batch size must be at least 1, not {batch_size}')
-    files = record_files(data_dir, 'train' if is_training else 'val')
+    files = find_records(data_dir, 'train' if is_training else 'val')
     base_seed = secrets.randbelow(2 ** 31) if seed is None else int(seed)
     sequential = num_parallel_calls is None
     deterministic = None if sequential else True

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import create_tf_record
-from preprocessing import augment, input_fn, normalize, pad_value, record_files
+from preprocessing import augment, input_fn, normalize, pad_value
 from utils.demo_data import make_demo_voc
 from utils.errors import UserError, run_cli
 from utils.files import read_id_list
@@ -130,8 +130,6 @@ def test_eval_path_gives_whole_unaugmented_images_in_list_order(records):
         np.testing.assert_array_equal(label[0, ..., 0], read_label(os.path.join(demo['label_dir'], ident + '.png')))
 
 
-def test_record_files_names_the_folder_when_empty(tmp_path):
-    with pytest.raises(UserError, match=str(tmp_path)):
-        record_files(str(tmp_path), 'train')
+def test_input_fn_names_a_missing_record_folder(tmp_path):
     with pytest.raises(UserError, match='not found'):
         input_fn(str(tmp_path / 'missing'), True, 1)

@@ -9,7 +9,8 @@ from PIL import Image
 
 import create_pascal_tf_record
 import create_tf_record
-from preprocessing import parse_record, record_files
+from preprocessing import parse_record
+from utils.records import find_records
 from utils.demo_data import make_demo_voc
 from utils.errors import UserError, run_cli
 from utils.files import read_id_list
@@ -89,7 +90,7 @@ def test_png_images_are_stored_as_png(own_demo, tmp_path):
 def test_shards_are_named_like_upstream_and_hold_every_image_once(demo, tmp_path):
     assert convert(demo, tmp_path, '--num_shards', '3', workers=2) == 0
     expected = [os.path.join(tmp_path, f'voc_train.record-{i:05d}-of-00003') for i in range(3)]
-    assert record_files(str(tmp_path), 'train') == expected
+    assert find_records(str(tmp_path), 'train') == expected
     ids = read_id_list(demo['train_list'])
     heights = [decode_example(s)['image/height'] for p in expected for s in examples(p)]
     assert heights == [read_image(os.path.join(demo['image_dir'], i + '.jpg')).shape[0] for i in ids]
@@ -184,14 +185,14 @@ def test_bad_arguments_exit_2_naming_the_problem(demo, tmp_path, capsys, argv_ch
     assert os.listdir(tmp_path) == []
 
 
-def test_record_files_reports_missing_or_incomplete_records(demo, tmp_path):
-    with pytest.raises(UserError, match='no voc_val.record'):
-        record_files(str(tmp_path), 'val')
+def test_find_records_reports_missing_or_incomplete_records(demo, tmp_path):
+    with pytest.raises(UserError, match=f'{tmp_path}: no voc_val.record'):
+        find_records(str(tmp_path), 'val')
     assert convert(demo, tmp_path, '--num_shards', '2') == 0
     shutil.copy(os.path.join(tmp_path, 'voc_val.record-00000-of-00002'), os.path.join(tmp_path, 'voc_val.record'))
     with pytest.raises(UserError, match='mix of runs'):
-        record_files(str(tmp_path), 'val')
+        find_records(str(tmp_path), 'val')
     os.remove(os.path.join(tmp_path, 'voc_val.record-00001-of-00002'))
     os.remove(os.path.join(tmp_path, 'voc_val.record'))
     with pytest.raises(UserError, match='incomplete'):
-        record_files(str(tmp_path), 'val')
+        find_records(str(tmp_path), 'val')

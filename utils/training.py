@@ -8,6 +8,7 @@ import tensorflow as tf
 import deeplab_model
 import preprocessing
 from utils.errors import UserError
+from utils.records import find_records
 
 tf1 = tf.compat.v1
 
@@ -41,7 +42,7 @@ def train_and_evaluate(args, params):
     Returns the last evaluation's metrics (empty when no val records exist)."""
     tf1.logging.set_verbosity(tf1.logging.INFO)
     logging.getLogger('tensorflow').addFilter(_not_a_deprecation_notice)
-    train_files = preprocessing.record_files(args.data_dir, 'train')
+    train_files = find_records(args.data_dir, 'train')
     per_epoch = steps_per_epoch(count_records(train_files), args.batch_size, train_files[0])
     max_iter = args.max_iter or args.train_epochs * per_epoch
     params = dict(params, max_iter=max_iter)
@@ -79,7 +80,7 @@ def _global_step(model_dir):
 
 def _optional_records(data_dir, split):
     try:
-        return preprocessing.record_files(data_dir, split)
+        return find_records(data_dir, split)
     except UserError:
         return []
 
