@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 import make_submission
-from utils.errors import run_cli
+from utils import submission
+from utils.errors import UserError, run_cli
 from utils.voc import PALETTE, save_label
 
 FOLDER = 'results/VOC2012/Segmentation/comp6_test_cls'
@@ -84,3 +85,13 @@ def test_refuses_a_result_of_the_wrong_size(results, tmp_path, capsys):
 def test_refuses_a_missing_results_folder(tmp_path, capsys):
     code, _, err = run(['--results_dir', str(tmp_path / 'none'), '--output', str(tmp_path / 's.tar.gz')], capsys)
     assert code == 2 and err == f'error: {tmp_path / "none"}: result folder not found'
+
+
+def test_a_result_of_another_size_than_its_image_is_refused(tmp_path):
+    (tmp_path / 'images').mkdir()
+    Image.new('RGB', (7, 5)).save(tmp_path / 'images' / '2008_000001.jpg')
+    save_label(str(tmp_path / 'results' / '2008_000001.png'), np.zeros((5, 6), np.uint8))
+    with pytest.raises(UserError, match='result is 6x5 but image .*2008_000001.jpg is 7x5'):
+        submission.make_submission(str(tmp_path / 'results'), str(tmp_path / 'out.tar.gz'),
+                        image_dir=str(tmp_path / 'images'), num_workers=1)
+    assert not (tmp_path / 'out.tar.gz').exists()

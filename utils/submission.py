@@ -9,7 +9,7 @@ from utils.errors import UserError
 from utils.files import atomic_path, find_file, read_id_list
 from utils.parallel import imap_progress
 from utils.scoring import missing_message, result_files
-from utils.voc import IMAGE_EXTENSIONS, NUM_CLASSES, label_image, read_image, read_label
+from utils.voc import IMAGE_EXTENSIONS, NUM_CLASSES, image_size, label_image, read_label
 
 COMPETITIONS = ('comp5', 'comp6')
 VOC2012_TEST_IMAGES = 1456
@@ -28,7 +28,7 @@ def _encoded(task):
     if bad:
         raise UserError(f'{path}: values {bad[:5]} outside 0..{NUM_CLASSES - 1} (the server accepts class ids only)')
     if image_path is not None:
-        height, width = read_image(image_path).shape[:2]
+        height, width = image_size(image_path)
         if (height, width) != label.shape:
             raise UserError(f'{path}: result is {label.shape[1]}x{label.shape[0]} but image {image_path} is '
                             f'{width}x{height}')

@@ -1,4 +1,6 @@
 """PASCAL VOC constants and image/label I/O: class names, palette, mean pixel, label decoding."""
+import contextlib
+
 import numpy as np
 from PIL import Image
 
@@ -34,15 +36,28 @@ def class_names(num_classes=NUM_CLASSES):
     return [CLASS_NAMES[i] if i < len(CLASS_NAMES) else f'class_{i}' for i in range(num_classes)]
 
 
-def read_image(path):
-    """Read an image as RGB uint8 [H, W, 3], whatever its mode; unreadable files are a UserError."""
+@contextlib.contextmanager
+def _open_image(path, what='image'):
+    """Image.open with a missing or unreadable file turned into a UserError naming it."""
     try:
         with Image.open(path) as img:
-            return np.asarray(img.convert('RGB'), dtype=np.uint8)
+            yield img
     except FileNotFoundError:
-        raise UserError(f'{path}: image not found') from None
+        raise UserError(f'{path}: {what} not found') from None
     except (OSError, ValueError, SyntaxError) as err:
-        raise UserError(f'{path}: unreadable image ({err})') from None
+        raise UserError(f'{path}: unreadable {what} ({err})') from None
+
+
+def read_image(path):
+    """Read an image as RGB uint8 [H, W, 3], whatever its mode; unreadable files are a UserError."""
+    with _open_image(path) as img:
+        return np.asarray(img.convert('RGB'), dtype=np.uint8)
+
+
+def image_size(path):
+    """(height, width) of an image from its header alone, without decoding the pixels."""
+    with _open_image(path) as img:
+        return img.size[1], img.size[0]
 
 
 def decode_label(img, path='label'):
@@ -75,14 +90,9 @@ def decode_label(img, path='label'):
 
 def read_label(path):
     """Read a label PNG as class indices [H, W] uint8 (see `decode_label`)."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return decode_label(img, path)
-    except FileNotFoundError:
-        raise UserError(f'{path}: label not found') from None
-    except (OSError, ValueError, SyntaxError) as err:
-        raise UserError(f'{path}: unreadable label ({err})') from None
+    with _open_image(path, 'label') as img:
+        img.load()
+        return decode_label(img, path)
 
 
 def bad_label_values(label, num_classes=NUM_CLASSES):
