@@ -1,4 +1,5 @@
-"""DenseCRF refinement: equal to a direct pydensecrf call, improves a blurred edge, seed rule, folders, errors."""
+"""DenseCRF: equals a direct pydensecrf call on a noisy scene, cleans noise, moves a blurred edge, seed rule, folders,
+errors."""
 import numpy as np
 import pydensecrf.densecrf as dcrf
 import pytest
@@ -35,13 +36,72 @@ def blurred_label():
     return label
 
 
-def direct_crf(image, unary, params):
+# A 40x60 scene: background, a person disc, a cat and a dog box, each its own colour, under strong noise.
+TH, TW = 40, 60
+REGION_COLOURS = {0: (40, 40, 40), 15: (200, 160, 120), 8: (60, 170, 60), 12: (70, 80, 200)}
+
+
+def textured_label():
+    """The scene's true classes."""
+    yy, xx = np.mgrid[:TH, :TW]
+    label = np.zeros((TH, TW), dtype=np.uint8)
+    label[(yy - 20) ** 2 + (xx - 15) ** 2 < 110] = 15
+    label[5:22, 33:55] = 8
+    label[26:37, 30:50] = 12
+    return label
+
+
+def textured_image():
+    """The scene's colours plus Gaussian noise (std 20), so the bilateral kernel's colour scale matters."""
+    rng = np.random.default_rng(0)
+    label = textured_label()
+    image = np.zeros((TH, TW, 3))
+    for cls, colour in REGION_COLOURS.items():
+        image[label == cls] = colour
+    image += rng.normal(0, 20, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def noisy_label():
+    """The true classes with 40% of the pixels redrawn among the scene's classes (about 30% wrong)."""
+    rng = np.random.default_rng(1)
+    label = textured_label()
+    redrawn = rng.random(label.shape) < 0.4
+    label[redrawn] = rng.choice(list(REGION_COLOURS), redrawn.sum())
+    return label
+
+
+def noisy_probabilities():
+    """Softmax-like maps: the true classes box-blurred over 7x7 pixels plus random (gamma) mass on every class."""
+    rng = np.random.default_rng(2)
+    onehot = np.eye(21)[textured_label()]
+    padded = np.pad(onehot, [(3, 3), (3, 3), (0, 0)], mode='edge')
+    blurred = sum(padded[dy:dy + TH, dx:dx + TW] for dy in range(7) for dx in range(7)) / 49
+    prob = blurred + rng.gamma(0.3, 0.5, onehot.shape)
+    return (prob / prob.sum(axis=2, keepdims=True)).astype(np.float16)
+
+
+def direct_crf(image, unary, params, gaussian=True):
     d = dcrf.DenseCRF2D(image.shape[1], image.shape[0], unary.shape[0])
     d.setUnaryEnergy(np.ascontiguousarray(unary, dtype=np.float32))
-    d.addPairwiseGaussian(sxy=params.gauss_sxy, compat=params.gauss_compat)
+    if gaussian:
+        d.addPairwiseGaussian(sxy=params.gauss_sxy, compat=params.gauss_compat)
     d.addPairwiseBilateral(sxy=params.bilateral_sxy, srgb=params.bilateral_srgb, rgbim=np.ascontiguousarray(image),
                            compat=params.bilateral_compat)
     return np.argmax(d.inference(params.iterations), axis=0).reshape(image.shape[:2])
+
+
+def assert_fixture_tells_kernels_apart(image, unary, params, expected):
+    """Guard: CRFs with a wrong kernel set-up label at least 10 pixels differently from `expected` on this input."""
+    wrong = {
+        'without the Gaussian term': direct_crf(image, unary, params, gaussian=False),
+        'with bilateral sxy and srgb swapped': direct_crf(image, unary, params._replace(
+            bilateral_sxy=params.bilateral_srgb, bilateral_srgb=params.bilateral_sxy)),
+        'with Gaussian and bilateral compat swapped': direct_crf(image, unary, params._replace(
+            gauss_compat=params.bilateral_compat, bilateral_compat=params.gauss_compat)),
+    }
+    for mistake, labels in wrong.items():
+        assert (labels != expected).sum() >= 10, f'the fixture cannot tell a CRF {mistake} from the right one'
 
 
 def probabilities(label, num_classes=21, confidence=0.8):
@@ -54,19 +114,30 @@ def probabilities(label, num_classes=21, confidence=0.8):
 
 
 def test_hard_label_crf_equals_direct_pydensecrf_call():
-    image, label = synthetic_image(), blurred_label()
+    image, label = textured_image(), noisy_label()
     params = crf.LABEL_DEFAULTS
-    ours = crf.refine(image, label, params)
-    theirs = direct_crf(image, unary_from_labels(label, 21, params.gt_prob, zero_unsure=False), params)
-    np.testing.assert_array_equal(ours, theirs)
+    unary = unary_from_labels(label, 21, params.gt_prob, zero_unsure=False)
+    theirs = direct_crf(image, unary, params)
+    assert_fixture_tells_kernels_apart(image, unary, params, theirs)
+    np.testing.assert_array_equal(crf.refine(image, label, params), theirs)
 
 
 def test_probability_crf_equals_direct_pydensecrf_call():
-    image, prob = synthetic_image(), probabilities(blurred_label())
+    image, prob = textured_image(), noisy_probabilities()
     params = crf.PROBABILITY_DEFAULTS._replace(iterations=3)
-    ours = crf.refine(image, prob, params)
     unary = -np.log(np.clip(prob.astype(np.float32), 1e-8, None)).transpose(2, 0, 1).reshape(21, -1)
-    np.testing.assert_array_equal(ours, direct_crf(image, unary, params))
+    theirs = direct_crf(image, unary, params)
+    assert_fixture_tells_kernels_apart(image, unary, params, theirs)
+    np.testing.assert_array_equal(crf.refine(image, prob, params), theirs)
+
+
+@pytest.mark.parametrize('source', ['labels', 'probabilities'])
+def test_crf_cleans_a_noisy_result_on_a_noisy_scene(source):
+    image, noisy = textured_image(), noisy_label() if source == 'labels' else noisy_probabilities()
+    refined = crf.refine(image, noisy, crf.default_params(source == 'probabilities'))
+    before = ((noisy if source == 'labels' else noisy.argmax(axis=2)) == textured_label()).mean()
+    assert before < 0.75
+    assert (refined == textured_label()).mean() > 0.95
 
 
 @pytest.mark.parametrize('source', ['labels', 'probabilities'])
