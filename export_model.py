@@ -3,7 +3,7 @@
 Input `ImageTensor:0` (uint8 [1, H, W, 3], RGB); outputs `SemanticPredictions:0` (int32 [1, H, W]) and
 `SemanticProbabilities:0` (float32 [1, H, W, C]). Run it with `inference.py --frozen_graph FILE.pb`.
 
-    python export_model.py --model_dir MODEL_DIR --export_path model/frozen_inference_graph.pb \
+    python export_model.py --model_dir MODEL_DIR --export_path model/frozen_inference_graph.pb \\
         --model_variant xception_65 --decoder_output_stride 4
 """
 import sys
