@@ -1,8 +1,8 @@
-"""The IoU bar chart and side-by-side panels are PNGs showing what they claim."""
+"""The IoU bar chart (with each result's mIoU) and side-by-side panels are PNGs showing what they claim."""
 import numpy as np
 from PIL import Image
 
-from utils import plots
+from utils import metrics, plots
 from utils.voc import PALETTE
 
 
@@ -52,3 +52,24 @@ def test_side_by_side_places_images_and_coloured_labels(tmp_path):
     person = np.all(img == PALETTE[15], axis=2)
     assert person.sum() == 20 * 30 + 10 * 30
     assert np.all(img == 200, axis=2).sum() >= 20 * 30
+
+
+def test_miou_text_averages_the_classes_that_have_an_iou():
+    assert plots.miou_text({'background': 0.9, 'aeroplane': None, 'bicycle': float('nan'), 'bird': 0.5}) == \
+        'mIoU 70.0'
+    assert plots.miou_text({'background': None, 'aeroplane': float('nan')}) == 'mIoU n/a'
+
+
+def test_miou_text_agrees_with_the_score_table():
+    gt = np.array([[0, 0, 1, 1], [0, 2, 2, 255]], dtype=np.uint8)
+    pred = np.array([[0, 1, 1, 1], [0, 2, 0, 0]], dtype=np.uint8)
+    scores = metrics.summary(metrics.confusion_matrix(gt, pred, num_classes=4))  # class 3 has no IoU
+    assert scores['per_class_iou']['bird'] is None
+    assert plots.miou_text(scores['per_class_iou']) == f'mIoU {100 * scores["miou"]:.1f}'
+
+
+def test_chart_shows_each_results_miou_in_the_legend_or_the_title_for_one():
+    one = {'background': 0.9, 'aeroplane': None}
+    assert plots.chart_texts({'val': one}, 'IoU') == ('IoU, mIoU 90.0', [])
+    assert plots.chart_texts({'no CRF': one, 'CRF': {'background': 0.8, 'aeroplane': 0.6}}, 'IoU') == (
+        'IoU', ['no CRF  mIoU 90.0', 'CRF  mIoU 70.0'])

@@ -71,12 +71,17 @@ def class_iou(conf):
         return tp / union
 
 
-def mean_iou(conf):
-    """Mean IoU over the classes that have one (see the module docstring); NaN if none has."""
-    iou = class_iou(conf)
+def mean_of_defined(iou):
+    """Mean over the last axis of the IoUs that exist (None and NaN left out); NaN if none does."""
+    iou = np.asarray(iou, dtype=np.float64)
     present = ~np.isnan(iou)
     with np.errstate(invalid='ignore', divide='ignore'):
         return _scalar(np.where(present, iou, 0).sum(axis=-1) / present.sum(axis=-1))
+
+
+def mean_iou(conf):
+    """Mean IoU over the classes that have one (see the module docstring); NaN if none has."""
+    return mean_of_defined(class_iou(conf))
 
 
 def pixel_accuracy(conf):

@@ -5,12 +5,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from utils.files import atomic_path
+from utils.metrics import mean_of_defined
 from utils.voc import CLASS_NAMES, PALETTE, colorize
 
 FONT_SIZE = 14
 ROW_HEIGHT = 22
 BAR_WIDTH = 400
 MARGIN = 10
+SWATCH = 12
 SERIES_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
 
 
@@ -36,26 +38,52 @@ def _defined(value):
     return value is not None and not math.isnan(value)
 
 
+def miou_text(per_class_iou):
+    """'mIoU 81.6': the mean of the IoUs that exist, in %, as utils.metrics averages them; 'mIoU n/a' if none."""
+    miou = mean_of_defined(list(per_class_iou.values()))
+    return 'mIoU n/a' if math.isnan(miou) else f'mIoU {100 * miou:.1f}'
+
+
+def chart_texts(series, title):
+    """(title, legend entries) of a chart of {result name: {class: IoU}}: each result's name and mIoU in the
+    legend, or for a single result its mIoU after the title and no legend."""
+    if len(series) == 1:
+        return f'{title}, {miou_text(next(iter(series.values())))}', []
+    return title, [f'{name}  {miou_text(values)}' for name, values in series.items()]
+
+
+def _entry_width(font, text):
+    """Pixels a legend entry takes: swatch, gap, text and the space before the next entry."""
+    return SWATCH + 4 + int(font.getlength(text)) + 2 * MARGIN
+
+
+def _draw_entry(draw, font, x, y, colour, text):
+    """A legend entry in the ROW_HEIGHT row whose top-left corner is (x, y): outlined colour swatch, then text."""
+    draw.rectangle([x, y + 4, x + SWATCH, y + 4 + SWATCH], fill=colour, outline='black')
+    draw.text((x + SWATCH + 4, y + 2), text, fill='black', font=font)
+
+
 def iou_bar_chart(path, per_class_iou, title='Per-class IoU'):
     """Horizontal bar chart PNG of IoU (0..1 or None) per class.
 
     `per_class_iou` is {class: IoU} for one result, or {result name: {class: IoU}} to compare several:
-    grouped bars with a legend. A single result's bars take each class's VOC palette colour. Classes with
-    no IoU in any result (absent from ground truth and predictions) are left out and counted in the title.
+    grouped bars with a legend. A single result's bars take each class's VOC palette colour. Each result's
+    mIoU follows its name in the legend (in the title for one result). Classes with no IoU in any result
+    (absent from ground truth and predictions) are left out and counted in the title.
     """
     first = next(iter(per_class_iou.values()))
     series = per_class_iou if isinstance(first, dict) else {'': per_class_iou}
     every_class = list(next(iter(series.values())))
     classes = [c for c in every_class if any(_defined(values.get(c)) for values in series.values())]
+    title, legend = chart_texts(series, title)
     if len(classes) < len(every_class):
         title += f' ({len(every_class) - len(classes)} classes absent everywhere left out)'
     font = _font()
     label_width = max(int(font.getlength(c)) for c in classes) + 2 * MARGIN
     value_width = int(font.getlength('100.0')) + MARGIN
     group = ROW_HEIGHT * len(series)
-    legend = ROW_HEIGHT if len(series) > 1 else 0
-    top = ROW_HEIGHT + MARGIN + legend
-    legend_width = sum(16 + int(font.getlength(name)) + 2 * MARGIN for name in series) if legend else 0
+    top = ROW_HEIGHT + MARGIN + (ROW_HEIGHT if legend else 0)
+    legend_width = sum(_entry_width(font, text) for text in legend)
     width = max(label_width + BAR_WIDTH + value_width + MARGIN, legend_width + MARGIN,
                 int(font.getlength(title)) + 2 * MARGIN)
     height = top + group * len(classes) + MARGIN * (len(classes) + 1)
@@ -63,11 +91,9 @@ def iou_bar_chart(path, per_class_iou, title='Per-class IoU'):
     draw = ImageDraw.Draw(img)
     draw.text((MARGIN, MARGIN // 2), title, fill='black', font=font)
     x = MARGIN
-    for s, name in enumerate(series if legend else ()):
-        colour = SERIES_COLOURS[s % len(SERIES_COLOURS)]
-        draw.rectangle([x, ROW_HEIGHT + 4, x + 12, ROW_HEIGHT + 16], fill=colour)
-        draw.text((x + 16, ROW_HEIGHT + 2), name, fill='black', font=font)
-        x += 16 + int(font.getlength(name)) + 2 * MARGIN
+    for s, text in enumerate(legend):
+        _draw_entry(draw, font, x, ROW_HEIGHT, SERIES_COLOURS[s % len(SERIES_COLOURS)], text)
+        x += _entry_width(font, text)
     for c, cls in enumerate(classes):
         y0 = top + MARGIN + c * (group + MARGIN)
         draw.text((MARGIN, y0 + (group - FONT_SIZE) // 2), cls, fill='black', font=font)
