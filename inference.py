@@ -10,7 +10,7 @@ from tqdm import tqdm
 from utils import plots, voc
 from utils.errors import run_cli
 from utils.files import list_ids, pending, read_id_list, require_dir
-from utils.flags import add_predict_flags, parser_for
+from utils.flags import add_predict_flags, model_params, parser_for
 
 
 def build_parser():
@@ -66,12 +66,13 @@ def main(argv=None):
 
 
 def write_panel(args, image_id, image, labels):
-    """image | prediction (| ground truth) side by side."""
+    """image | prediction (| ground truth) side by side, over a legend named after the model's classes."""
     panels, titles = [image, labels], ['image', 'prediction']
     if args.label_data_dir:
         panels.append(voc.read_label(os.path.join(args.label_data_dir, image_id + '.png')))
         titles.append('ground truth')
-    plots.side_by_side(os.path.join(args.panel_dir, image_id + '.png'), panels, titles)
+    names = voc.class_names(model_params(args)['num_classes'])
+    plots.side_by_side(os.path.join(args.panel_dir, image_id + '.png'), panels, titles, names)
 
 
 if __name__ == '__main__':

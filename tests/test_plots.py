@@ -1,9 +1,12 @@
-"""The IoU bar chart (with each result's mIoU) and side-by-side panels are PNGs showing what they claim."""
+"""The IoU bar chart (with each result's mIoU) and side-by-side panels (with a class legend) are PNGs showing
+what they claim."""
 import numpy as np
 from PIL import Image
 
 from utils import metrics, plots
 from utils.voc import PALETTE
+
+SWATCH_PIXELS = (plots.SWATCH - 1) ** 2  # inside the black outline
 
 
 def test_iou_bar_chart_writes_a_png_with_class_coloured_bars(tmp_path):
@@ -50,7 +53,7 @@ def test_side_by_side_places_images_and_coloured_labels(tmp_path):
     img = np.asarray(Image.open(path).convert('RGB'))
     assert img.shape[1] == 3 * 30 + 4 * plots.MARGIN
     person = np.all(img == PALETTE[15], axis=2)
-    assert person.sum() == 20 * 30 + 10 * 30
+    assert person.sum() == 20 * 30 + 10 * 30 + SWATCH_PIXELS
     assert np.all(img == 200, axis=2).sum() >= 20 * 30
 
 
@@ -73,3 +76,33 @@ def test_chart_shows_each_results_miou_in_the_legend_or_the_title_for_one():
     assert plots.chart_texts({'val': one}, 'IoU') == ('IoU, mIoU 90.0', [])
     assert plots.chart_texts({'no CRF': one, 'CRF': {'background': 0.8, 'aeroplane': 0.6}}, 'IoU') == (
         'IoU', ['no CRF  mIoU 90.0', 'CRF  mIoU 70.0'])
+
+
+def test_legend_lists_every_class_of_the_label_maps_once_and_void_last():
+    prediction = np.array([[15, 0], [0, 15]], dtype=np.uint8)
+    truth = np.array([[15, 255], [0, 3]], dtype=np.uint8)
+    assert plots.legend_entries([prediction, truth]) == [(0, 'background'), (3, 'bird'), (15, 'person'),
+                                                         (255, 'void')]
+
+
+def test_legend_takes_the_callers_class_names():
+    label = np.array([[0, 3, 9]], dtype=np.uint8)
+    assert plots.legend_entries([label], ['sky', 'road', 'car', 'tree']) == [(0, 'sky'), (3, 'tree'), (9, '9')]
+
+
+def test_side_by_side_draws_a_swatch_for_each_class_of_the_label_panels_only(tmp_path):
+    image = np.full((10, 10, 3), 12, dtype=np.uint8)  # pixel values of 12 ("dog") are not a dog in the legend
+    prediction = np.full((10, 10), 1, dtype=np.uint8)
+    prediction[:4] = 15
+    truth = np.full((10, 10), 2, dtype=np.uint8)
+    truth[0] = 255
+    path = tmp_path / 'panel.png'
+    plots.side_by_side(str(path), [image, prediction, truth], ['image', 'prediction', 'ground truth'])
+    img = np.asarray(Image.open(path).convert('RGB'))
+
+    def pixels(value):
+        return np.all(img == PALETTE[value], axis=2).sum()
+
+    assert pixels(12) == 0
+    for value, in_panels in ((1, 60), (15, 40), (2, 90), (255, 10)):
+        assert pixels(value) == in_panels + SWATCH_PIXELS, value

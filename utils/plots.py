@@ -1,4 +1,5 @@
-"""Pictures people look at, drawn with Pillow alone: a per-class IoU bar chart and side-by-side panels."""
+"""Pictures people look at, drawn with Pillow alone: a per-class IoU bar chart and side-by-side panels with a
+colour legend."""
 import math
 
 import numpy as np
@@ -6,7 +7,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from utils.files import atomic_path
 from utils.metrics import mean_of_defined
-from utils.voc import CLASS_NAMES, PALETTE, colorize
+from utils.voc import CLASS_NAMES, IGNORE_LABEL, PALETTE, class_names, colorize
 
 FONT_SIZE = 14
 ROW_HEIGHT = 22
@@ -121,8 +122,28 @@ def _as_rgb(panel):
     raise ValueError(f'panel of shape {panel.shape} is neither HxWx3 nor an HxW label map')
 
 
-def side_by_side(path, panels, titles=None):
-    """PNG of panels in one row (image | prediction | ground truth ...), each under its title.
+def legend_entries(label_maps, names=None):
+    """(value, name) of every value in the label maps, ascending: `names[value]` (default: the VOC classes),
+    'void' for 255, the bare number for a value beyond the names."""
+    names = list(names) if names is not None else class_names()
+    values = np.unique(np.concatenate([np.unique(m) for m in label_maps])) if label_maps else []
+    return [(int(v), 'void' if v == IGNORE_LABEL else names[v] if v < len(names) else str(v)) for v in values]
+
+
+def _legend_places(entries, font, width):
+    """(x, row) of each legend entry, filling rows `width` pixels wide from the left."""
+    places, x, row = [], MARGIN, 0
+    for _, name in entries:
+        if x > MARGIN and x + _entry_width(font, name) > width:
+            x, row = MARGIN, row + 1
+        places.append((x, row))
+        x += _entry_width(font, name)
+    return places
+
+
+def side_by_side(path, panels, titles=None, names=None):
+    """PNG of panels in one row (image | prediction | ground truth ...), each under its title, and a legend
+    row under them: swatch and name of every class in the label-map panels (`legend_entries`, `names`).
 
     Panels are HxWx3 uint8 images or HxW label maps (coloured with the VOC palette); shorter panels are
     padded with white at the bottom.
@@ -132,14 +153,20 @@ def side_by_side(path, panels, titles=None):
     if len(titles) != len(pictures):
         raise ValueError(f'{len(pictures)} panels but {len(titles)} titles')
     font = _font()
+    entries = legend_entries([np.asarray(p) for p in panels if np.ndim(p) == 2], names)
     header = ROW_HEIGHT + MARGIN if any(titles) else 0
-    width = sum(p.shape[1] for p in pictures) + MARGIN * (len(pictures) + 1)
-    height = max(p.shape[0] for p in pictures) + header + 2 * MARGIN
-    img = Image.new('RGB', (width, height), 'white')
+    width = max([sum(p.shape[1] for p in pictures) + MARGIN * (len(pictures) + 1)] +
+                [_entry_width(font, name) + MARGIN for _, name in entries])
+    places = _legend_places(entries, font, width)
+    panels_bottom = max(p.shape[0] for p in pictures) + header + MARGIN
+    rows = places[-1][1] + 1 if places else 0
+    img = Image.new('RGB', (width, panels_bottom + rows * ROW_HEIGHT + MARGIN), 'white')
     draw = ImageDraw.Draw(img)
     x = MARGIN
     for picture, title in zip(pictures, titles):
         draw.text((x, MARGIN), title, fill='black', font=font)
         img.paste(Image.fromarray(picture), (x, MARGIN + header))
         x += picture.shape[1] + MARGIN
+    for (value, name), (x, row) in zip(entries, places):
+        _draw_entry(draw, font, x, panels_bottom + row * ROW_HEIGHT, tuple(int(c) for c in PALETTE[value]), name)
     _save(path, img)
