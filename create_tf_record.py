@@ -2,7 +2,8 @@
 
 Writes voc_train.record and voc_val.record (or voc_<split>.record-00000-of-0000N shards with --num_shards N)
 into --data_dir. Every image/label pair is checked first (missing file, unreadable image, size mismatch,
-label values outside 0..20 and 255); if any is bad nothing is written and the first few are listed.
+label values outside 0..20 and 255); if any is bad nothing is written and every bad pair
+is listed.
 """
 import os
 import sys

@@ -163,14 +163,16 @@ def test_bad_pair_exits_2_with_one_line_and_writes_nothing(own_demo, tmp_path, c
     assert not out.exists() or os.listdir(out) == []
 
 
-def test_all_bad_pairs_are_counted_and_the_first_few_named(own_demo, tmp_path, capsys):
-    for ident in ('demo_000002', 'demo_000004', 'demo_000005', 'demo_000008'):
+def test_every_bad_pair_is_named_on_its_own_line_after_the_count(own_demo, tmp_path, capsys):
+    bad = ('demo_000002', 'demo_000004', 'demo_000005', 'demo_000008', 'demo_000009')
+    for ident in bad:
         os.remove(os.path.join(own_demo['aug_label_dir'], ident + '.png'))
     out = tmp_path / 'records'
     assert convert(own_demo, out) == 2
-    err = capsys.readouterr().err
-    assert err.startswith('error: 4 of 9 ') and 'and 1 more' in err
-    assert all(i in err for i in ('demo_000002', 'demo_000004', 'demo_000005'))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == 'error: 5 of 9 image/label pairs are bad, nothing written:'
+    assert [line.split(':')[0].strip() for line in lines[1:]] == list(bad)
+    assert all(line.startswith('  ') and 'not found' in line for line in lines[1:])
     assert not out.exists()
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-from utils.errors import UserError
+from utils.errors import UserError, problem_list
 from utils.files import atomic_path, find_file
 from utils.parallel import imap_progress
 from utils.voc import IGNORE_LABEL, IMAGE_EXTENSIONS, LABEL_EXTENSIONS, NUM_CLASSES, bad_label_values, read_label
@@ -32,7 +32,6 @@ FEATURES = {
 }
 _IMAGE_FORMATS = {'JPEG': b'jpeg', 'PNG': b'png'}
 _SHARD = re.compile(r'-(\d{5})-of-(\d{5})$')
-MAX_LISTED_PROBLEMS = 3
 
 
 def record_name(split):
@@ -168,7 +167,7 @@ def serialize_pair(item):
 
 
 def check_splits(splits, num_workers, num_classes=NUM_CLASSES):
-    """Check every pair of every split in parallel; one UserError listing the first few problems and the count."""
+    """Check every pair of every split in parallel; one UserError with the count and every bad pair."""
     pairs = list(dict.fromkeys(pair for split_pairs in splits.values() for pair in split_pairs))
     infos, problems = {}, {}
     check = functools.partial(check_pair, num_classes=num_classes)
@@ -178,10 +177,9 @@ def check_splits(splits, num_workers, num_classes=NUM_CLASSES):
         else:
             infos[ident] = info
     if problems:
-        order = [pair[0] for pair in pairs if pair[0] in problems]
-        listed = '; '.join(f'{i}: {problems[i]}' for i in order[:MAX_LISTED_PROBLEMS])
-        more = f'; and {len(order) - MAX_LISTED_PROBLEMS} more' if len(order) > MAX_LISTED_PROBLEMS else ''
-        raise UserError(f'{len(order)} of {len(pairs)} image/label pairs are bad, nothing written: {listed}{more}')
+        listed = [f'{pair[0]}: {problems[pair[0]]}' for pair in pairs if pair[0] in problems]
+        raise UserError(problem_list(f'{len(listed)} of {len(pairs)} image/label pairs are bad, nothing written:',
+                                     listed))
     return infos
 
 
