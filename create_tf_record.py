@@ -2,7 +2,7 @@
 
 Writes voc_train.record and voc_val.record (or voc_<split>.record-00000-of-0000N shards with --num_shards N)
 into --data_dir. Every image/label pair is checked first (missing file, unreadable image, size mismatch,
-label values outside 0..20 and 255); if any is bad nothing is written and every bad pair
+label values outside 0..NUM_CLASSES-1 and the void 255); if any is bad nothing is written and every bad pair
 is listed.
 """
 import os
@@ -15,6 +15,7 @@ from utils.files import read_id_list, require_dir  # noqa: E402
 from utils.flags import parser_for  # noqa: E402
 from utils.parallel import default_workers  # noqa: E402
 from utils.records import find_pairs, write_records  # noqa: E402
+from utils.voc import IGNORE_LABEL, NUM_CLASSES  # noqa: E402
 
 
 def default_list(image_data_dir, split):
@@ -40,6 +41,9 @@ def parse_args(argv):
                              'train_aug.txt if it exists, else train.txt there).')
     parser.add_argument('--valid_data_list', default=None,
                         help='List of validation ids (default: <image_data_dir>/../ImageSets/Segmentation/val.txt).')
+    parser.add_argument('--num_classes', type=int, default=NUM_CLASSES,
+                        help=f'Number of classes: label values must be 0..NUM_CLASSES-1 or the void {IGNORE_LABEL} '
+                             '(default: %(default)s, PASCAL VOC).')
     parser.add_argument('--num_shards', type=int, default=1,
                         help='Files per split; above 1 they are named voc_train.record-00000-of-0000N '
                              '(default: %(default)s, one voc_train.record).')
@@ -55,13 +59,17 @@ def main(argv=None):
     args = parse_args(argv)
     if args.num_shards < 1 or args.num_workers < 1:
         raise UserError('--num_shards and --num_workers must be at least 1')
+    if not 1 <= args.num_classes <= IGNORE_LABEL:
+        raise UserError(f'--num_classes must be 1..{IGNORE_LABEL} ({IGNORE_LABEL} is the void label), '
+                        f'got {args.num_classes}')
     require_dir(args.image_data_dir, 'image folder')
     require_dir(args.label_data_dir, 'label folder')
     lists = {'train': args.train_data_list or default_list(args.image_data_dir, 'train'),
              'val': args.valid_data_list or default_list(args.image_data_dir, 'val')}
     splits = {split: find_pairs(read_id_list(path), args.image_data_dir, args.label_data_dir)
               for split, path in lists.items()}
-    outputs = write_records(args.data_dir, splits, args.num_shards, args.num_workers, args.overwrite)
+    outputs = write_records(args.data_dir, splits, args.num_shards, args.num_workers, args.overwrite,
+                            args.num_classes)
     for split, paths in outputs.items():
         files = paths[0] if len(paths) == 1 else f'{len(paths)} shards {paths[0]} ...'
         print(f'{split}: {len(splits[split])} images from {lists[split]} -> {files}')

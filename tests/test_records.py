@@ -1,4 +1,5 @@
-"""create_tf_record.py and utils/records.py: label decoding, round trip, shards, bad input, overwrite."""
+"""create_tf_record.py and utils/records.py: label decoding, round trip, shards, class count, bad input,
+overwrite."""
 import os
 import shutil
 
@@ -176,10 +177,22 @@ def test_every_bad_pair_is_named_on_its_own_line_after_the_count(own_demo, tmp_p
     assert not out.exists()
 
 
+def test_label_values_are_checked_against_num_classes_and_255_stays_void(own_demo, tmp_path, capsys):
+    _bad_label_values(own_demo)
+    out = tmp_path / 'records'
+    assert convert(own_demo, out) == 2
+    assert 'demo_000002' in capsys.readouterr().err
+    assert not out.exists()
+    assert convert(own_demo, out, '--num_classes', '40') == 0
+    stored = parse_record(examples(os.path.join(out, 'voc_train.record'))[1])[1].numpy()
+    assert {30, 255} <= set(np.unique(stored))
+
+
 @pytest.mark.parametrize('argv_change, words', [
     (('--image_data_dir', '/nonexistent/JPEGImages'), 'image folder not found'),
     (('--train_data_list', '/nonexistent/train.txt'), 'list file not found'),
     (('--num_shards', '20'), 'more than the 6 images'),
+    (('--num_classes', '256'), '--num_classes must be 1..255'),
 ])
 def test_bad_arguments_exit_2_naming_the_problem(demo, tmp_path, capsys, argv_change, words):
     assert convert(demo, tmp_path, *argv_change) == 2
