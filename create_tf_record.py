@@ -14,7 +14,6 @@ from utils.errors import UserError, run_cli  # noqa: E402
 from utils.files import read_id_list, require_dir  # noqa: E402
 from utils.flags import parser_for  # noqa: E402
 from utils.parallel import default_workers  # noqa: E402
-from utils.records import find_pairs, write_records  # noqa: E402
 from utils.voc import IGNORE_LABEL, NUM_CLASSES  # noqa: E402
 
 
@@ -66,8 +65,10 @@ def main(argv=None):
     require_dir(args.label_data_dir, 'label folder')
     lists = {'train': args.train_data_list or default_list(args.image_data_dir, 'train'),
              'val': args.valid_data_list or default_list(args.image_data_dir, 'val')}
-    splits = {split: find_pairs(read_id_list(path), args.image_data_dir, args.label_data_dir)
-              for split, path in lists.items()}
+    ids = {split: read_id_list(path) for split, path in lists.items()}
+    from utils.records import find_pairs, write_records  # imports TensorFlow: after the argument checks
+    splits = {split: find_pairs(split_ids, args.image_data_dir, args.label_data_dir)
+              for split, split_ids in ids.items()}
     outputs = write_records(args.data_dir, splits, args.num_shards, args.num_workers, args.overwrite,
                             args.num_classes)
     for split, paths in outputs.items():

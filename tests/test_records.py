@@ -1,7 +1,9 @@
 """create_tf_record.py and utils/records.py: label decoding, round trip, shards, class count, bad input,
-overwrite."""
+overwrite, instant --help."""
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from PIL import Image
 
 import create_pascal_tf_record
 import create_tf_record
+from conftest import ROOT
 from preprocessing import parse_record
 from utils.records import find_records
 from utils.demo_data import make_demo_voc
@@ -211,3 +214,10 @@ def test_find_records_reports_missing_or_incomplete_records(demo, tmp_path):
     os.remove(os.path.join(tmp_path, 'voc_val.record'))
     with pytest.raises(UserError, match='incomplete'):
         find_records(str(tmp_path), 'val')
+
+
+def test_importing_the_script_does_not_import_tensorflow():
+    """--help and argument errors must not wait seconds for TensorFlow."""
+    code = "import sys, create_tf_record; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == 'False'
