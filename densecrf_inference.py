@@ -1,10 +1,10 @@
 """Refine segmentation results with a fully-connected CRF (pydensecrf), from hard labels or probabilities.
 
     python densecrf_inference.py --image_data_dir JPEGImages --label_data_dir RESULTS --output_dir OUT \\
-        --test_data_list val.txt
+        --image_list val.txt
     python densecrf_inference.py --image_data_dir JPEGImages --prob_dir PROBS --output_dir OUT
     python densecrf_inference.py --image_data_dir JPEGImages --prob_dir PROBS --tune \\
-        --label_gt_dir SegmentationClass --test_data_list val.txt
+        --label_gt_dir SegmentationClass --image_list val.txt
 
 Defaults with --prob_dir (the softmax .npz files of inference.py --save_probabilities): DeepLab-v2 ResNet-101's
 VOC values, bilateral sxy 67, srgb 3, compat 4; Gaussian sxy 1, compat 3; 10 iterations (DeepLab reported
@@ -41,8 +41,9 @@ def build_parser():
     source.add_argument('--prob_dir', help='Folder of <id>.npz softmax probabilities (inference.py '
                                            '--save_probabilities) to refine; keeps the network\'s uncertainty, unlike hard labels.')
     parser.add_argument('--output_dir', help='Folder for the refined <id>.png results (not needed with --tune).')
-    parser.add_argument('--test_data_list', default=None,
-                        help='List file of ids to process (default: every file in the label/probability folder).')
+    parser.add_argument('--image_list', '--test_data_list', dest='image_list', default=None,
+                        help='List file of ids to process (default: every file in the label/probability folder; '
+                             '--test_data_list is the seed\'s name).')
     parser.add_argument('--seed_compat', action='store_true',
                         help='The seed\'s rule: a background-vs-one-class CRF, 1 iteration, on images holding exactly '
                              'background and one class; other images copied through (class ids kept this time).')
@@ -77,7 +78,7 @@ def params_from(args):
 def run_tune(args, params, ids):
     """Print the mIoU and pixel accuracy of every setting, best last."""
     if not args.label_gt_dir:
-        raise UserError('--tune needs --label_gt_dir (ground truth) and usually --test_data_list')
+        raise UserError('--tune needs --label_gt_dir (ground truth) and usually --image_list')
     grid = {name: getattr(args, f'tune_{name}') for name in crf.TUNE_GRID}
     scores, _ = crf.tune(args.image_data_dir, args.label_gt_dir, ids, args.label_data_dir, args.prob_dir, params,
                          grid, args.num_classes, args.seed_compat, args.num_workers)
@@ -94,7 +95,7 @@ def run_tune(args, params, ids):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     params = params_from(args)
-    ids = read_id_list(args.test_data_list) if args.test_data_list else None
+    ids = read_id_list(args.image_list) if args.image_list else None
     if args.tune:
         run_tune(args, params, ids)
         return 0

@@ -1,10 +1,10 @@
 """Score predictions with the VOC devkit metric: per-class IoU, mIoU and pixel accuracy.
 
 Result folders (stacking, CRF or model-zoo PNGs), one table column per folder:
-    python evaluate.py --prediction_dir OUT_A OUT_B --label_data_dir SegmentationClass --evaluation_data_list val.txt
+    python evaluate.py --prediction_dir OUT_A OUT_B --label_data_dir SegmentationClass --image_list val.txt
 A checkpoint (predictions computed here, scored by the same code):
     python evaluate.py --image_data_dir JPEGImages --label_data_dir SegmentationClass \\
-        --evaluation_data_list val.txt --model_dir MODEL_DIR
+        --image_list val.txt --model_dir MODEL_DIR
 
 Ground-truth void (255) is ignored, a predicted value outside 0..C-1 counts as wrong, and a class absent from
 both ground truth and predictions has no IoU (n/a) and is left out of the mean.
@@ -28,7 +28,8 @@ def build_parser():
                         help='Score these result folders of <id>.png label maps instead of a checkpoint.')
     parser.add_argument('--image_data_dir', default=None, help='Folder of the input images (checkpoint mode).')
     parser.add_argument('--label_data_dir', required=True, help='Folder of the ground-truth label PNGs.')
-    parser.add_argument('--evaluation_data_list', required=True, help='List file of the image ids to score.')
+    parser.add_argument('--image_list', '--evaluation_data_list', dest='image_list', required=True,
+                        help='List file of the image ids to score (--evaluation_data_list is the seed\'s name).')
     parser.add_argument('--output_json', default=None,
                         help='Write {"miou", "pixel_accuracy", "per_class_iou"} here (keyed by folder when several).')
     parser.add_argument('--per_image_csv', default=None,
@@ -65,7 +66,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     args.num_classes = resolve_num_classes(args)
     require_dir(args.label_data_dir, 'ground-truth folder')
-    ids = read_id_list(args.evaluation_data_list)
+    ids = read_id_list(args.image_list)
     if args.prediction_dir:
         scores = score_folders(args.prediction_dir, args.label_data_dir, ids, args.num_classes, args.num_workers)
     else:

@@ -1,6 +1,6 @@
 """Segment a list of images: VOC-palette PNGs of each image's size, optional probabilities and panels.
 
-    python inference.py --data_dir JPEGImages --infer_data_list val.txt --model_dir MODEL_DIR --output_dir OUT
+    python inference.py --image_data_dir JPEGImages --image_list val.txt --model_dir MODEL_DIR --output_dir OUT
 """
 import os
 import sys
@@ -15,9 +15,11 @@ from utils.flags import add_predict_flags, model_params, parser_for
 
 def build_parser():
     parser = parser_for(__doc__)
-    parser.add_argument('--data_dir', required=True, help='Folder of the input images (e.g. VOC JPEGImages).')
-    parser.add_argument('--infer_data_list', default=None,
-                        help='List file of image ids to segment (default: every image in --data_dir).')
+    parser.add_argument('--image_data_dir', '--data_dir', dest='image_data_dir', required=True,
+                        help='Folder of the input images, e.g. VOC JPEGImages (--data_dir is the seed\'s name).')
+    parser.add_argument('--image_list', '--infer_data_list', dest='image_list', default=None,
+                        help='List file of image ids to segment (default: every image in --image_data_dir; '
+                             '--infer_data_list is the seed\'s name).')
     parser.add_argument('--output_dir', required=True, help='Folder for the <id>.png results.')
     parser.add_argument('--save_probabilities', action='store_true',
                         help='Also write per-class softmax probabilities (float16 .npz, key "probabilities") '
@@ -37,8 +39,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    require_dir(args.data_dir, 'image folder')
-    ids = read_id_list(args.infer_data_list) if args.infer_data_list else list_ids(args.data_dir, voc.IMAGE_EXTENSIONS)
+    require_dir(args.image_data_dir, 'image folder')
+    ids = read_id_list(args.image_list) if args.image_list else list_ids(args.image_data_dir, voc.IMAGE_EXTENSIONS)
     prob_dir = args.probabilities_dir or os.path.join(args.output_dir, 'probabilities')
 
     def result_path(image_id):
@@ -54,7 +56,7 @@ def main(argv=None):
     print(f'{len(ids) - len(todo)} of {len(ids)} results exist already; segmenting {len(todo)}', file=sys.stderr)
     from utils import predict  # imports TensorFlow: after the checks above, so --help and errors stay instant
     panels_left = args.num_panels if args.panel_dir else 0
-    outputs = predict.iter_outputs(args, args.data_dir, todo, args.save_probabilities)
+    outputs = predict.iter_outputs(args, args.image_data_dir, todo, args.save_probabilities)
     for image_id, image, labels, probabilities in tqdm(outputs, total=len(todo), unit='img', disable=None):
         voc.save_label(result_path(image_id), labels)
         if probabilities is not None:
