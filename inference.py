@@ -8,8 +8,8 @@ import sys
 from tqdm import tqdm
 
 from utils import plots, voc
-from utils.errors import run_cli
-from utils.files import list_ids, pending, read_id_list, require_dir
+from utils.errors import UserError, problem_list, run_cli
+from utils.files import find_file, list_ids, pending, read_id_list, require_dir
 from utils.flags import add_predict_flags, model_params, parser_for
 
 
@@ -37,10 +37,43 @@ def build_parser():
     return parser
 
 
+def image_ids(image_dir, image_list):
+    """The ids to segment (the list's, else every image in the folder), each with its image file as
+    utils.predict.image_path finds it; else a UserError naming every missing image, before anything is written."""
+    require_dir(image_dir, 'image folder')
+    if not image_list:
+        ids = list_ids(image_dir, voc.IMAGE_EXTENSIONS)
+        if not ids:
+            raise UserError(f'{image_dir}: no images ({" ".join(voc.IMAGE_EXTENSIONS)}) in the image folder')
+        return ids
+    ids = read_id_list(image_list)
+    missing = [f'{os.path.join(image_dir, i)}.jpg: image not found'
+               for i in ids if find_file(image_dir, i, voc.IMAGE_EXTENSIONS) is None]
+    if missing:
+        raise UserError(problem_list(f'{image_list}: {len(missing)} of {len(ids)} listed images not found, '
+                                     'nothing segmented:', missing))
+    return ids
+
+
+def panel_label_path(args, image_id):
+    """The ground-truth label shown in the third panel column."""
+    return os.path.join(args.label_data_dir, image_id + '.png')
+
+
+def check_panel_labels(args, panel_ids):
+    """A UserError naming every missing ground-truth label of the panels, before anything is written."""
+    if not args.label_data_dir:
+        return
+    missing = [f'{path}: label not found' for path in (panel_label_path(args, i) for i in panel_ids)
+               if not os.path.isfile(path)]
+    if missing:
+        raise UserError(problem_list(f'{len(missing)} of {len(panel_ids)} panel labels not found in '
+                                     f'{args.label_data_dir}, nothing segmented:', missing))
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    require_dir(args.image_data_dir, 'image folder')
-    ids = read_id_list(args.image_list) if args.image_list else list_ids(args.image_data_dir, voc.IMAGE_EXTENSIONS)
+    ids = image_ids(args.image_data_dir, args.image_list)
     prob_dir = args.probabilities_dir or os.path.join(args.output_dir, 'probabilities')
 
     def result_path(image_id):
@@ -53,16 +86,18 @@ def main(argv=None):
     if args.save_probabilities:
         todo |= set(pending(ids, probabilities_path, args.overwrite))
     todo = [i for i in ids if i in todo]
+    panel_ids = todo[:max(args.num_panels, 0)] if args.panel_dir else []
+    check_panel_labels(args, panel_ids)
     print(f'{len(ids) - len(todo)} of {len(ids)} results exist already; segmenting {len(todo)}', file=sys.stderr)
+    if not todo:
+        return 0
     from utils import predict  # imports TensorFlow: after the checks above, so --help and errors stay instant
-    panels_left = args.num_panels if args.panel_dir else 0
     outputs = predict.iter_outputs(args, args.image_data_dir, todo, args.save_probabilities)
     for image_id, image, labels, probabilities in tqdm(outputs, total=len(todo), unit='img', disable=None):
         voc.save_label(result_path(image_id), labels)
         if probabilities is not None:
             predict.save_probabilities(probabilities_path(image_id), probabilities)
-        if panels_left > 0:
-            panels_left -= 1
+        if image_id in panel_ids:
             write_panel(args, image_id, image, labels)
     return 0
 
@@ -71,7 +106,7 @@ def write_panel(args, image_id, image, labels):
     """image | prediction (| ground truth) side by side, over a legend named after the model's classes."""
     panels, titles = [image, labels], ['image', 'prediction']
     if args.label_data_dir:
-        panels.append(voc.read_label(os.path.join(args.label_data_dir, image_id + '.png')))
+        panels.append(voc.read_label(panel_label_path(args, image_id)))
         titles.append('ground truth')
     names = voc.class_names(model_params(args)['num_classes'])
     plots.side_by_side(os.path.join(args.panel_dir, image_id + '.png'), panels, titles, names)

@@ -1,6 +1,8 @@
-"""inference.py and checkpoint-mode evaluate.py: outputs, resume, saved model flags, one-line errors."""
+"""inference.py and checkpoint-mode evaluate.py: outputs, resume, saved model flags, one-line errors, every
+missing input named before the model is built."""
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -97,6 +99,67 @@ def test_bad_input_is_a_one_line_error(voc, tmp_path, capsys, case, message):
     assert run_cli(inference.main, argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith('error: ') and message in err[-1]
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Make reaching the model (importing utils.predict, hence TensorFlow) fail: these checks come first."""
+    import utils
+    monkeypatch.delattr(utils, 'predict', raising=False)
+    monkeypatch.setitem(sys.modules, 'utils.predict', None)
+
+
+@pytest.fixture
+def images(tmp_path):
+    """A folder of two small JPEG images, without a model."""
+    folder = tmp_path / 'JPEGImages'
+    folder.mkdir()
+    for image_id, size in SIZES.items():
+        Image.fromarray(np.zeros(size + (3,), np.uint8)).save(folder / f'{image_id}.jpg')
+    return folder
+
+
+def infer_without_model(image_dir, out, *extra):
+    return run_cli(inference.main, ['--image_data_dir', str(image_dir), '--output_dir', str(out),
+                                    '--model_dir', str(image_dir / 'no_model'), *extra])
+
+
+def test_every_missing_listed_image_is_named_on_its_own_line_and_nothing_written(images, tmp_path, capsys, no_model):
+    missing = ['2008_000001', '2008_000002', '2008_000003']
+    (tmp_path / 'list.txt').write_text('\n'.join([*SIZES, *missing]) + '\n')
+    assert infer_without_model(images, tmp_path / 'out', '--image_list', str(tmp_path / 'list.txt')) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == f'error: {tmp_path / "list.txt"}: 3 of 5 listed images not found, nothing segmented:'
+    assert lines[1:] == [f'  {images / i}.jpg: image not found' for i in missing]
+    assert not (tmp_path / 'out').exists()
+
+
+def test_an_empty_image_folder_is_an_error(tmp_path, capsys, no_model):
+    (tmp_path / 'empty').mkdir()
+    assert infer_without_model(tmp_path / 'empty', tmp_path / 'out') == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: {tmp_path / "empty"}: no images') and '\n' not in err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_missing_panel_labels_are_named_before_anything_is_written(images, tmp_path, capsys, no_model):
+    labels = tmp_path / 'labels'
+    labels.mkdir()
+    assert infer_without_model(images, tmp_path / 'out', '--panel_dir', str(tmp_path / 'panels'),
+                               '--label_data_dir', str(labels)) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith('error: 2 of 2 panel labels not found')
+    assert lines[1:] == [f'  {labels / i}.png: label not found' for i in sorted(SIZES)]
+    assert not (tmp_path / 'out').exists() and not (tmp_path / 'panels').exists()
+
+
+def test_nothing_to_do_when_every_result_exists_is_not_an_error(images, tmp_path, capsys, no_model):
+    out = tmp_path / 'out'
+    out.mkdir()
+    for image_id, size in SIZES.items():
+        save_label(str(out / f'{image_id}.png'), np.zeros(size, np.uint8))
+    assert infer_without_model(images, out) == 0
+    assert '2 of 2 results exist already; segmenting 0' in capsys.readouterr().err
 
 
 def test_checkpoint_evaluation_scores_the_same_predictions_as_the_result_folder(voc, tmp_path, capsys):
