@@ -9,12 +9,12 @@ import tensorflow as tf
 import preprocessing
 from nets import heads, layers, resnet_v2, xception
 from utils import checkpoints
+from utils.flags import resolve_model_params
 from utils.voc import IGNORE_LABEL, PALETTE
 
 tf1 = tf.compat.v1
 
 DEFAULT_WEIGHT_DECAY = {'resnet_v2_50': 1e-4, 'resnet_v2_101': 1e-4, 'xception_65': 4e-5}
-XCEPTION_LOW_LEVEL = 'entry_flow/block2/unit_1/xception_module/separable_conv2_pointwise'
 
 
 def backbone_scope(params):
@@ -32,17 +32,19 @@ def batch_norm_config(params, training):
 def network_logits(images, params, training):
     """Logits at the network's output resolution (1/output_stride, or 1/decoder_output_stride) for
     normalised images."""
+    params = resolve_model_params(params)
     variant = params['model_variant']
     weight_decay = params.get('weight_decay')
     if weight_decay is None:
         weight_decay = DEFAULT_WEIGHT_DECAY[variant]
     bn = batch_norm_config(params, training)
     if variant == 'xception_65':
-        features, end_points = xception.xception_65(images, bn, params['output_stride'], weight_decay)
-        low_level = end_points[XCEPTION_LOW_LEVEL]
+        features, end_points = xception.xception_65(images, bn, params['output_stride'], params['multi_grid'],
+                                                    weight_decay)
+        low_level = end_points[xception.LOW_LEVEL_END_POINT]
     else:
         features, end_points = resnet_v2.resnet_v2(images, variant, bn, params['output_stride'],
-                                                   params.get('multi_grid', (1, 1, 1)), weight_decay)
+                                                   params['multi_grid'], weight_decay)
         low_level = end_points[resnet_v2.LOW_LEVEL_END_POINT]
     separable = variant == 'xception_65'
     net = heads.aspp(features, bn, params['atrous_rates'], training, weight_decay, separable)
@@ -53,6 +55,7 @@ def network_logits(images, params, training):
 
 def upsampled_logits(images, params, training, size=None):
     """Logits bilinearly resized to `size` (default: the size of `images`, raw 0..255 float32, normalised here)."""
+    params = resolve_model_params(params)
     logits = network_logits(preprocessing.normalize(images, params['input_normalization']), params, training)
     return heads.resize_bilinear(logits, tf.shape(images)[1:3] if size is None else size)
 

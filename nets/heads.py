@@ -9,6 +9,11 @@ HEAD_DEPTH = 256
 LOW_LEVEL_DEPTH = 48
 BATCH_NORM_EPSILON = 1e-5
 CONCAT_DROPOUT_KEEP = 0.9
+# Fresh-head initialisers of DeepLab's model.py: the split separable convs and the logits use truncated normals;
+# the other head convs keep slim's default (layers.GLOROT).
+DEPTHWISE_INIT = tf1.initializers.truncated_normal(stddev=0.33)
+POINTWISE_INIT = tf1.initializers.truncated_normal(stddev=0.06)
+LOGITS_INIT = tf1.initializers.truncated_normal(stddev=0.01)
 
 
 def resize_bilinear(inputs, size):
@@ -21,8 +26,10 @@ def conv_bn(inputs, depth, kernel_size, scope, bn, weight_decay, rate=1, separab
     (`<scope>_depthwise`, `<scope>_pointwise`) as DeepLab's split_separable_conv2d does, no decay on depthwise."""
     if not separable:
         return layers.conv2d(inputs, depth, kernel_size, scope, rate=rate, bn=bn, weight_decay=weight_decay)
-    net = layers.depthwise_conv2d(inputs, kernel_size, f'{scope}_depthwise', rate=rate, bn=bn)
-    return layers.conv2d(net, depth, 1, f'{scope}_pointwise', bn=bn, weight_decay=weight_decay)
+    net = layers.depthwise_conv2d(inputs, kernel_size, f'{scope}_depthwise', rate=rate, bn=bn,
+                                  initializer=DEPTHWISE_INIT)
+    return layers.conv2d(net, depth, 1, f'{scope}_pointwise', bn=bn, weight_decay=weight_decay,
+                         initializer=POINTWISE_INIT)
 
 
 def aspp(features, bn, atrous_rates, training, weight_decay, separable):
@@ -59,4 +66,5 @@ def decoder(features, low_level, bn, weight_decay):
 def logits(features, num_classes, weight_decay):
     """The 1x1 classifier `logits/semantic` with biases, no batch norm, no activation."""
     with tf1.variable_scope('logits'):
-        return layers.conv2d(features, num_classes, 1, 'semantic', activation=None, weight_decay=weight_decay)
+        return layers.conv2d(features, num_classes, 1, 'semantic', activation=None, weight_decay=weight_decay,
+                             initializer=LOGITS_INIT)

@@ -4,6 +4,7 @@ Variable names follow slim exactly: `<scope>/weights`, `<scope>/biases` (only wi
 `<scope>/depthwise_weights`, and `<scope>/BatchNorm/{beta,gamma,moving_mean,moving_variance}`.
 """
 import collections
+import functools
 
 import tensorflow as tf
 
@@ -14,9 +15,36 @@ tf1 = tf.compat.v1
 BatchNorm = collections.namedtuple('BatchNorm', 'training trainable decay epsilon')
 
 
-def _weights(name, shape, weight_decay, trainable):
-    """A convolution kernel with slim's default initialiser and an L2 term in REGULARIZATION_LOSSES."""
-    var = tf1.get_variable(name, shape, tf.float32, tf1.initializers.glorot_uniform(), trainable=trainable)
+# slim's default kernel initialiser (xavier, uniform); networks pass their arg scope's own where it differs.
+GLOROT = tf1.initializers.glorot_uniform()
+
+
+@functools.lru_cache(maxsize=None)
+def native_dilation():
+    """Whether this process has a gradient kernel for dilated tf.nn.conv2d: a GPU, or oneDNN on the CPU.
+
+    Without oneDNN (AMD and older Intel CPUs, or TF_ENABLE_ONEDNN_OPTS=0) only the forward kernel exists, so
+    atrous convolutions go through space-to-batch instead; where both work, native is faster (BENCHMARKS.md).
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        onednn = _pywrap_util_port.IsMklEnabled()
+    except (ImportError, AttributeError):
+        onednn = False
+    return bool(onednn or tf.config.list_physical_devices('GPU'))
+
+
+def atrous_conv2d(inputs, kernel, stride, rate, padding):
+    """tf.nn.conv2d with a dilation rate, through space-to-batch where no native gradient kernel exists."""
+    if rate == 1 or native_dilation():
+        return tf.nn.conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
+                            dilations=[1, rate, rate, 1])
+    return tf.nn.convolution(inputs, kernel, strides=stride, padding=padding, dilations=rate)
+
+
+def _weights(name, shape, weight_decay, trainable, initializer=GLOROT):
+    """A convolution kernel and its L2 term in REGULARIZATION_LOSSES."""
+    var = tf1.get_variable(name, shape, tf.float32, initializer, trainable=trainable)
     if weight_decay and trainable:
         tf1.add_to_collection(tf1.GraphKeys.REGULARIZATION_LOSSES,
                               tf.multiply(weight_decay, tf.nn.l2_loss(var), name=f'{name}_decay'))
@@ -58,22 +86,23 @@ def _finish(outputs, scope_bn, bn, activation, use_bias, channels, trainable):
 
 
 def conv2d(inputs, num_outputs, kernel_size, scope, stride=1, rate=1, padding='SAME', bn=None,
-           activation=tf.nn.relu, use_bias=True, weight_decay=0.0, trainable=True):
+           activation=tf.nn.relu, use_bias=True, weight_decay=0.0, trainable=True, initializer=GLOROT):
     """slim.conv2d: kernel, then batch norm (no biases) or biases, then activation."""
     with tf1.variable_scope(scope):
         kernel = _weights('weights', [kernel_size, kernel_size, int(inputs.shape[-1]), num_outputs],
-                          weight_decay, trainable)
-        outputs = tf.nn.conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
-                               dilations=[1, rate, rate, 1])
+                          weight_decay, trainable, initializer)
+        outputs = atrous_conv2d(inputs, kernel, stride, rate, padding)
         return _finish(outputs, scope, bn, activation, use_bias, num_outputs, trainable)
 
 
 def depthwise_conv2d(inputs, kernel_size, scope, stride=1, rate=1, padding='SAME', bn=None,
-                     activation=tf.nn.relu, use_bias=True, weight_decay=0.0, trainable=True):
-    """slim.separable_conv2d with num_outputs=None: a depth-multiplier-1 depthwise convolution."""
+                     activation=tf.nn.relu, use_bias=True, weight_decay=0.0, trainable=True, initializer=GLOROT):
+    """slim.separable_conv2d with num_outputs=None: a depth-multiplier-1 depthwise convolution (tf.nn's
+    depthwise convolution already goes through space-to-batch for rates above 1, on every device)."""
     channels = int(inputs.shape[-1])
     with tf1.variable_scope(scope):
-        kernel = _weights('depthwise_weights', [kernel_size, kernel_size, channels, 1], weight_decay, trainable)
+        kernel = _weights('depthwise_weights', [kernel_size, kernel_size, channels, 1], weight_decay, trainable,
+                          initializer)
         outputs = tf.nn.depthwise_conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
                                          dilations=[rate, rate])
         return _finish(outputs, scope, bn, activation, use_bias, channels, trainable)

@@ -21,7 +21,7 @@ def build_backbone(variant, output_stride):
     with graph.as_default():
         images = tf1.placeholder(tf.float32, [1, 65, 65, 3])
         bn = layers.BatchNorm(training=True, trainable=True, decay=0.997, epsilon=1e-5)
-        features, end_points = resnet_v2.resnet_v2(images, variant, bn, output_stride)
+        features, end_points = resnet_v2.resnet_v2(images, variant, bn, output_stride, (1, 2, 4), 1e-4)
         names = {v.op.name: v.shape.as_list() for v in tf1.global_variables()}
         trainable = len(tf1.trainable_variables())
     return names, trainable, features, end_points

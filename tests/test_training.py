@@ -44,7 +44,7 @@ def imagenet(tmp_path_factory):
     rng = np.random.RandomState(0)
     with tf.Graph().as_default():
         bn = layers.BatchNorm(training=False, trainable=True, decay=0.997, epsilon=1e-5)
-        resnet_v2.resnet_v2(tf1.placeholder(tf.float32, [1, 33, 33, 3]), 'resnet_v2_50', bn)
+        resnet_v2.resnet_v2(tf1.placeholder(tf.float32, [1, 33, 33, 3]), 'resnet_v2_50', bn, 16, (1, 2, 4), 1e-4)
         shapes = {v.op.name: v.shape.as_list() for v in tf1.global_variables()}
     values = {name: rng.uniform(0.01, 0.03, shape).astype(np.float32) for name, shape in shapes.items()}
     values['resnet_v2_50/logits/weights'] = np.zeros([1, 1, 2048, 1001], np.float32)

@@ -35,7 +35,7 @@ def build_backbone(output_stride, bn=FROZEN_BN):
     graph = tf.Graph()
     with graph.as_default():
         images = tf1.placeholder(tf.float32, [1, None, None, 3])
-        features, end_points = xception.xception_65(images, bn, output_stride=output_stride)
+        features, end_points = xception.xception_65(images, bn, output_stride, (1, 1, 1), 4e-5)
     return graph, images, features, end_points
 
 
