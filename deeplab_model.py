@@ -60,25 +60,36 @@ def upsampled_logits(images, params, training, size=None):
     return heads.resize_bilinear(logits, tf.shape(images)[1:3] if size is None else size)
 
 
-def predict_probabilities(images, params, scales=(1.0,), flip=False):
+def pad_for_evaluation(images, params, crop_size):
+    """Pad raw images [N, H, W, 3] at the bottom/right up to `crop_size` (None: unchanged), as upstream eval.py
+    does, so image pooling averages over the same padded crop the model saw in training; larger sides stay."""
+    if not crop_size:
+        return images
+    return preprocessing.pad_to_at_least(images, crop_size, resolve_model_params(params)['input_normalization'])
+
+
+def predict_probabilities(images, params, scales=(1.0,), flip=False, eval_crop_size=None):
     """Softmax probabilities at input size, averaged over input scales and (optionally) left-right flips,
-    as DeepLab's multi-scale inference does; scale 1.0 alone is plain inference."""
+    as DeepLab's multi-scale inference does; scale 1.0 alone is plain inference. With `eval_crop_size` the
+    image is first padded to it (see `pad_for_evaluation`) and the padding is cropped off the result."""
     size = tf.shape(images)[1:3]
+    images = pad_for_evaluation(images, params, eval_crop_size)
+    padded_size = tf.shape(images)[1:3]
     total = None
     for scale in scales:
         scaled = images
         if scale != 1.0:
-            scaled_size = tf.cast(tf.math.ceil(tf.cast(size, tf.float32) * scale), tf.int32)
+            scaled_size = tf.cast(tf.math.ceil(tf.cast(padded_size, tf.float32) * scale), tf.int32)
             scaled = heads.resize_bilinear(images, scaled_size)
         variants = [(scaled, False)] + ([(tf.reverse(scaled, axis=[2]), True)] if flip else [])
         for inputs, flipped in variants:
             with tf1.variable_scope(tf1.get_variable_scope(), reuse=tf1.AUTO_REUSE):
-                logits = upsampled_logits(inputs, params, training=False, size=size)
+                logits = upsampled_logits(inputs, params, training=False, size=padded_size)
             if flipped:
                 logits = tf.reverse(logits, axis=[2])
             probabilities = tf.nn.softmax(logits)
             total = probabilities if total is None else total + probabilities
-    return total / float(len(scales) * (2 if flip else 1))
+    return (total / float(len(scales) * (2 if flip else 1)))[:, :size[0], :size[1]]
 
 
 def colour_labels(labels):
@@ -87,7 +98,8 @@ def colour_labels(labels):
 
 
 def segmentation_loss(logits, labels, num_classes):
-    """Mean softmax cross-entropy over pixels whose label is a class (void 255 ignored)."""
+    """Mean softmax cross-entropy over pixels whose label is a class (void 255 ignored; the input pipeline
+    stops at any other value outside the classes)."""
     labels = tf.reshape(labels, [-1])
     valid = tf.logical_and(tf.not_equal(labels, IGNORE_LABEL), labels < num_classes)
     valid_logits = tf.boolean_mask(tf.reshape(logits, [-1, num_classes]), valid)
@@ -107,19 +119,45 @@ def _train_op(total_loss, params):
         return optimizer.minimize(total_loss, global_step, var_list=tf1.trainable_variables()), learning_rate
 
 
+def recent_confusion(labels, classes, weights, num_classes, window):
+    """A confusion matrix over about the last `window` steps: each step adds the batch's and shrinks the
+    rest by 1 - 1/window (a local variable, not checkpointed). Returns its update op's value."""
+    batch = tf.math.confusion_matrix(labels, classes, num_classes, weights=weights, dtype=tf.float32)
+    confusion = tf1.Variable(tf.zeros([num_classes, num_classes]), trainable=False, name='recent_confusion',
+                             collections=[tf1.GraphKeys.LOCAL_VARIABLES])
+    return confusion.assign(confusion * (1.0 - 1.0 / window) + batch)
+
+
+def confusion_scores(confusion):
+    """(mIoU over classes present in labels or predictions, pixel accuracy) of a confusion matrix tensor."""
+    true_positive = tf.linalg.diag_part(confusion)
+    union = tf.reduce_sum(confusion, 0) + tf.reduce_sum(confusion, 1) - true_positive
+    present = union > 0
+    iou = tf.boolean_mask(true_positive, present) / tf.boolean_mask(union, present)
+    miou = tf.math.divide_no_nan(tf.reduce_sum(iou), tf.cast(tf.size(iou), tf.float32))
+    return miou, tf.math.divide_no_nan(tf.reduce_sum(true_positive), tf.reduce_sum(confusion))
+
+
+def evaluation_logits(images, params):
+    """Logits at image size for evaluation, through the padding of `pad_for_evaluation`."""
+    size = tf.shape(images)[1:3]
+    padded = pad_for_evaluation(images, params, params.get('eval_crop_size'))
+    return upsampled_logits(padded, params, training=False)[:, :size[0], :size[1]]
+
+
 def model_fn(features, labels, mode, params):
     """tf.estimator model function for DeepLabv3/v3+ semantic segmentation."""
     images = features['image'] if isinstance(features, dict) else features
     num_classes = params['num_classes']
     if mode == tf.estimator.ModeKeys.PREDICT:
         probabilities = predict_probabilities(images, params, params.get('inference_scales', (1.0,)),
-                                              params.get('add_flipped_images', False))
+                                              params.get('add_flipped_images', False), params.get('eval_crop_size'))
         predictions = {'classes': tf.argmax(probabilities, axis=3, output_type=tf.int32),
                        'probabilities': probabilities}
         return tf.estimator.EstimatorSpec(mode, predictions=predictions)
 
     training = mode == tf.estimator.ModeKeys.TRAIN
-    logits = upsampled_logits(images, params, training)
+    logits = upsampled_logits(images, params, training) if training else evaluation_logits(images, params)
     if training and params.get('pre_trained_model'):
         checkpoints.warm_start(params['pre_trained_model'], backbone_scope(params))
     classes = tf.argmax(logits, axis=3, output_type=tf.int32)
@@ -131,21 +169,25 @@ def model_fn(features, labels, mode, params):
     flat_labels = tf.where(valid, tf.reshape(labels, [-1]), tf.zeros_like(tf.reshape(labels, [-1])))
     flat_classes = tf.reshape(classes, [-1])
     weights = tf.cast(valid, tf.float32)
-    metrics = {
-        'miou': tf1.metrics.mean_iou(flat_labels, flat_classes, num_classes, weights=weights),
-        'pixel_accuracy': tf1.metrics.accuracy(flat_labels, flat_classes, weights=weights),
-    }
     if mode == tf.estimator.ModeKeys.EVAL:
+        metrics = {
+            'miou': tf1.metrics.mean_iou(flat_labels, flat_classes, num_classes, weights=weights),
+            'pixel_accuracy': tf1.metrics.accuracy(flat_labels, flat_classes, weights=weights),
+        }
         return tf.estimator.EstimatorSpec(mode, loss=total_loss, eval_metric_ops=metrics)
 
+    log_every = params.get('log_every_n_steps', 10)
+    confusion = recent_confusion(flat_labels, flat_classes, weights, num_classes, log_every)
+    train_miou, train_accuracy = confusion_scores(confusion)
     tf1.summary.scalar('cross_entropy', cross_entropy)
-    tf1.summary.scalar('train_miou', metrics['miou'][0])
-    tf1.summary.scalar('train_pixel_accuracy', metrics['pixel_accuracy'][0])
+    tf1.summary.scalar('train_miou_recent', train_miou)
+    tf1.summary.scalar('train_pixel_accuracy_recent', train_accuracy)
     tf1.summary.image('image_label_prediction', tf.concat(
         [tf.cast(images, tf.uint8), colour_labels(labels), colour_labels(classes)], axis=2),
         max_outputs=params.get('tensorboard_images_max_outputs', 4))
     minimize, learning_rate = _train_op(total_loss, params)
-    train_op = tf.group(minimize, metrics['miou'][1], metrics['pixel_accuracy'][1])
-    logged = {'cross_entropy': cross_entropy, 'learning_rate': learning_rate, 'train_miou': metrics['miou'][0]}
-    hook = tf1.train.LoggingTensorHook(logged, every_n_iter=params.get('log_every_n_steps', 10))
+    train_op = tf.group(minimize, confusion)
+    logged = {'cross_entropy': cross_entropy, 'learning_rate': learning_rate,
+              f'train_miou_last_{log_every}_steps': train_miou}
+    hook = tf1.train.LoggingTensorHook(logged, every_n_iter=log_every)
     return tf.estimator.EstimatorSpec(mode, loss=total_loss, train_op=train_op, training_hooks=[hook])

@@ -9,7 +9,7 @@ Input `ImageTensor:0` (uint8 [1, H, W, 3], RGB); outputs `SemanticPredictions:0`
 import sys
 
 from utils.errors import run_cli
-from utils.flags import add_model_flags, model_params, parser_for
+from utils.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for
 
 
 def build_parser():
@@ -18,11 +18,9 @@ def build_parser():
                         help='Training folder (its latest checkpoint is exported) or a checkpoint prefix such as '
                              '.../model.ckpt (default: %(default)s).')
     parser.add_argument('--export_path', required=True, help='Where to write the frozen graph (.pb).')
-    parser.add_argument('--crop_size', type=int, nargs=2, default=None, metavar=('HEIGHT', 'WIDTH'),
-                        help='Pad inputs at the bottom/right to this size inside the graph, as DeepLab\'s exports do '
-                             '(larger images then fail); default: no padding, any image size.')
     parser.add_argument('--saved_model_dir', default=None,
                         help='Also write a SavedModel (serving_default signature, same tensors) to this folder.')
+    add_eval_crop_flag(parser)
     add_model_flags(parser)
     return parser
 
@@ -30,7 +28,8 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from utils import export  # imports TensorFlow: after argument parsing, so --help stays instant
-    export.export(args.model_dir, args.export_path, model_params(args), args.crop_size, args.saved_model_dir)
+    export.export(args.model_dir, args.export_path, model_params(args), eval_crop_size_of(args),
+                  args.saved_model_dir)
     saved = f' and SavedModel {args.saved_model_dir}' if args.saved_model_dir else ''
     print(f'wrote {args.export_path}{saved}', file=sys.stderr)
     return 0

@@ -11,9 +11,10 @@ import tensorflow as tf
 from utils.errors import UserError
 from utils.flags import NORMALIZATIONS
 from utils.records import FEATURES, find_records
-from utils.voc import IGNORE_LABEL, MEAN_RGB
+from utils.voc import IGNORE_LABEL, MEAN_RGB, NUM_CLASSES
 
 DEFAULT_SHUFFLE_BUFFER = 2048
+BAD_LABEL_TAG = 'label value outside the classes'  # utils.training parses the assertion carrying it
 
 
 def parse_record(serialized):
@@ -33,6 +34,25 @@ def parse_record(serialized):
     return image, label
 
 
+def check_labels(label, num_classes, path, index):
+    """`label` once it is known to hold only classes and the void 255, else an assertion naming the record file,
+    the example's position in it and the first bad value."""
+    bad = tf.logical_and(label >= num_classes, tf.not_equal(label, IGNORE_LABEL))
+    assertion = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [
+        BAD_LABEL_TAG, path, index, tf.cast(tf.boolean_mask(label, bad)[:1], tf.int64)])
+    with tf.control_dependencies([assertion]):
+        return tf.identity(label)
+
+
+def _records_with_positions(files, cycle_length, num_parallel_calls, deterministic):
+    """(record file, position in that file, serialized example) from interleaved record files."""
+    def _one_file(path):
+        return tf.data.TFRecordDataset(path).enumerate().map(lambda index, serialized: (path, index, serialized))
+
+    return files.interleave(_one_file, cycle_length=cycle_length, num_parallel_calls=num_parallel_calls,
+                            deterministic=deterministic)
+
+
 def _check_normalization(normalization):
     """Reject an unknown normalization name early, with the accepted ones."""
     if normalization not in NORMALIZATIONS:
@@ -43,6 +63,15 @@ def pad_value(normalization):
     """Per-channel RGB fill for padding, chosen so padded pixels normalise to exactly 0."""
     _check_normalization(normalization)
     return [127.5] * 3 if normalization == 'inception' else list(MEAN_RGB)
+
+
+def pad_to_at_least(images, size, normalization):
+    """Pad raw images [N, H, W, 3] at the bottom/right up to `size` (height, width) with the value that
+    normalises to 0; sides already as large stay as they are."""
+    fill = tf.constant(pad_value(normalization), tf.float32)
+    shape = tf.shape(images)
+    extra = tf.maximum(tf.constant(size, tf.int32) - shape[1:3], 0)
+    return tf.pad(images - fill, [[0, 0], [0, extra[0]], [0, extra[1]], [0, 0]]) + fill
 
 
 def normalize(images, normalization):
@@ -103,7 +132,7 @@ def augment(image, label, crop_size, min_scale=0.5, max_scale=2.0, pad=None, see
 
 def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 513), normalization='inception',
              min_scale=0.5, max_scale=2.0, seed=None, num_parallel_calls=tf.data.AUTOTUNE,
-             shuffle_buffer=DEFAULT_SHUFFLE_BUFFER, prefetch=tf.data.AUTOTUNE):
+             shuffle_buffer=DEFAULT_SHUFFLE_BUFFER, prefetch=tf.data.AUTOTUNE, num_classes=NUM_CLASSES):
     """A tf.data.Dataset of ({'image': float32 [N, H, W, 3] raw 0..255}, labels int32 [N, H, W, 1]).
 
     Training reads voc_train records: shuffle, repeat(num_epochs), parallel parse + augment, batches of
@@ -112,7 +141,8 @@ def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 51
     Evaluation (is_training=False) reads voc_val records in order, whole images, no augmentation and keeps
     every image; a batch_size above 1 then needs all images to share a size (use 1 for VOC).
     `num_parallel_calls=None` and `prefetch=None` give the plain sequential pipeline (for benchmarks).
-    `num_epochs=None` repeats forever.
+    `num_epochs=None` repeats forever. A label value outside 0..num_classes-1 and 255 stops the pipeline
+    with an assertion naming its record (see `check_labels`).
     """
     if batch_size < 1:
         raise UserError(f'batch size must be at least 1, not {batch_size}')
@@ -121,13 +151,14 @@ def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 51
     sequential = num_parallel_calls is None
     deterministic = None if sequential else True
     if is_training:
-        dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=base_seed)
-        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=1 if sequential else None,
-                                     num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+        files = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=base_seed)
+        dataset = _records_with_positions(files, 1 if sequential else None, num_parallel_calls, deterministic)
         dataset = dataset.shuffle(shuffle_buffer, seed=base_seed).repeat(num_epochs).enumerate()
 
-        def _train_example(index, serialized):
+        def _train_example(index, record):
+            path, position, serialized = record
             image, label = parse_record(serialized)
+            label = check_labels(label, num_classes, path, position)
             image, label = augment(image, label, crop_size, min_scale, max_scale, pad_value(normalization),
                                    seed=tf.stack([tf.constant(base_seed, tf.int64), index]))
             return {'image': image}, label
@@ -135,11 +166,13 @@ def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 51
         dataset = dataset.map(_train_example, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
         dataset = dataset.batch(batch_size, drop_remainder=True)
     else:
-        def _eval_example(serialized):
+        def _eval_example(path, position, serialized):
             image, label = parse_record(serialized)
+            label = check_labels(label, num_classes, path, position)
             return {'image': tf.cast(image, tf.float32)}, tf.cast(label, tf.int32)
 
-        dataset = tf.data.TFRecordDataset(files).repeat(num_epochs)
+        dataset = _records_with_positions(tf.data.Dataset.from_tensor_slices(files), 1, None, None)
+        dataset = dataset.repeat(num_epochs)
         dataset = dataset.map(_eval_example, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
         dataset = dataset.batch(batch_size)
     if prefetch:

@@ -9,7 +9,7 @@ model.ckpt), trains from scratch without it, and resumes from the latest checkpo
 import sys
 
 from utils.errors import run_cli
-from utils.flags import add_model_flags, model_params, parser_for, save_model_params
+from utils.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for, save_model_params
 
 
 def build_parser():
@@ -33,7 +33,9 @@ def build_parser():
     parser.add_argument('--end_learning_rate', type=float, default=1e-6, help='(default: %(default)s)')
     parser.add_argument('--momentum', type=float, default=0.9, help='(default: %(default)s)')
     parser.add_argument('--weight_decay', type=float, default=None,
-                        help='L2 weight decay on convolution weights (default: 1e-4 ResNet, 4e-5 Xception).')
+                        help='L2 weight decay on convolution weights, none on depthwise kernels (default: 1e-4 for '
+                             'ResNet, the slim resnet_arg_scope value the ImageNet checkpoints were trained with; '
+                             '4e-5 for Xception, upstream DeepLab train.py; the upstream v3 code used 2e-4).')
     parser.add_argument('--freeze_batch_norm', action='store_true',
                         help='Use and keep the moving statistics, do not train beta/gamma (small batches).')
     parser.add_argument('--crop_size', type=int, nargs=2, default=[513, 513], metavar=('HEIGHT', 'WIDTH'),
@@ -50,25 +52,29 @@ def build_parser():
                         help='Image/label/prediction triplets per summary (default: %(default)s).')
     parser.add_argument('--intra_op_threads', type=int, default=0, help='TensorFlow intra-op threads (0: all).')
     parser.add_argument('--inter_op_threads', type=int, default=0, help='TensorFlow inter-op threads (0: all).')
+    add_eval_crop_flag(parser)
     add_model_flags(parser)
     return parser
 
 
 def training_params(args):
-    """Model description plus the optimisation settings model_fn reads."""
-    return dict(model_params(args), pre_trained_model=args.pre_trained_model,
+    """Model description plus the optimisation settings model_fn reads. With --clean_model_dir the folder's
+    saved description is not used, since the folder is about to be emptied."""
+    return dict(model_params(args, {} if args.clean_model_dir else None), pre_trained_model=args.pre_trained_model,
                 initial_learning_rate=args.initial_learning_rate, end_learning_rate=args.end_learning_rate,
                 momentum=args.momentum, weight_decay=args.weight_decay, freeze_batch_norm=args.freeze_batch_norm,
                 tensorboard_images_max_outputs=args.tensorboard_images_max_outputs,
-                log_every_n_steps=args.log_every_n_steps)
+                log_every_n_steps=args.log_every_n_steps, eval_crop_size=eval_crop_size_of(args))
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    params = training_params(args)
     from utils import training  # imports TensorFlow: after argument parsing, so --help stays instant
+    per_epoch, resume = training.prepare(args, params)  # every check first: nothing is written before
     training.check_model_dir(args.model_dir, args.clean_model_dir)
-    save_model_params(args.model_dir, model_params(args))
-    metrics = training.train_and_evaluate(args, training_params(args))
+    save_model_params(args.model_dir, params)
+    metrics = training.train_and_evaluate(args, params, per_epoch, resume)
     if metrics:
         print(f"val mIoU {metrics['miou']:.4f}  pixel accuracy {metrics['pixel_accuracy']:.4f}")
     return 0

@@ -12,8 +12,9 @@ import export_model
 from conftest import write_random_checkpoint
 from utils import frozen_graph
 from utils.errors import UserError, run_cli
-from utils.export import build_inference_graph, pad_to_crop, write_graph_def
-from utils.flags import model_params as params_from_args
+import preprocessing
+from utils.export import MODEL_PARAMS_NAME, build_inference_graph, write_graph_def
+from utils.flags import DEFAULT_EVAL_CROP_SIZE, MODEL_DEFAULTS, model_params as params_from_args
 from utils.predict import CheckpointPredictor
 from utils.voc import MEAN_RGB
 
@@ -55,7 +56,7 @@ def exported(tmp_path_factory):
 @pytest.fixture(scope='module')
 def checkpoint_results(exported):
     """{id: (labels, probabilities)} from the checkpoint inference path."""
-    predictor = CheckpointPredictor(exported['model_dir'], model_params())
+    predictor = CheckpointPredictor(exported['model_dir'], model_params(), eval_crop_size=DEFAULT_EVAL_CROP_SIZE)
     try:
         return {i: predictor(image, with_probabilities=True) for i, image in exported['images'].items()}
     finally:
@@ -105,23 +106,18 @@ def test_saved_model_has_a_serving_signature_over_the_same_tensors(exported):
     assert {node.name for node in meta_graph.graph_def.node} >= {'ImageTensor', 'SemanticPredictions'}
 
 
-def fake_probabilities(images, params, scales=(1.0,), flip=False):
-    """Stand-in network: class 1 where a pixel is brighter than its row's mean, so padding would show."""
-    brighter = images[..., 0] > tf.reduce_mean(images[..., 0], axis=2, keepdims=True)
-    return tf.one_hot(tf.cast(brighter, tf.int32), params['num_classes'])
-
-
-def test_crop_size_pads_inside_the_graph_and_crops_back(monkeypatch):
-    monkeypatch.setattr(deeplab_model, 'predict_probabilities', fake_probabilities)
-    image = np.random.default_rng(1).integers(0, 256, (1, 5, 7, 3), dtype=np.uint8)
+def test_eval_crop_size_pads_inside_the_graph_crops_back_and_takes_larger_images(monkeypatch):
+    monkeypatch.setattr(deeplab_model, 'upsampled_logits', lambda images, *_, **kwargs: fake_logits(images))
+    image = np.full((1, 5, 7, 3), 100, np.uint8)
+    image[:, :, 4:, 0] = 120  # brighter than the image's mean red, darker than the mid-grey padding
     outputs = {}
     for crop_size in (None, (5, 7), (9, 12)):
         with tf.Graph().as_default(), tf1.Session() as sess:
             images, tensors = build_inference_graph(model_params(), crop_size)
             outputs[crop_size] = sess.run(tensors, {images: image})
             if crop_size == (9, 12):
-                with pytest.raises(tf.errors.InvalidArgumentError, match='taller than --crop_size'):
-                    sess.run(tensors, {images: np.zeros((1, 10, 3, 3), np.uint8)})
+                taller = sess.run(tensors, {images: np.zeros((1, 10, 3, 3), np.uint8)})
+                assert taller['SemanticPredictions'].shape == (1, 10, 3)
     plain, exact, padded = outputs[None], outputs[(5, 7)], outputs[(9, 12)]
     assert padded['SemanticPredictions'].shape == (1, 5, 7)
     assert padded['SemanticProbabilities'].shape == (1, 5, 7, 21)
@@ -129,15 +125,39 @@ def test_crop_size_pads_inside_the_graph_and_crops_back(monkeypatch):
     assert (padded['SemanticPredictions'] != plain['SemanticPredictions']).any()
 
 
+def fake_logits(images):
+    """Two-class stand-in logits that depend on the whole (padded) image: red above the image's mean red."""
+    brighter = images[..., 0] > tf.reduce_mean(images[..., 0], axis=[1, 2], keepdims=True)
+    return tf.one_hot(tf.cast(brighter, tf.int32), 21)
+
+
 @pytest.mark.parametrize('normalization, fill', [('inception', [127.5] * 3), ('mean_subtraction', MEAN_RGB)])
-def test_crop_padding_fills_with_the_value_that_normalises_to_zero(normalization, fill):
+def test_evaluation_padding_fills_with_the_value_that_normalises_to_zero(normalization, fill):
     images = np.arange(2 * 3 * 3, dtype=np.float32).reshape(1, 2, 3, 3)
     with tf.Graph().as_default(), tf1.Session() as sess:
-        padded = sess.run(pad_to_crop(tf.constant(images), (3, 5), normalization))
+        padded = sess.run(preprocessing.pad_to_at_least(tf.constant(images), (3, 5), normalization))
+        unchanged = sess.run(preprocessing.pad_to_at_least(tf.constant(images), (1, 2), normalization))
     assert padded.shape == (1, 3, 5, 3)
     np.testing.assert_array_equal(padded[:, :2, :3], images)
     np.testing.assert_allclose(padded[0, 2], np.tile(fill, (5, 1)))
     np.testing.assert_allclose(padded[0, :, 3:], np.tile(fill, (3, 2, 1)))
+    np.testing.assert_array_equal(unchanged, images)
+
+
+def test_exported_graph_records_its_model_and_runs_any_size(exported, frozen):
+    import json
+    constant = frozen.graph.get_tensor_by_name(MODEL_PARAMS_NAME + ':0')
+    with tf1.Session(graph=frozen.graph) as sess:
+        recorded = json.loads(sess.run(constant))
+    assert recorded == dict({key: model_params()[key] for key in MODEL_DEFAULTS},
+                            eval_crop_size=DEFAULT_EVAL_CROP_SIZE)
+    assert frozen.max_side is None
+
+
+def test_zoo_graphs_take_sides_up_to_513(tmp_path):
+    pb_path = str(tmp_path / 'zoo.pb')
+    fake_zoo_graph(pb_path)
+    assert frozen_graph.max_input_side(frozen_graph.load_graph(pb_path)) == 513
 
 
 def test_export_errors_are_one_line(exported, tmp_path, capsys):

@@ -209,3 +209,33 @@ def test_estimator_predict_mode_gives_classes_and_probabilities(voc):
     prediction = next(estimator.predict(lambda: tf.data.Dataset.from_tensors({'image': image})))
     assert prediction['classes'].shape == (21, 26) and prediction['probabilities'].shape == (21, 26, 5)
     np.testing.assert_array_equal(prediction['classes'], prediction['probabilities'].argmax(axis=2))
+
+
+@pytest.fixture(scope='module')
+def v3plus_prefix(tmp_path_factory):
+    """A v3+ (decoder) ResNet-v2-50 checkpoint prefix without a model description, as a zoo tarball gives."""
+    folder = tmp_path_factory.mktemp('v3plus')
+    write_random_checkpoint(str(folder), dict(PARAMS, decoder_output_stride=4))
+    return str(folder / 'model.ckpt-0')
+
+
+def test_a_v3plus_checkpoint_without_the_decoder_flag_is_refused_naming_it(voc, v3plus_prefix, tmp_path, capsys):
+    argv = ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'), '--model_dir',
+            v3plus_prefix, '--output_dir', str(tmp_path / 'out'), '--model_variant', 'resnet_v2_50',
+            '--num_classes', '5']
+    assert run_cli(inference.main, argv) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f'error: {v3plus_prefix}: holds 25 model variables the chosen model does not use (decoder/')
+    assert line.endswith('it was trained with --decoder_output_stride 4: pass it')
+    assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
+    assert run_cli(inference.main, argv + ['--decoder_output_stride', '4']) == 0
+
+
+def test_export_refuses_a_v3plus_checkpoint_without_the_decoder_flag(v3plus_prefix, tmp_path, capsys):
+    import export_model
+    pb_path = tmp_path / 'frozen.pb'
+    argv = ['--model_dir', v3plus_prefix, '--export_path', str(pb_path), '--model_variant', 'resnet_v2_50',
+            '--num_classes', '5']
+    assert run_cli(export_model.main, argv) == 2
+    assert 'it was trained with --decoder_output_stride 4: pass it' in capsys.readouterr().err
+    assert not pb_path.exists()

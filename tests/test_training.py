@@ -1,5 +1,7 @@
 """train.py: warm start from slim ImageNet and DeepLab model-zoo checkpoints, resume over warm start, clear
 mismatch errors, the loss."""
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -148,3 +150,68 @@ def test_xception_fine_tunes_all_of_a_model_zoo_checkpoint(records, tmp_path):
     for name in ('logits/semantic/weights', 'decoder/decoder_conv1_pointwise/weights', 'aspp1_depthwise/BatchNorm/beta',
                  'xception_65/exit_flow/block2/unit_1/xception_module/separable_conv3_pointwise/weights'):
         np.testing.assert_array_equal(tf.train.load_variable(trained, name), tf.train.load_variable(prefix, name))
+
+
+def test_a_label_outside_num_classes_stops_training_naming_the_record_and_value(records, tmp_path, capsys):
+    argv = ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--max_iter', '1', '--num_classes', '5',
+            *TINY]
+    assert run_cli(train.main, argv) == 2
+    line = last_error_line(capsys)
+    assert 'voc_train.record: example ' in line and 'has label value ' in line
+    assert int(line.split('has label value ')[1].split(',')[0]) in (6, 8, 15, 20)
+    assert 'outside 0..4 and the void 255' in line
+
+
+def test_resuming_with_another_variant_is_one_line_and_leaves_the_model_folder_as_it_was(records, tmp_path, capsys):
+    model_dir = tmp_path / 'model'
+    assert run_cli(train.main, ['--model_dir', str(model_dir), '--data_dir', records, '--max_iter', '1', *TINY]) == 0
+    params = (model_dir / 'deeplab_params.json').read_text()
+    files = sorted(os.listdir(model_dir))
+    capsys.readouterr()
+    argv = ['--model_dir', str(model_dir), '--data_dir', records, '--max_iter', '2', *TINY,
+            '--model_variant', 'resnet_v2_101']
+    assert run_cli(train.main, argv) == 2
+    line = last_error_line(capsys)
+    assert 'does not match the model' in line and 'resnet_v2_101/' in line
+    assert (model_dir / 'deeplab_params.json').read_text() == params
+    assert sorted(os.listdir(model_dir)) == files
+
+
+def test_a_missing_data_dir_writes_nothing(tmp_path, capsys):
+    model_dir = tmp_path / 'model'
+    argv = ['--model_dir', str(model_dir), '--data_dir', str(tmp_path / 'nowhere'), *TINY]
+    assert run_cli(train.main, argv) == 2
+    assert 'nowhere: record folder not found' in capsys.readouterr().err
+    assert not model_dir.exists()
+
+
+def test_warm_starting_a_v3_from_a_v3plus_checkpoint_names_the_decoder_flag(records, tmp_path, capsys):
+    params = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', decoder_output_stride=4)
+    zoo = tmp_path / 'zoo'
+    write_random_checkpoint(str(zoo), params)
+    argv = ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--max_iter', '1',
+            '--pre_trained_model', tf.train.latest_checkpoint(str(zoo)), *TINY]
+    assert run_cli(train.main, argv) == 2
+    line = last_error_line(capsys)
+    assert 'model variables the chosen model does not use (decoder/' in line
+    assert line.endswith('it was trained with --decoder_output_stride 4: pass it')
+    assert not (tmp_path / 'model').exists()
+
+
+def test_periodic_evaluation_pads_like_evaluate_py(records, tmp_path):
+    """The Estimator's evaluation pads each image to --eval_crop_size, so it scores what evaluate.py scores."""
+    import preprocessing
+    from utils.metrics import confusion_matrix, mean_iou
+    from utils.predict import CheckpointPredictor
+    params = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', num_classes=21)
+    model_dir = str(tmp_path / 'model')
+    write_random_checkpoint(model_dir, params)
+    pairs = [(features['image'][0].astype(np.uint8), label[0, ..., 0]) for features, label in
+             preprocessing.input_fn(records, False, 1).as_numpy_iterator()]
+    for crop in ([257, 257], None):
+        predictor = CheckpointPredictor(model_dir, params, eval_crop_size=crop)
+        expected = mean_iou(sum(confusion_matrix(label, predictor(image)[0], 21) for image, label in pairs))
+        predictor.close()
+        estimator = tf.estimator.Estimator(deeplab_model.model_fn, model_dir, params=dict(params, eval_crop_size=crop))
+        scores = estimator.evaluate(lambda: preprocessing.input_fn(records, False, 1))
+        assert scores['miou'] == pytest.approx(expected, abs=1e-6), crop

@@ -11,6 +11,11 @@ from utils.errors import UserError
 
 tf1 = tf.compat.v1
 MAX_NAMED = 3
+# Checkpoint entries that are training state, not model: the step counter and optimiser slots / accumulators.
+OPTIMIZER_SLOTS = ('Momentum', 'Adam', 'Adam_1', 'RMSProp', 'RMSProp_1', 'ExponentialMovingAverage')
+TRAINING_STATE = ('global_step', 'beta1_power', 'beta2_power')
+# Variable scopes that only some model flags create, and the flag that creates them.
+OPTIONAL_PARTS = (('decoder/', '--decoder_output_stride 4'),)
 
 
 def resolve_checkpoint(path):
@@ -50,9 +55,28 @@ def _mismatch_error(ckpt, problems, hint=''):
     return UserError(f'{ckpt}: does not match the model: {named}{more}{hint}')
 
 
-def restore_saver(ckpt, var_list=None):
-    """A Saver restoring `var_list` (default: all model variables) from `ckpt`, after checking that every
-    one of them is stored there with the same shape."""
+def is_training_state(name):
+    """Whether a checkpoint entry is optimiser or step state rather than a model variable."""
+    return name in TRAINING_STATE or name.rsplit('/', 1)[-1] in OPTIMIZER_SLOTS
+
+
+def unused_variables(stored, var_list):
+    """Model variables stored in a checkpoint that the graph does not have (training state aside)."""
+    used = {v.op.name for v in var_list}
+    return sorted(name for name in stored if name not in used and not is_training_state(name))
+
+
+def _unused_error(ckpt, unused):
+    """The error for a checkpoint with model variables the graph would silently leave unused."""
+    flags = [flag for prefix, flag in OPTIONAL_PARTS if any(name.startswith(prefix) for name in unused)]
+    hint = f'; it was trained with {" ".join(flags)}: pass it' if flags else ''
+    named = ', '.join(unused[:MAX_NAMED]) + (f' and {len(unused) - MAX_NAMED} more' if len(unused) > MAX_NAMED else '')
+    return UserError(f'{ckpt}: holds {len(unused)} model variables the chosen model does not use ({named}){hint}')
+
+
+def check_restorable(ckpt, var_list=None):
+    """Check that `ckpt` holds every variable of `var_list` (default: the graph's model variables) with its shape,
+    and no model variable the graph lacks (a v3+ checkpoint run without its decoder would still load)."""
     var_list = model_variables() if var_list is None else var_list
     stored = checkpoint_shapes(ckpt)
     problems = [_describe(v.op.name, v.shape.as_list(), stored.get(v.op.name)) for v in var_list
@@ -62,17 +86,26 @@ def restore_saver(ckpt, var_list=None):
         hint = (' (most of the model is missing: do the model flags, e.g. --model_variant or '
                 '--decoder_output_stride, describe this checkpoint?)' if missing > len(var_list) // 2 else '')
         raise _mismatch_error(ckpt, problems, hint)
-    return tf1.train.Saver({v.op.name: v for v in var_list})
+    unused = unused_variables(stored, var_list)
+    if unused:
+        raise _unused_error(ckpt, unused)
+    return var_list
 
 
-def warm_start(ckpt, backbone_scope):
-    """Initialise model variables from a pre-trained checkpoint by name.
+def restore_saver(ckpt, var_list=None):
+    """A Saver restoring `var_list` (default: all model variables) from `ckpt`, after `check_restorable`."""
+    return tf1.train.Saver({v.op.name: v for v in check_restorable(ckpt, var_list)})
+
+
+def warm_start_assignment(ckpt, backbone_scope):
+    """The model variables to take from a pre-trained checkpoint, by name, after checking it fits.
 
     Every backbone variable must be there with its shape (else a clear error); head variables are taken when
     the checkpoint has them (a DeepLab model-zoo checkpoint) and start fresh otherwise (an ImageNet one);
-    logits of another class count are re-initialised.
+    logits of another class count are re-initialised. Model variables the graph lacks are an error, except
+    the backbone's own ImageNet classifier (`<backbone>/logits`), which DeepLab never uses.
+    Returns ({name: variable}, [names initialised fresh]).
     """
-    ckpt = resolve_checkpoint(ckpt)
     stored = checkpoint_shapes(ckpt)
     if not any(name.startswith(backbone_scope + '/') for name in stored):
         raise UserError(f'{ckpt}: holds no {backbone_scope} variables; it does not match the chosen '
@@ -90,6 +123,17 @@ def warm_start(ckpt, backbone_scope):
             skipped.append(name)
     if problems:
         raise _mismatch_error(ckpt, problems)
+    unused = [name for name in unused_variables(stored, model_variables())
+              if not name.startswith(f'{backbone_scope}/logits/')]
+    if unused:
+        raise _unused_error(ckpt, unused)
+    return assignment, skipped
+
+
+def warm_start(ckpt, backbone_scope):
+    """Initialise model variables from a pre-trained checkpoint by name (see `warm_start_assignment`)."""
+    ckpt = resolve_checkpoint(ckpt)
+    assignment, skipped = warm_start_assignment(ckpt, backbone_scope)
     tf1.logging.info('Warm start from %s: %d variables taken, %d initialised fresh (%s...)',
                      ckpt, len(assignment), len(skipped), ', '.join(skipped[:3]))
     tf1.train.init_from_checkpoint(ckpt, {name: name for name in assignment})

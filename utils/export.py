@@ -3,6 +3,7 @@
 Interface, as DeepLab's export_model.py: `ImageTensor` (uint8 [1, H, W, 3], RGB) in, `SemanticPredictions`
 (int32 [1, H, W]) and `SemanticProbabilities` (float32 [1, H, W, C], softmax) out.
 """
+import json
 import os
 import shutil
 import tempfile
@@ -11,54 +12,49 @@ import tensorflow as tf
 from tensorflow.python.util import deprecation
 
 import deeplab_model
-import preprocessing
 from utils import checkpoints
 from utils.errors import UserError
 from utils.files import atomic_path
+from utils.flags import MODEL_DEFAULTS, resolve_model_params
 
 tf1 = tf.compat.v1
 
 INPUT_NAME = 'ImageTensor'
 PREDICTIONS_NAME = 'SemanticPredictions'
 PROBABILITIES_NAME = 'SemanticProbabilities'
+MODEL_PARAMS_NAME = 'ModelParams'
 OUTPUT_NAMES = (PREDICTIONS_NAME, PROBABILITIES_NAME)
 
 
-def pad_to_crop(images, crop_size, normalization):
-    """Pad [1, h, w, 3] raw images at the bottom and right to `crop_size` with the value that normalises to 0,
-    as DeepLab's exported graphs do; fails at run time for a side above the crop."""
-    fill = tf.constant(preprocessing.pad_value(normalization), tf.float32)
-    height, width = tf.shape(images)[1], tf.shape(images)[2]
-    checks = [tf1.assert_less_equal(height, crop_size[0], message='image taller than --crop_size'),
-              tf1.assert_less_equal(width, crop_size[1], message='image wider than --crop_size')]
-    with tf.control_dependencies(checks):
-        paddings = [[0, 0], [0, crop_size[0] - height], [0, crop_size[1] - width], [0, 0]]
-        return tf.pad(images - fill, paddings) + fill
+def build_inference_graph(params, eval_crop_size=None):
+    """In the default graph: the ImageTensor placeholder and the named outputs; returns (input, outputs).
 
-
-def build_inference_graph(params, crop_size=None):
-    """In the default graph: the ImageTensor placeholder and the named outputs; returns (input, outputs)."""
+    Images are padded to `eval_crop_size` as evaluate.py and inference.py pad them (larger ones run whole),
+    so the graph gives their predictions for any image size. The model description is kept in the graph as
+    the string constant MODEL_PARAMS_NAME (JSON), which also tells our graphs from the model zoo's.
+    """
     images = tf1.placeholder(tf.uint8, [1, None, None, 3], name=INPUT_NAME)
-    raw = tf.cast(images, tf.float32)
-    size = tf.shape(images)[1:3]
-    if crop_size:
-        raw = pad_to_crop(raw, crop_size, params['input_normalization'])
-    probabilities = deeplab_model.predict_probabilities(raw, params)[:, :size[0], :size[1]]
+    probabilities = deeplab_model.predict_probabilities(tf.cast(images, tf.float32), params,
+                                                        eval_crop_size=eval_crop_size)
     probabilities = tf.identity(probabilities, name=PROBABILITIES_NAME)
     predictions = tf.argmax(probabilities, axis=3, output_type=tf.int32, name=PREDICTIONS_NAME)
+    description = dict(resolve_model_params(params), eval_crop_size=eval_crop_size)
+    tf.constant(json.dumps({key: description[key] for key in (*MODEL_DEFAULTS, 'eval_crop_size')}, sort_keys=True),
+                name=MODEL_PARAMS_NAME)
     return images, {PREDICTIONS_NAME: predictions, PROBABILITIES_NAME: probabilities}
 
 
-def frozen_graph_def(model_dir, params, crop_size=None):
+def frozen_graph_def(model_dir, params, eval_crop_size=None):
     """The inference GraphDef with the weights of the checkpoint in `model_dir` (folder or prefix) as constants."""
     ckpt = checkpoints.resolve_checkpoint(model_dir)
     graph = tf.Graph()
     with graph.as_default():
-        build_inference_graph(params, crop_size)
+        build_inference_graph(params, eval_crop_size)
         saver = checkpoints.restore_saver(ckpt)
         with tf1.Session() as sess, deprecation.silence():
             saver.restore(sess, ckpt)
-            return tf1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), list(OUTPUT_NAMES))
+            return tf1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(),
+                                                                [*OUTPUT_NAMES, MODEL_PARAMS_NAME])
 
 
 def write_graph_def(graph_def, path):
@@ -96,11 +92,11 @@ def write_saved_model(graph_def, saved_model_dir):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def export(model_dir, export_path, params, crop_size=None, saved_model_dir=None):
+def export(model_dir, export_path, params, eval_crop_size=None, saved_model_dir=None):
     """Freeze the checkpoint in `model_dir` into `export_path` (and a SavedModel); returns the GraphDef."""
     if os.path.isdir(export_path):
         raise UserError(f'{export_path}: is a folder; --export_path names the .pb file to write')
-    graph_def = frozen_graph_def(model_dir, params, crop_size)
+    graph_def = frozen_graph_def(model_dir, params, eval_crop_size)
     write_graph_def(graph_def, export_path)
     if saved_model_dir:
         write_saved_model(graph_def, saved_model_dir)

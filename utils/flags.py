@@ -177,8 +177,12 @@ def add_predict_flags(parser):
 
 def add_eval_crop_flag(parser):
     """`--eval_crop_size`: the padded size the network sees at test time, as upstream eval.py."""
-    parser.add_argument('--eval_crop_size', type=int, nargs=2, default=DEFAULT_EVAL_CROP_SIZE,
-                        metavar=('HEIGHT', 'WIDTH'),
+    parser.add_argument('--eval_crop_size', type=int, nargs=2, metavar=('HEIGHT', 'WIDTH'),
                         help='Pad each image at the bottom/right to this size before the network (the padding '
                              'normalises to 0 and is cropped off again), so image pooling averages over the same '
-                             'padded crop as in training; larger images run whole (default: 513 513).')
+                             'padded crop as in training; larger images run whole (default: 513 513, as upstream).')
+
+
+def eval_crop_size_of(args):
+    """--eval_crop_size, or upstream's 513 513 when it is not given."""
+    return list(args.eval_crop_size or DEFAULT_EVAL_CROP_SIZE)

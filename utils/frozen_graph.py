@@ -1,8 +1,9 @@
 """Run a frozen inference graph with the DeepLab model-zoo interface: ImageTensor:0 in, SemanticPredictions:0 out.
 
 Works for the 2018 zoo graphs (int64 output, fixed 513x513 padding inside) and for export_model.py's graphs
-(int32 output, any size). Images with a side above `max_side` are shrunk first, as the official demo does, and
-their predictions are brought back to the image size with nearest-neighbour resizing.
+(int32 output, any size, recognised by their ModelParams constant). Zoo graphs cannot take a side above 513:
+such images are shrunk first, as the official demo does, and their predictions are brought back to the image
+size with nearest-neighbour resizing. Our own graphs run every image at full size.
 """
 import sys
 
@@ -20,6 +21,7 @@ tf1 = tf.compat.v1
 
 INPUT_TENSOR = 'ImageTensor:0'
 OUTPUT_TENSOR = 'SemanticPredictions:0'
+EXPORT_MARKER = 'ModelParams'  # utils.export.MODEL_PARAMS_NAME, not imported: that module builds the model
 ZOO_MAX_SIDE = 513
 
 
@@ -64,13 +66,19 @@ def resize_labels(labels, size):
     return np.asarray(Image.fromarray(labels).resize((size[1], size[0]), Image.NEAREST))
 
 
+def max_input_side(graph):
+    """The longest image side a frozen graph takes: None (any) for export_model.py's, 513 for the zoo's."""
+    names = {op.name for op in graph.get_operations()}
+    return None if EXPORT_MARKER in names else ZOO_MAX_SIDE
+
+
 class FrozenPredictor:
     """A session over a frozen graph: RGB uint8 image in, uint8 label map of the image's size out."""
 
-    def __init__(self, graph_path, max_side=ZOO_MAX_SIDE):
+    def __init__(self, graph_path):
         self.graph_path = graph_path
-        self.max_side = max_side
         self.graph = load_graph(graph_path)
+        self.max_side = max_input_side(self.graph)
         self.images = self.graph.get_tensor_by_name(INPUT_TENSOR)
         self.predictions = self.graph.get_tensor_by_name(OUTPUT_TENSOR)
         self.session = tf1.Session(graph=self.graph)
@@ -97,9 +105,9 @@ class FrozenPredictor:
         self.session.close()
 
 
-def iter_frozen_predictions(graph_path, image_dir, ids, max_side=ZOO_MAX_SIDE):
+def iter_frozen_predictions(graph_path, image_dir, ids):
     """Yield (image_id, image RGB uint8 [H, W, 3], label map uint8 [H, W]) for every id in `image_dir`."""
-    predictor = FrozenPredictor(graph_path, max_side)
+    predictor = FrozenPredictor(graph_path)
     try:
         for image_id, image in read_ahead(lambda i: read_image(image_path(image_dir, i)), ids):
             yield image_id, image, predictor(image)

@@ -13,7 +13,7 @@ import deeplab_model
 from utils import checkpoints
 from utils.errors import UserError
 from utils.files import atomic_path, find_file
-from utils.flags import model_params
+from utils.flags import eval_crop_size_of, model_params
 from utils.voc import IMAGE_EXTENSIONS, read_image
 
 tf1 = tf.compat.v1
@@ -43,13 +43,13 @@ def read_ahead(load, items, depth=READ_AHEAD):
 class CheckpointPredictor:
     """A restored inference graph: image in, label map (and probabilities) out. Holds the session."""
 
-    def __init__(self, ckpt_or_dir, params, scales=(1.0,), flip=False):
+    def __init__(self, ckpt_or_dir, params, scales=(1.0,), flip=False, eval_crop_size=None):
         ckpt = checkpoints.resolve_checkpoint(ckpt_or_dir)
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.images = tf1.placeholder(tf.uint8, [None, None, 3], name='image')
             probabilities = deeplab_model.predict_probabilities(
-                tf.cast(self.images, tf.float32)[tf.newaxis], params, scales, flip)[0]
+                tf.cast(self.images, tf.float32)[tf.newaxis], params, scales, flip, eval_crop_size)[0]
             self.probabilities = probabilities
             self.labels = tf.cast(tf.argmax(probabilities, axis=2), tf.uint8)
             saver = checkpoints.restore_saver(ckpt)
@@ -72,9 +72,9 @@ def iter_outputs(args, image_dir, ids, with_probabilities=False):
     """Yield (image_id, image, label map, probabilities or None) for every id, from `args.frozen_graph` when
     given (no probabilities there) or else from the checkpoint in `args.model_dir`."""
     if args.frozen_graph:
-        if args.inference_scales != [1.0] or args.add_flipped_images:
-            raise UserError(f'{args.frozen_graph}: --inference_scales and --add_flipped_images need a checkpoint '
-                            '(--model_dir); a frozen graph runs one scale')
+        if args.inference_scales != [1.0] or args.add_flipped_images or args.eval_crop_size:
+            raise UserError(f'{args.frozen_graph}: --inference_scales, --add_flipped_images and --eval_crop_size '
+                            'need a checkpoint (--model_dir); a frozen graph runs one scale with its own padding')
         if with_probabilities:
             raise UserError(f'{args.frozen_graph}: frozen graphs give labels only; pass the checkpoint '
                             '(--model_dir) to save probabilities')
@@ -83,7 +83,7 @@ def iter_outputs(args, image_dir, ids, with_probabilities=False):
             yield image_id, image, labels, None
         return
     predictor = CheckpointPredictor(args.model_dir, model_params(args), tuple(args.inference_scales),
-                                    args.add_flipped_images)
+                                    args.add_flipped_images, eval_crop_size_of(args))
     try:
         loaded = read_ahead(lambda i: read_image(image_path(image_dir, i)), ids)
         for image_id, image in loaded:

@@ -1,16 +1,22 @@
-"""Training schedule around tf.estimator: step budget, warm start vs resume, train/evaluate cycles."""
+"""Training schedule around tf.estimator: checks before anything is written, step budget, warm start vs
+resume, train/evaluate cycles."""
+import contextlib
 import logging
 import math
 import os
+import re
 
 import tensorflow as tf
 
 import deeplab_model
 import preprocessing
+from utils import checkpoints
 from utils.errors import UserError
 from utils.records import find_records
 
 tf1 = tf.compat.v1
+# How preprocessing.check_labels reports a label value outside the classes, parsed back into a UserError.
+_BAD_LABEL = re.compile(re.escape(preprocessing.BAD_LABEL_TAG) + r'\] \[(.*?)\] \[(\d+)\] \[(\d+)\]')
 
 
 def count_records(paths):
@@ -25,6 +31,25 @@ def steps_per_epoch(num_examples, batch_size, path):
     return num_examples // batch_size
 
 
+def check_checkpoints(model_dir, params, crop_size, clean=False):
+    """Build the training network in a scratch graph and check it against the checkpoint it will start from:
+    the latest one in `model_dir` (resume; none with `clean`), else `pre_trained_model` (warm start).
+    Writes nothing. Returns the checkpoint that will be resumed from, or None."""
+    resume = tf.train.latest_checkpoint(model_dir) if os.path.isdir(model_dir) and not clean else None
+    warm = None if resume else params.get('pre_trained_model')
+    if not (resume or warm):
+        return None
+    with tf.Graph().as_default():
+        images = tf1.placeholder(tf.float32, [None, *crop_size, 3])
+        deeplab_model.network_logits(images, params, training=True)
+        if resume:
+            checkpoints.check_restorable(resume)
+        else:
+            checkpoints.warm_start_assignment(checkpoints.resolve_checkpoint(warm),
+                                              deeplab_model.backbone_scope(params))
+    return resume
+
+
 def run_config(args):
     """Checkpointing, logging and seeding of the Estimator."""
     session = tf1.ConfigProto(intra_op_parallelism_threads=args.intra_op_threads,
@@ -36,17 +61,24 @@ def run_config(args):
         session_config=session)
 
 
-def train_and_evaluate(args, params):
+def prepare(args, params):
+    """Every check that needs no writing: records, the step budget, the checkpoint to start from.
+    Returns the training files' steps per epoch and whether the run resumes."""
+    train_files = find_records(args.data_dir, 'train')
+    per_epoch = steps_per_epoch(count_records(train_files), args.batch_size, train_files[0])
+    resume = check_checkpoints(args.model_dir, params, tuple(args.crop_size), args.clean_model_dir)
+    return per_epoch, resume is not None
+
+
+def train_and_evaluate(args, params, per_epoch, resume):
     """Train for `train_epochs` (or `max_iter` steps), evaluating on the val records every `epochs_per_eval`.
 
     Returns the last evaluation's metrics (empty when no val records exist)."""
     tf1.logging.set_verbosity(tf1.logging.INFO)
     logging.getLogger('tensorflow').addFilter(_not_a_deprecation_notice)
-    train_files = find_records(args.data_dir, 'train')
-    per_epoch = steps_per_epoch(count_records(train_files), args.batch_size, train_files[0])
     max_iter = args.max_iter or args.train_epochs * per_epoch
     params = dict(params, max_iter=max_iter)
-    if tf.train.latest_checkpoint(args.model_dir):
+    if resume:
         tf1.logging.info('Resuming from the latest checkpoint in %s (the warm start is not used).', args.model_dir)
         params['pre_trained_model'] = None
     estimator = tf.estimator.Estimator(deeplab_model.model_fn, args.model_dir, run_config(args), params)
@@ -57,15 +89,33 @@ def train_and_evaluate(args, params):
         target = min(max_iter, step + cycle_steps)
         epochs = math.ceil((target - step) / per_epoch)
         seed = None if args.seed is None else args.seed + step  # a resumed cycle does not replay the same batches
-        estimator.train(lambda: preprocessing.input_fn(
-            args.data_dir, True, args.batch_size, epochs, tuple(args.crop_size), params['input_normalization'],
-            args.min_scale, args.max_scale, seed), max_steps=target)
-        if val_files and not args.no_eval:
-            metrics = estimator.evaluate(lambda: preprocessing.input_fn(
-                args.data_dir, False, 1, 1, tuple(args.crop_size), params['input_normalization']))
+        with _label_errors(params['num_classes']):
+            estimator.train(lambda: preprocessing.input_fn(
+                args.data_dir, True, args.batch_size, epochs, tuple(args.crop_size), params['input_normalization'],
+                args.min_scale, args.max_scale, seed, num_classes=params['num_classes']), max_steps=target)
+            if val_files and not args.no_eval:
+                metrics = estimator.evaluate(lambda: preprocessing.input_fn(
+                    args.data_dir, False, 1, 1, tuple(args.crop_size), params['input_normalization'],
+                    num_classes=params['num_classes']))
+        if metrics:
             tf1.logging.info('step %d: val mIoU %.4f, pixel accuracy %.4f', metrics['global_step'],
                              metrics['miou'], metrics['pixel_accuracy'])
     return metrics
+
+
+@contextlib.contextmanager
+def _label_errors(num_classes):
+    """Turn the input pipeline's out-of-range label assertion into a UserError naming the record and value."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as err:
+        match = _BAD_LABEL.search(str(err))
+        if not match:
+            raise
+        path, index, value = match.groups()
+        raise UserError(f'{path}: example {index} has label value {value}, outside 0..{num_classes - 1} and the '
+                        f'void 255 (--num_classes {num_classes}; recreate the records or give the right '
+                        '--num_classes)') from None
 
 
 def _not_a_deprecation_notice(record):
