@@ -3,7 +3,14 @@
 Stages: data -> records -> train DeepLabv3 and DeepLabv3+ -> evaluate -> inference (plain, decoder, 3-scale +
 flip) -> pixel stacking -> DenseCRF on probabilities -> one table scoring every stage and the
 background-everywhere baseline -> test-set tarball.
+
+Training is seeded and runs with TensorFlow's op determinism, so the demo gives bit-identical checkpoints (and so
+the same table) on every run on the same hardware and software. Another CPU (oneDNN picks its kernels by
+instruction set; CPUs without oneDNN use other convolution kernels) or another TensorFlow gives other rounding,
+and 400 steps from scratch amplify it: expect scores a few points apart there.
 """
+import contextlib
+import json
 import os
 import shlex
 import sys
@@ -29,6 +36,19 @@ MODELS = (
     ('deeplabv3plus', ['--model_variant', 'resnet_v2_50', '--decoder_output_stride', '4', '--seed', '2']),
 )
 TTA_FLAGS = ['--inference_scales', '0.75', '1.0', '1.25', '--add_flipped_images']
+# Flags of every checkpoint evaluation and inference run (the network's input size will go here:
+# the demo trains on small crops of 96-192 px images).
+PREDICT_FLAGS = []
+
+# The final table: one row per scored stage, in this order, with what the stage is.
+STAGE_DESCRIPTIONS = {
+    'deeplabv3': 'DeepLabv3, single scale',
+    'deeplabv3plus': 'DeepLabv3+ (decoder at stride 4), single scale',
+    'deeplabv3_tta': 'DeepLabv3, scales 0.75/1.0/1.25 + flip',
+    'stacking': 'per-pixel vote of the three above',
+    'densecrf': '21-class DenseCRF on the TTA probabilities',
+    'background_only': 'the trivial baseline: background everywhere',
+}
 
 
 def run(title, script, argv):
@@ -48,8 +68,43 @@ def write_background_baseline(data, folder):
     return folder
 
 
+def _percent(value):
+    return 'n/a' if value is None else f'{100 * value:.2f}'
+
+
+def summary_table(scores):
+    """The README's markdown table (mIoU and pixel accuracy in %) from evaluate.py's --output_json of several
+    folders: {stage: {"miou", "pixel_accuracy", "per_class_iou"}}. Stages in STAGE_DESCRIPTIONS order, then any
+    other stage with an empty description; an undefined score (null) is n/a."""
+    stages = [s for s in STAGE_DESCRIPTIONS if s in scores] + [s for s in scores if s not in STAGE_DESCRIPTIONS]
+    lines = ['| stage | what it is | val mIoU | pixel accuracy |', '| --- | --- | --- | --- |']
+    for stage in stages:
+        miou, accuracy = _percent(scores[stage]['miou']), _percent(scores[stage]['pixel_accuracy'])
+        lines.append(f'| {stage} | {STAGE_DESCRIPTIONS.get(stage, "")} | {miou} | {accuracy} |')
+    return '\n'.join(lines)
+
+
+@contextlib.contextmanager
+def op_determinism():
+    """TensorFlow's op determinism for the block (ops pick deterministic algorithms, tf.data runs in order), then
+    the previous setting back: the demo runs in-process, e.g. inside the test suite."""
+    from tensorflow.python.framework import config  # is/disable_op_determinism are not in the public API
+    was_enabled = config.is_op_determinism_enabled()
+    config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            config.disable_op_determinism()
+
+
 def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learning_rate):
-    """Run every stage into `out`; returns the paths of the final score JSON and bar chart."""
+    """Run every stage into `out`, print the scores table; returns the paths of the final score JSON and chart."""
+    with op_determinism():
+        return _run_stages(out, train_steps, num_train, num_val, crop_size, batch_size, learning_rate)
+
+
+def _run_stages(out, train_steps, num_train, num_val, crop_size, batch_size, learning_rate):
     data = make_demo_voc(os.path.join(out, 'VOC2012'), num_train=num_train, num_val=num_val, num_test=4)
     records = os.path.join(out, 'records')
     run('TFRecords', create_tf_record, [
@@ -61,11 +116,13 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
             '--batch_size', str(batch_size), '--max_iter', str(train_steps), '--train_epochs', '1000',
             '--epochs_per_eval', '1000', '--crop_size', str(crop_size), str(crop_size),
             '--initial_learning_rate', str(learning_rate), '--batch_norm_decay', '0.99', '--log_every_n_steps', '20',
-            *flags])
+            # Later stages need only the final checkpoint: one save at the end (none on a timer), and keeping one
+            # removes the Estimator's step-0 checkpoint once the final one is written.
+            '--save_checkpoints_steps', str(train_steps), '--keep_checkpoints', '1', *flags])
     first_model = os.path.join(out, 'models', MODELS[0][0])
     run('evaluate deeplabv3 checkpoint', evaluate, [
         '--image_data_dir', data['image_dir'], '--label_data_dir', data['label_dir'],
-        '--evaluation_data_list', data['val_list'], '--model_dir', first_model])
+        '--evaluation_data_list', data['val_list'], '--model_dir', first_model, *PREDICT_FLAGS])
 
     results = os.path.join(out, 'results')
     stages = {name: os.path.join(results, name) for name, _ in MODELS}
@@ -77,7 +134,7 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
         run(f'inference {stage}', inference, [
             '--data_dir', data['image_dir'], '--infer_data_list', data['val_list'], '--model_dir', model_dir,
             '--output_dir', stages[stage], '--save_probabilities', '--panel_dir', os.path.join(out, 'panels', stage),
-            '--num_panels', '4', '--label_data_dir', data['label_dir'], '--overwrite', *flags])
+            '--num_panels', '4', '--label_data_dir', data['label_dir'], '--overwrite', *PREDICT_FLAGS, *flags])
 
     stages['stacking'] = os.path.join(results, 'stacking')
     run('pixel stacking', pixel_stacking, [
@@ -98,10 +155,13 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
     test_results = os.path.join(results, 'test')
     run('inference on test', inference, [
         '--data_dir', data['image_dir'], '--infer_data_list', data['test_list'], '--model_dir', first_model,
-        '--output_dir', test_results, '--overwrite'])
+        '--output_dir', test_results, '--overwrite', *PREDICT_FLAGS])
     run('evaluation-server tarball', make_submission, [
         '--results_dir', test_results, '--output', os.path.join(out, 'voc2012_test_results.tar.gz'),
         '--comp', 'comp6', '--image_list', data['test_list'], '--image_data_dir', data['image_dir']])
+    with open(scores, encoding='utf-8') as handle:
+        table = summary_table(json.load(handle))
     print(f'\nDemo outputs in {out}: results/ (palette PNGs per stage), panels/ (image | prediction | ground '
           f'truth), {os.path.basename(chart)}, scores.json, voc2012_test_results.tar.gz', file=sys.stderr)
+    print(f'\nEvery stage scored on val (%, from {scores}):\n\n{table}', flush=True)
     return scores, chart
