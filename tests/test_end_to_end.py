@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 import demo
+from utils.demo_pipeline import summary_table
 from utils.errors import run_cli
 from utils.files import read_id_list
 
@@ -39,6 +40,10 @@ def test_demo_pipeline_runs_every_stage(tmp_path, capsys):
     for score in scores.values():
         assert 0.0 <= score['miou'] <= 1.0 and len(score['per_class_iou']) == 21
     assert scores[BASELINE]['pixel_accuracy'] == scores[BASELINE]['per_class_iou']['background']
+    assert printed.rstrip().endswith(summary_table(scores))  # the README's table, as printed
+    for name in ('deeplabv3', 'deeplabv3plus'):  # only the final checkpoint is kept (not the step-0 one)
+        model_dir = os.path.join(out, 'models', name)
+        assert sorted(n for n in os.listdir(model_dir) if n.endswith('.index')) == ['model.ckpt-2.index']
     assert Image.open(os.path.join(out, 'iou_stacking.png')).size[0] > 100
     assert len(os.listdir(os.path.join(out, 'panels', 'deeplabv3'))) == 3
 

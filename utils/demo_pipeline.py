@@ -100,25 +100,24 @@ def op_determinism():
 
 def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learning_rate):
     """Run every stage into `out`, print the scores table; returns the paths of the final score JSON and chart."""
-    with op_determinism():
-        return _run_stages(out, train_steps, num_train, num_val, crop_size, batch_size, learning_rate)
-
-
-def _run_stages(out, train_steps, num_train, num_val, crop_size, batch_size, learning_rate):
     data = make_demo_voc(os.path.join(out, 'VOC2012'), num_train=num_train, num_val=num_val, num_test=4)
     records = os.path.join(out, 'records')
     run('TFRecords', create_tf_record, [
         '--data_dir', records, '--image_data_dir', data['image_dir'], '--label_data_dir', data['aug_label_dir'],
         '--num_shards', '2', '--overwrite'])
     for name, flags in MODELS:
-        run(f'train {name}', train, [
-            '--model_dir', os.path.join(out, 'models', name), '--clean_model_dir', '--data_dir', records,
-            '--batch_size', str(batch_size), '--max_iter', str(train_steps), '--train_epochs', '1000',
-            '--epochs_per_eval', '1000', '--crop_size', str(crop_size), str(crop_size),
-            '--initial_learning_rate', str(learning_rate), '--batch_norm_decay', '0.99', '--log_every_n_steps', '20',
-            # Later stages need only the final checkpoint: one save at the end (none on a timer), and keeping one
-            # removes the Estimator's step-0 checkpoint once the final one is written.
-            '--save_checkpoints_steps', str(train_steps), '--keep_checkpoints', '1', *flags])
+        # Op determinism only around training: it is seeded, while evaluation and inference build their graphs
+        # with unseeded initialisers (restored from the checkpoint), which op determinism rejects.
+        with op_determinism():
+            run(f'train {name}', train, [
+                '--model_dir', os.path.join(out, 'models', name), '--clean_model_dir', '--data_dir', records,
+                '--batch_size', str(batch_size), '--max_iter', str(train_steps), '--train_epochs', '1000',
+                '--epochs_per_eval', '1000', '--crop_size', str(crop_size), str(crop_size),
+                '--initial_learning_rate', str(learning_rate), '--batch_norm_decay', '0.99',
+                '--log_every_n_steps', '20',
+                # Later stages need only the final checkpoint: one save at the end (none on a timer), and keeping
+                # one removes the Estimator's step-0 checkpoint once the final one is written.
+                '--save_checkpoints_steps', str(train_steps), '--keep_checkpoints', '1', *flags])
     first_model = os.path.join(out, 'models', MODELS[0][0])
     run('evaluate deeplabv3 checkpoint', evaluate, [
         '--image_data_dir', data['image_dir'], '--label_data_dir', data['label_dir'],
