@@ -8,7 +8,7 @@ model.ckpt), trains from scratch without it, and resumes from the latest checkpo
 """
 import sys
 
-from utils.errors import run_cli
+from utils.errors import UserError, run_cli
 from utils.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for, save_model_params
 
 
@@ -43,6 +43,9 @@ def build_parser():
     parser.add_argument('--min_scale', type=float, default=0.5, help='Random scale lower bound (default: %(default)s).')
     parser.add_argument('--max_scale', type=float, default=2.0, help='Random scale upper bound (default: %(default)s).')
     parser.add_argument('--seed', type=int, default=None, help='Seed for initialisation and augmentation.')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='TensorFlow op determinism while training (needs --seed): bit-identical checkpoints on '
+                             'the same hardware and software, also on GPUs, where seeding alone is not enough.')
     parser.add_argument('--save_checkpoints_steps', type=int, default=None,
                         help='Checkpoint every N steps (default: every 10 minutes and at the end).')
     parser.add_argument('--keep_checkpoints', type=int, default=3, help='Checkpoints kept (default: %(default)s).')
@@ -69,6 +72,8 @@ def training_params(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.deterministic and args.seed is None:
+        raise UserError('--deterministic needs --seed (op determinism refuses unseeded random ops)')
     params = training_params(args)
     from utils import training  # imports TensorFlow: after argument parsing, so --help stays instant
     per_epoch, resume = training.prepare(args, params)  # every check first: nothing is written before

@@ -1,6 +1,6 @@
 """Seeded training is repeatable: two runs of the same tiny configuration end in bit-identical checkpoints.
 
-Run as the demo runs train.py: in-process, with TensorFlow's op determinism on (utils.demo_pipeline.op_determinism).
+Run as the demo runs train.py: in-process, with --deterministic (TensorFlow's op determinism while training).
 """
 import numpy as np
 import pytest
@@ -9,7 +9,6 @@ import tensorflow as tf
 import create_tf_record
 import train
 from utils.demo_data import make_demo_voc
-from utils.demo_pipeline import op_determinism
 from utils.errors import run_cli
 
 TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '33', '33', '--max_iter', '3',
@@ -36,11 +35,18 @@ def differing(a, b):
     return [name for name in a if not np.array_equal(a[name], b[name])]
 
 
-def test_two_seeded_trainings_give_bit_identical_checkpoints(records, tmp_path):
+def test_two_seeded_trainings_give_bit_identical_checkpoints(records, tmp_path, monkeypatch):
+    from tensorflow.python.framework import config
+    from utils import training
+    determinism = []  # op determinism as each training cycle's input pipeline is built
+    original = training.preprocessing.input_fn
+    monkeypatch.setattr(training.preprocessing, 'input_fn',
+                        lambda *a, **k: determinism.append(config.is_op_determinism_enabled()) or original(*a, **k))
     model_dirs = [str(tmp_path / name) for name in ('first', 'second')]
-    with op_determinism():
-        for model_dir in model_dirs:
-            assert run_cli(train.main, ['--model_dir', model_dir, '--data_dir', records, '--seed', '1', *TINY]) == 0
+    for model_dir in model_dirs:
+        argv = ['--model_dir', model_dir, '--data_dir', records, '--seed', '1', '--deterministic', *TINY]
+        assert run_cli(train.main, argv) == 0
+    assert determinism == [True, True] and not config.is_op_determinism_enabled()  # on for training only
     first, second = (checkpoint_values(d) for d in model_dirs)
     assert first['global_step'] == 3 and len(first) > 400
     assert differing(first, second) == []
@@ -50,9 +56,9 @@ def test_two_seeded_trainings_give_bit_identical_checkpoints(records, tmp_path):
     assert len(differing(first, start)) > 300
 
 
-def test_op_determinism_is_restored_after_the_block():
-    from tensorflow.python.framework import config
-    assert not config.is_op_determinism_enabled()
-    with op_determinism():
-        assert config.is_op_determinism_enabled()
-    assert not config.is_op_determinism_enabled()
+def test_deterministic_needs_a_seed(records, tmp_path, capsys):
+    argv = ['--model_dir', str(tmp_path / 'm'), '--data_dir', records, '--deterministic', *TINY]
+    assert run_cli(train.main, argv) == 2
+    assert capsys.readouterr().err.strip() == 'error: --deterministic needs --seed (op determinism refuses ' \
+        'unseeded random ops)'
+    assert not (tmp_path / 'm').exists()

@@ -4,12 +4,11 @@ Stages: data -> records -> train DeepLabv3 and DeepLabv3+ -> evaluate -> inferen
 flip) -> pixel stacking -> DenseCRF on probabilities -> one table scoring every stage and the
 background-everywhere baseline -> test-set tarball.
 
-Training is seeded and runs with TensorFlow's op determinism, so the demo gives bit-identical checkpoints (and so
-the same table) on every run on the same hardware and software. Another CPU (oneDNN picks its kernels by
+Training is seeded and runs with TensorFlow's op determinism (train.py --deterministic), so the demo gives
+bit-identical checkpoints (and so the same table) on every run on the same hardware and software. Another CPU (oneDNN picks its kernels by
 instruction set; CPUs without oneDNN use other convolution kernels) or another TensorFlow gives other rounding,
 and 400 steps from scratch amplify it: expect scores a few points apart there.
 """
-import contextlib
 import json
 import os
 import shlex
@@ -84,20 +83,6 @@ def summary_table(scores):
     return '\n'.join(lines)
 
 
-@contextlib.contextmanager
-def op_determinism():
-    """TensorFlow's op determinism for the block (ops pick deterministic algorithms, tf.data runs in order), then
-    the previous setting back: the demo runs in-process, e.g. inside the test suite."""
-    from tensorflow.python.framework import config  # is/disable_op_determinism are not in the public API
-    was_enabled = config.is_op_determinism_enabled()
-    config.enable_op_determinism()
-    try:
-        yield
-    finally:
-        if not was_enabled:
-            config.disable_op_determinism()
-
-
 def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learning_rate):
     """Run every stage into `out`, print the scores table; returns the paths of the final score JSON and chart."""
     data = make_demo_voc(os.path.join(out, 'VOC2012'), num_train=num_train, num_val=num_val, num_test=4)
@@ -106,18 +91,15 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
         '--data_dir', records, '--image_data_dir', data['image_dir'], '--label_data_dir', data['aug_label_dir'],
         '--num_shards', '2', '--overwrite'])
     for name, flags in MODELS:
-        # Op determinism only around training: it is seeded, while evaluation and inference build their graphs
-        # with unseeded initialisers (restored from the checkpoint), which op determinism rejects.
-        with op_determinism():
-            run(f'train {name}', train, [
-                '--model_dir', os.path.join(out, 'models', name), '--clean_model_dir', '--data_dir', records,
-                '--batch_size', str(batch_size), '--max_iter', str(train_steps), '--train_epochs', '1000',
-                '--epochs_per_eval', '1000', '--crop_size', str(crop_size), str(crop_size),
-                '--initial_learning_rate', str(learning_rate), '--batch_norm_decay', '0.99',
-                '--log_every_n_steps', '20',
-                # Later stages need only the final checkpoint: one save at the end (none on a timer), and keeping
-                # one removes the Estimator's step-0 checkpoint once the final one is written.
-                '--save_checkpoints_steps', str(train_steps), '--keep_checkpoints', '1', *flags])
+        run(f'train {name}', train, [
+            '--model_dir', os.path.join(out, 'models', name), '--clean_model_dir', '--data_dir', records,
+            '--batch_size', str(batch_size), '--max_iter', str(train_steps), '--train_epochs', '1000',
+            '--epochs_per_eval', '1000', '--crop_size', str(crop_size), str(crop_size),
+            '--initial_learning_rate', str(learning_rate), '--batch_norm_decay', '0.99', '--log_every_n_steps', '20',
+            '--deterministic',
+            # Later stages need only the final checkpoint: one save at the end (none on a timer), and keeping
+            # one removes the Estimator's step-0 checkpoint once the final one is written.
+            '--save_checkpoints_steps', str(train_steps), '--keep_checkpoints', '1', *flags])
     first_model = os.path.join(out, 'models', MODELS[0][0])
     run('evaluate deeplabv3 checkpoint', evaluate, [
         '--image_data_dir', data['image_dir'], '--label_data_dir', data['label_dir'],

@@ -70,6 +70,21 @@ def prepare(args, params):
     return per_epoch, resume is not None
 
 
+@contextlib.contextmanager
+def op_determinism(enabled):
+    """TensorFlow's op determinism (deterministic kernels, ordered tf.data) for the block when `enabled`, then
+    the previous setting back, so in-process callers (the demo, tests) get their own setting again."""
+    from tensorflow.python.framework import config  # is/disable_op_determinism are not in the public API
+    was_enabled = config.is_op_determinism_enabled()
+    if enabled:
+        config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if enabled and not was_enabled:
+            config.disable_op_determinism()
+
+
 def train_and_evaluate(args, params, per_epoch, resume):
     """Train for `train_epochs` (or `max_iter` steps), evaluating on the val records every `epochs_per_eval`.
 
@@ -89,7 +104,7 @@ def train_and_evaluate(args, params, per_epoch, resume):
         target = min(max_iter, step + cycle_steps)
         epochs = math.ceil((target - step) / per_epoch)
         seed = None if args.seed is None else args.seed + step  # a resumed cycle does not replay the same batches
-        with _label_errors(params['num_classes']):
+        with _label_errors(params['num_classes']), op_determinism(args.deterministic):
             estimator.train(lambda: preprocessing.input_fn(
                 args.data_dir, True, args.batch_size, epochs, tuple(args.crop_size), params['input_normalization'],
                 args.min_scale, args.max_scale, seed, num_classes=params['num_classes']), max_steps=target)
