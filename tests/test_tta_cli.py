@@ -1,0 +1,74 @@
+"""--inference_scales and --add_flipped_images reach the predictor from inference.py and evaluate.py, and change
+what comes out."""
+import numpy as np
+import pytest
+from PIL import Image
+
+import evaluate
+import inference
+from conftest import write_random_checkpoint
+from utils import predict
+from utils.errors import run_cli
+from utils.flags import MODEL_DEFAULTS, save_model_params
+from utils.voc import save_label
+
+SIZES = {'2007_000032': (29, 37), '2007_000039': (33, 26)}
+PARAMS = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', num_classes=5)
+TTA = ['--inference_scales', '0.75', '1.0', '--add_flipped_images']
+SMALL = ['--eval_crop_size', '33', '37']  # no larger than the images: nothing to pad
+
+
+@pytest.fixture(scope='module')
+def voc(tmp_path_factory):
+    """Two small JPEG images with labels, a list file, and a random ResNet-v2-50 model folder with its params."""
+    root = tmp_path_factory.mktemp('voc')
+    images, labels, model_dir = root / 'JPEGImages', root / 'SegmentationClass', root / 'model'
+    images.mkdir(), labels.mkdir(), model_dir.mkdir()
+    rng = np.random.RandomState(0)
+    for image_id, size in SIZES.items():
+        Image.fromarray(rng.randint(0, 256, size + (3,)).astype(np.uint8)).save(images / f'{image_id}.jpg')
+        save_label(str(labels / f'{image_id}.png'), rng.randint(0, 5, size))
+    (root / 'val.txt').write_text('\n'.join(SIZES) + '\n')
+    write_random_checkpoint(str(model_dir), PARAMS)
+    save_model_params(str(model_dir), PARAMS)
+    return root
+
+
+@pytest.fixture
+def predictor_calls(monkeypatch):
+    """Record the (scales, flip) every CheckpointPredictor is built with, then build it as usual."""
+    calls = []
+    original = predict.CheckpointPredictor.__init__
+
+    def spy(self, ckpt_or_dir, params, scales=(1.0,), flip=False):
+        calls.append((tuple(scales), bool(flip)))
+        original(self, ckpt_or_dir, params, scales, flip)
+
+    monkeypatch.setattr(predict.CheckpointPredictor, '__init__', spy)
+    return calls
+
+
+def probabilities(voc, out, *extra):
+    assert run_cli(inference.main, ['--image_data_dir', str(voc / 'JPEGImages'), '--image_list', str(voc / 'val.txt'),
+                                    '--model_dir', str(voc / 'model'), '--output_dir', str(out),
+                                    '--save_probabilities', *SMALL, *extra]) == 0
+    return {i: np.load(out / 'probabilities' / f'{i}.npz')['probabilities'].astype(np.float32) for i in SIZES}
+
+
+def test_inference_tta_flags_reach_the_predictor_and_change_the_probabilities(voc, tmp_path, predictor_calls):
+    plain = probabilities(voc, tmp_path / 'plain')
+    augmented = probabilities(voc, tmp_path / 'tta', *TTA)
+    assert predictor_calls == [((1.0,), False), ((0.75, 1.0), True)]
+    for image_id, (height, width) in SIZES.items():
+        assert plain[image_id].shape == augmented[image_id].shape == (height, width, 5)
+        np.testing.assert_allclose(augmented[image_id].sum(axis=2), 1.0, atol=1e-2)
+        assert np.abs(augmented[image_id] - plain[image_id]).max() > 1e-2
+
+
+def test_evaluate_checkpoint_mode_passes_the_tta_flags_to_the_predictor(voc, tmp_path, predictor_calls):
+    argv = ['--image_data_dir', str(voc / 'JPEGImages'), '--label_data_dir', str(voc / 'SegmentationClass'),
+            '--image_list', str(voc / 'val.txt'), '--model_dir', str(voc / 'model'), *SMALL,
+            '--output_json', str(tmp_path / 'scores.json'), *TTA]
+    assert run_cli(evaluate.main, argv) == 0
+    assert predictor_calls == [((0.75, 1.0), True)]
+    assert (tmp_path / 'scores.json').is_file()
