@@ -107,10 +107,10 @@ def runs(tmp_path_factory):
         processes[onednn] = (out, subprocess.Popen(
             [sys.executable, '-c', SCRIPT, json.dumps(models), json.dumps(TRAIN_PARAMS), out],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = {onednn: process.communicate(timeout=600)[0] for onednn, (_, process) in processes.items()}
     results = {}
     for onednn, (out, process) in processes.items():
-        output, _ = process.communicate(timeout=600)
-        assert process.returncode == 0, f'TF_ENABLE_ONEDNN_OPTS={onednn}:\n{output[-3000:]}'
+        assert process.returncode == 0, f'TF_ENABLE_ONEDNN_OPTS={onednn}:\n{outputs[onednn][-3000:]}'
         with open(out + '.json', encoding='utf-8') as handle:
             summary = json.load(handle)
         results[onednn] = summary, dict(np.load(out + '.npz'))
