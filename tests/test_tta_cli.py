@@ -1,5 +1,7 @@
 """--inference_scales and --add_flipped_images reach the predictor from inference.py and evaluate.py, and change
 what comes out."""
+import inspect
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -40,9 +42,11 @@ def predictor_calls(monkeypatch):
     calls = []
     original = predict.CheckpointPredictor.__init__
 
-    def spy(self, ckpt_or_dir, params, scales=(1.0,), flip=False):
-        calls.append((tuple(scales), bool(flip)))
-        original(self, ckpt_or_dir, params, scales, flip)
+    def spy(self, *args, **kwargs):  # whatever else the constructor grows, read scales and flip by name
+        bound = inspect.signature(original).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        calls.append((tuple(bound.arguments['scales']), bool(bound.arguments['flip'])))
+        original(self, *args, **kwargs)
 
     monkeypatch.setattr(predict.CheckpointPredictor, '__init__', spy)
     return calls
