@@ -84,9 +84,6 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
     """Run every stage into `out`, print the scores table; returns the paths of the final score JSON and chart."""
     data = make_demo_voc(os.path.join(out, 'VOC2012'), num_train=num_train, num_val=num_val, num_test=4)
     records = os.path.join(out, 'records')
-    # Every checkpoint evaluation pads to the training crop, as upstream does (513 and 513); the demo's images are
-    # larger than its crop, so they run whole.
-    eval_crop = ['--eval_crop_size', str(crop_size), str(crop_size)]
     run('TFRecords', create_tf_record, [
         '--data_dir', records, '--image_data_dir', data['image_dir'], '--label_data_dir', data['aug_label_dir'],
         '--num_shards', '2', '--overwrite'])
@@ -96,14 +93,14 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
             '--batch_size', str(batch_size), '--max_iter', str(train_steps), '--train_epochs', '1000',
             '--epochs_per_eval', '1000', '--crop_size', str(crop_size), str(crop_size),
             '--initial_learning_rate', str(learning_rate), '--batch_norm_decay', '0.99', '--log_every_n_steps', '20',
-            '--deterministic', *eval_crop,
+            '--deterministic',
             # Later stages need only the final checkpoint: one save at the end (none on a timer), and keeping
             # one removes the Estimator's step-0 checkpoint once the final one is written.
             '--save_checkpoints_steps', str(train_steps), '--keep_checkpoints', '1', *flags])
     first_model = os.path.join(out, 'models', MODELS[0][0])
     run('evaluate deeplabv3 checkpoint', evaluate, [
         '--image_data_dir', data['image_dir'], '--label_data_dir', data['label_dir'],
-        '--evaluation_data_list', data['val_list'], '--model_dir', first_model, *eval_crop])
+        '--evaluation_data_list', data['val_list'], '--model_dir', first_model])
 
     results = os.path.join(out, 'results')
     stages = {name: os.path.join(results, name) for name, _ in MODELS}
@@ -115,7 +112,7 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
         run(f'inference {stage}', inference, [
             '--data_dir', data['image_dir'], '--infer_data_list', data['val_list'], '--model_dir', model_dir,
             '--output_dir', stages[stage], '--save_probabilities', '--panel_dir', os.path.join(out, 'panels', stage),
-            '--num_panels', '4', '--label_data_dir', data['label_dir'], '--overwrite', *eval_crop, *flags])
+            '--num_panels', '4', '--label_data_dir', data['label_dir'], '--overwrite', *flags])
 
     stages['stacking'] = os.path.join(results, 'stacking')
     run('pixel stacking', pixel_stacking, [
@@ -136,7 +133,7 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
     test_results = os.path.join(results, 'test')
     run('inference on test', inference, [
         '--data_dir', data['image_dir'], '--infer_data_list', data['test_list'], '--model_dir', first_model,
-        '--output_dir', test_results, '--overwrite', *eval_crop])
+        '--output_dir', test_results, '--overwrite'])
     run('evaluation-server tarball', make_submission, [
         '--results_dir', test_results, '--output', os.path.join(out, 'voc2012_test_results.tar.gz'),
         '--comp', 'comp6', '--image_list', data['test_list'], '--image_data_dir', data['image_dir']])
