@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import create_tf_record
 import train
-from utils.demo_data import make_demo_voc
+from conftest import write_demo_records
 from utils.errors import run_cli
 
 TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '33', '33', '--max_iter', '3',
@@ -17,11 +16,7 @@ TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '
 
 @pytest.fixture(scope='module')
 def records(tmp_path_factory):
-    demo = make_demo_voc(str(tmp_path_factory.mktemp('voc')), num_train=6, num_val=1, num_test=0)
-    out = str(tmp_path_factory.mktemp('records'))
-    assert run_cli(create_tf_record.main, ['--data_dir', out, '--image_data_dir', demo['image_dir'],
-                                           '--label_data_dir', demo['aug_label_dir'], '--num_workers', '1']) == 0
-    return out
+    return write_demo_records(tmp_path_factory, 6, 1)
 
 
 def checkpoint_values(path):

@@ -10,9 +10,9 @@ from PIL import Image
 
 import evaluate
 import inference
-from conftest import write_random_checkpoint
+from conftest import write_random_checkpoint, write_voc_with_model
 from utils.errors import run_cli
-from utils.flags import MODEL_DEFAULTS, save_model_params
+from utils.flags import MODEL_DEFAULTS
 from utils.voc import save_label
 
 SIZES = {'2007_000032': (37, 50), '2007_000039': (45, 29)}
@@ -22,17 +22,7 @@ PARAMS = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', atrous_rates=[6, 12,
 @pytest.fixture(scope='module')
 def voc(tmp_path_factory):
     """Two JPEG images with ground truth, a list file, and a random ResNet-v2-50 model folder with its params."""
-    root = tmp_path_factory.mktemp('voc')
-    images, labels, model_dir = root / 'JPEGImages', root / 'SegmentationClass', root / 'model'
-    images.mkdir(), labels.mkdir(), model_dir.mkdir()
-    rng = np.random.RandomState(0)
-    for image_id, size in SIZES.items():
-        Image.fromarray(rng.randint(0, 256, size + (3,)).astype(np.uint8)).save(images / f'{image_id}.jpg')
-        save_label(str(labels / f'{image_id}.png'), rng.randint(0, 5, size))
-    (root / 'val.txt').write_text('\n'.join(SIZES) + '\n')
-    write_random_checkpoint(str(model_dir), PARAMS)
-    save_model_params(str(model_dir), PARAMS)
-    return root
+    return write_voc_with_model(tmp_path_factory.mktemp('voc'), SIZES, PARAMS)
 
 
 def infer(voc, out, *extra):

@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import create_tf_record
 import deeplab_model
 import train
-from conftest import write_random_checkpoint
+from conftest import write_demo_records, write_random_checkpoint
 from nets import layers, resnet_v2
-from utils.demo_data import make_demo_voc
 from utils.errors import run_cli
 from utils.flags import MODEL_DEFAULTS
 
@@ -22,11 +20,7 @@ TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '
 
 @pytest.fixture(scope='module')
 def records(tmp_path_factory):
-    demo = make_demo_voc(str(tmp_path_factory.mktemp('voc')), num_train=4, num_val=2, num_test=0)
-    out = str(tmp_path_factory.mktemp('records'))
-    assert run_cli(create_tf_record.main, ['--data_dir', out, '--image_data_dir', demo['image_dir'],
-                                           '--label_data_dir', demo['aug_label_dir'], '--num_workers', '1']) == 0
-    return out
+    return write_demo_records(tmp_path_factory, 4, 2)
 
 
 def write_checkpoint(path, values):
