@@ -34,12 +34,42 @@ def native_dilation():
     return bool(onednn or tf.config.list_physical_devices('GPU'))
 
 
+def reachable_taps(kernel, rate, spatial_shape):
+    """Drop the kernel taps a stride-1 SAME convolution can never apply, and the rate of any axis left 1 wide.
+
+    A tap j*rate away from the centre only ever meets zero padding when j*rate >= the feature map's side: at a
+    crop of 81 (a 6x6 map at output stride 16), ASPP's rates 6 12 18 reduce to exact 1x1 convolutions.
+    Returns the kernel slice and the (row, column) rates; sides not known statically keep every tap.
+    """
+    kept, rates = [], []
+    for axis, side in enumerate(spatial_shape):
+        half = int(kernel.shape[axis]) // 2
+        keep = half if side is None else min(half, (int(side) - 1) // rate)
+        kept.append(slice(half - keep, half + keep + 1))
+        rates.append(rate if keep else 1)
+    return kernel[kept[0], kept[1]], tuple(rates)
+
+
+def _applied_taps(inputs, kernel, stride, rate, padding):
+    """The kernel and per-axis rates a convolution really needs (reachable_taps where it applies)."""
+    if padding == 'SAME' and stride == 1 and rate > 1:
+        return reachable_taps(kernel, rate, inputs.shape[1:3])
+    return kernel, (rate, rate)
+
+
 def atrous_conv2d(inputs, kernel, stride, rate, padding):
     """tf.nn.conv2d with a dilation rate, through space-to-batch where no native gradient kernel exists."""
-    if rate == 1 or native_dilation():
+    kernel, rates = _applied_taps(inputs, kernel, stride, rate, padding)
+    if rates == (1, 1) or native_dilation():
         return tf.nn.conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
-                            dilations=[1, rate, rate, 1])
-    return tf.nn.convolution(inputs, kernel, strides=stride, padding=padding, dilations=rate)
+                            dilations=[1, *rates, 1])
+    return tf.nn.convolution(inputs, kernel, strides=stride, padding=padding, dilations=rates)
+
+
+def atrous_depthwise_conv2d(inputs, kernel, stride, rate, padding):
+    """tf.nn.depthwise_conv2d with a dilation rate (space-to-batch inside tf.nn for rates above 1, every device)."""
+    kernel, rates = _applied_taps(inputs, kernel, stride, rate, padding)
+    return tf.nn.depthwise_conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding, dilations=rates)
 
 
 def _weights(name, shape, weight_decay, trainable, initializer=GLOROT):
@@ -97,14 +127,12 @@ def conv2d(inputs, num_outputs, kernel_size, scope, stride=1, rate=1, padding='S
 
 def depthwise_conv2d(inputs, kernel_size, scope, stride=1, rate=1, padding='SAME', bn=None,
                      activation=tf.nn.relu, use_bias=True, weight_decay=0.0, trainable=True, initializer=GLOROT):
-    """slim.separable_conv2d with num_outputs=None: a depth-multiplier-1 depthwise convolution (tf.nn's
-    depthwise convolution already goes through space-to-batch for rates above 1, on every device)."""
+    """slim.separable_conv2d with num_outputs=None: a depth-multiplier-1 depthwise convolution."""
     channels = int(inputs.shape[-1])
     with tf1.variable_scope(scope):
         kernel = _weights('depthwise_weights', [kernel_size, kernel_size, channels, 1], weight_decay, trainable,
                           initializer)
-        outputs = tf.nn.depthwise_conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
-                                         dilations=[rate, rate])
+        outputs = atrous_depthwise_conv2d(inputs, kernel, stride, rate, padding)
         return _finish(outputs, scope, bn, activation, use_bias, channels, trainable)
 
 

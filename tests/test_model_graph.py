@@ -35,10 +35,11 @@ def flag_params(*argv):
 
 @functools.lru_cache(maxsize=None)
 def build(argv, native):
-    """network_logits for a 65x65 input in a fresh graph; cached, tests only read the graph."""
+    """network_logits for a 513x513 input (no rate reaches past its feature maps) in a fresh graph; cached,
+    tests only read the graph."""
     graph = tf.Graph()
     with graph.as_default(), dilation_path(native):
-        deeplab_model.network_logits(tf1.placeholder(tf.float32, [1, 65, 65, 3]), flag_params(*argv),
+        deeplab_model.network_logits(tf1.placeholder(tf.float32, [1, 513, 513, 3]), flag_params(*argv),
                                      training=False)
     return graph
 
