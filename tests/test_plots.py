@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from utils import metrics, plots
-from utils.voc import PALETTE
+from utils.voc import PALETTE, class_names
 
 SWATCH_PIXELS = (plots.SWATCH - 1) ** 2  # inside the black outline
 
@@ -17,6 +17,15 @@ def test_iou_bar_chart_writes_a_png_with_class_coloured_bars(tmp_path):
     assert tuple(PALETTE[1]) in colours and tuple(PALETTE[0]) in colours
     assert tuple(PALETTE[2]) not in colours  # no bar for a class without IoU
     assert not list(tmp_path.glob('.*'))  # no temporary file left
+
+
+def test_a_complete_coco_class_list_is_coloured_as_its_label_values_are(tmp_path):
+    path = tmp_path / 'iou.png'
+    per_class = dict.fromkeys(class_names(81))
+    per_class['person'] = 0.5
+    plots.iou_bar_chart(str(path), per_class)
+    colours = {tuple(c) for c in np.asarray(Image.open(path).convert('RGB')).reshape(-1, 3)}
+    assert tuple(PALETTE[1]) in colours and tuple(PALETTE[15]) not in colours  # COCO person is 1, VOC's 15
 
 
 def test_longer_bar_for_higher_iou(tmp_path):

@@ -25,6 +25,12 @@ def test_class_names_cover_21_classes_and_extend_for_other_datasets():
     assert voc.class_names(23)[21:] == ['class_21', 'class_22']
 
 
+def test_coco_class_counts_get_coco_names():
+    assert voc.class_names(81)[:3] == ['background', 'person', 'bicycle'] and voc.class_names(81)[80] == 'toothbrush'
+    assert voc.class_names(91)[18] == 'dog' and voc.class_names(91)[12] == 'unused_12'
+    assert voc.class_names(91)[90] == 'toothbrush'
+
+
 LABEL = np.array([[0, 1, 15], [20, 255, 0]], dtype=np.uint8)
 
 

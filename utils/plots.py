@@ -28,10 +28,12 @@ def _save(path, img):
         img.save(tmp, format='PNG')
 
 
-def _class_colour(name, position):
-    """The VOC palette colour of a class name (of its position for names that are not VOC classes)."""
-    index = CLASS_NAMES.index(name) if name in CLASS_NAMES else position
-    return tuple(int(v) for v in PALETTE[index])
+def _class_colours(classes):
+    """{class name: palette colour}, as the class's pixels are drawn: by position for a complete class list
+    (`class_names` of its length, e.g. COCO's 81, where 'person' is 1), else by VOC name, else by position."""
+    complete = list(classes) == class_names(len(classes))
+    indices = [k if complete or name not in CLASS_NAMES else CLASS_NAMES.index(name) for k, name in enumerate(classes)]
+    return {name: tuple(int(v) for v in PALETTE[k]) for name, k in zip(classes, indices)}
 
 
 def _defined(value):
@@ -68,7 +70,7 @@ def iou_bar_chart(path, per_class_iou, title='Per-class IoU'):
     """Horizontal bar chart PNG of IoU (0..1 or None) per class.
 
     `per_class_iou` is {class: IoU} for one result, or {result name: {class: IoU}} to compare several:
-    grouped bars with a legend. A single result's bars take each class's VOC palette colour. Each result's
+    grouped bars with a legend. A single result's bars take the palette colour its class is drawn in. Each result's
     mIoU follows its name in the legend (in the title for one result). Classes with no IoU in any result
     (absent from ground truth and predictions) are left out and counted in the title.
     """
@@ -76,6 +78,7 @@ def iou_bar_chart(path, per_class_iou, title='Per-class IoU'):
     series = per_class_iou if isinstance(first, dict) else {'': per_class_iou}
     every_class = list(next(iter(series.values())))
     classes = [c for c in every_class if any(_defined(values.get(c)) for values in series.values())]
+    class_colours = _class_colours(every_class)
     title, legend = chart_texts(series, title)
     if len(classes) < len(every_class):
         title += f' ({len(every_class) - len(classes)} classes absent everywhere left out)'
@@ -101,7 +104,7 @@ def iou_bar_chart(path, per_class_iou, title='Per-class IoU'):
         for s, values in enumerate(series.values()):
             value = values.get(cls)
             y = y0 + s * ROW_HEIGHT
-            colour = _class_colour(cls, c) if not legend else SERIES_COLOURS[s % len(SERIES_COLOURS)]
+            colour = class_colours[cls] if not legend else SERIES_COLOURS[s % len(SERIES_COLOURS)]
             if not _defined(value):
                 draw.text((label_width, y + 3), 'n/a', fill='gray', font=font)
                 continue

@@ -4,6 +4,7 @@ import contextlib
 import numpy as np
 from PIL import Image
 
+from utils import coco_classes
 from utils.errors import UserError
 from utils.files import atomic_path
 
@@ -31,9 +32,16 @@ def _make_palette():
 PALETTE = _make_palette()
 
 
+# Class names by class count: the count of a model or of its records says which data set it is.
+_NAMES_BY_COUNT = {coco_classes.NUM_CLASSES['all']: coco_classes.ALL_CLASS_NAMES,
+                   coco_classes.NUM_CLASSES['coco_ids']: coco_classes.COCO_ID_CLASS_NAMES}
+
+
 def class_names(num_classes=NUM_CLASSES):
-    """VOC names for the first 21 classes, `class_<i>` beyond them (for users' own data sets)."""
-    return [CLASS_NAMES[i] if i < len(CLASS_NAMES) else f'class_{i}' for i in range(num_classes)]
+    """The names of `num_classes` classes: MS-COCO's for 81 (all categories) and 91 (labels = category ids),
+    else the VOC names (21; COCO records with VOC classes too), `class_<i>` beyond them for other data sets."""
+    names = _NAMES_BY_COUNT.get(num_classes, CLASS_NAMES)
+    return [names[i] if i < len(names) else f'class_{i}' for i in range(num_classes)]
 
 
 @contextlib.contextmanager
