@@ -1,4 +1,5 @@
-"""VOC segmentation TFRecords: example encoding, pair validation, and the parallel sharded writer.
+"""Segmentation TFRecords: example encoding, finding a split's files, VOC pair validation and the parallel
+sharded writer.
 
 Each record holds the original image file bytes (JPEG or PNG, never re-encoded) and the label as an 8-bit
 grayscale PNG of class indices. SBD `SegmentationClassAug` labels already are such PNGs and are stored
@@ -22,6 +23,8 @@ from utils.parallel import imap_progress
 from utils.voc import IGNORE_LABEL, IMAGE_EXTENSIONS, LABEL_EXTENSIONS, NUM_CLASSES, bad_label_values, read_label
 
 SPLITS = ('train', 'val')
+# Record file name prefixes by data set: voc_train.record (create_tf_record.py), coco_train.record (COCO).
+RECORD_PREFIXES = ('voc', 'coco')
 FEATURES = {
     'image/height': tf.io.FixedLenFeature((), tf.int64),
     'image/width': tf.io.FixedLenFeature((), tf.int64),
@@ -34,41 +37,47 @@ _IMAGE_FORMATS = {'JPEG': b'jpeg', 'PNG': b'png'}
 _SHARD = re.compile(r'-(\d{5})-of-(\d{5})$')
 
 
-def record_name(split):
-    """File name of a split's single record file, as upstream: `voc_train.record`."""
-    return f'voc_{split}.record'
+def record_name(split, prefix='voc'):
+    """File name of a split's single record file, as upstream: `voc_train.record` (`coco_train.record`)."""
+    return f'{prefix}_{split}.record'
 
 
-def record_paths(data_dir, split, num_shards=1):
+def record_paths(data_dir, split, num_shards=1, prefix='voc'):
     """Output paths of a split: one file, or `voc_train.record-00000-of-0000N` shards."""
-    base = os.path.join(data_dir, record_name(split))
+    base = os.path.join(data_dir, record_name(split, prefix))
     if num_shards <= 1:
         return [base]
     return [f'{base}-{i:05d}-of-{num_shards:05d}' for i in range(num_shards)]
 
 
-def existing_records(data_dir, split):
-    """Every record file of `split` already in `data_dir` (single file and shards), sorted."""
-    base = os.path.join(data_dir, record_name(split))
+def existing_records(data_dir, split, prefix='voc'):
+    """Every record file of `split` with `prefix` already in `data_dir` (single file and shards), sorted."""
+    base = os.path.join(data_dir, record_name(split, prefix))
     shards = [p for p in glob.glob(glob.escape(base) + '-*-of-*') if _SHARD.search(p)]
     return sorted(([base] if os.path.isfile(base) else []) + shards)
 
 
 def find_records(data_dir, split):
-    """The record files of `split` in `data_dir`; a UserError when they are missing or inconsistent."""
+    """The record files of `split` in `data_dir` (VOC or COCO); a UserError when they are missing, of both data
+    sets, or an incomplete shard set (an interrupted conversion)."""
     if not os.path.isdir(data_dir):
         raise UserError(f'{data_dir}: record folder not found')
-    paths = existing_records(data_dir, split)
-    if not paths:
-        raise UserError(f'{data_dir}: no {record_name(split)} or {record_name(split)}-NNNNN-of-NNNNN files '
-                        f'(create them with create_tf_record.py)')
+    found = {prefix: paths for prefix in RECORD_PREFIXES if (paths := existing_records(data_dir, split, prefix))}
+    if not found:
+        names = ' or '.join(record_name(split, prefix) for prefix in RECORD_PREFIXES)
+        raise UserError(f'{data_dir}: no {names} files, single or -NNNNN-of-NNNNN shards (create them with '
+                        'create_tf_record.py or create_coco_tf_record.py)')
+    if len(found) > 1:
+        raise UserError(f'{data_dir}: holds both {" and ".join(record_name(split, p) for p in found)} files; '
+                        'keep one data set per folder')
+    prefix, paths = found.popitem()
     shards = [p for p in paths if _SHARD.search(p)]
     if not shards:
         return paths
     totals = {int(_SHARD.search(p).group(2)) for p in shards}
     if len(paths) != len(shards) or len(totals) != 1 or len(shards) != totals.pop():
-        raise UserError(f'{data_dir}: {record_name(split)} files are a mix of runs or an incomplete shard set '
-                        f'({len(paths)} files); recreate them with create_tf_record.py --overwrite')
+        raise UserError(f'{data_dir}: {record_name(split, prefix)} files are a mix of runs or an incomplete shard '
+                        f'set ({len(paths)} files); finish or redo the conversion (--overwrite)')
     return shards
 
 
@@ -84,8 +93,8 @@ def label_png_bytes(path):
     return buffer.getvalue()
 
 
-def encode_example(image_bytes, image_format, height, width, label_bytes):
-    """A serialized tf.train.Example with the upstream DeepLab-v3 feature keys."""
+def encode_example(image_bytes, image_format, height, width, label_bytes, filename=None):
+    """A serialized tf.train.Example with the upstream DeepLab-v3 feature keys (and `image/filename` if given)."""
     def _bytes(value):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
@@ -100,6 +109,8 @@ def encode_example(image_bytes, image_format, height, width, label_bytes):
         'label/encoded': _bytes(label_bytes),
         'label/format': _bytes(b'png'),
     }
+    if filename is not None:
+        features['image/filename'] = _bytes(filename.encode('utf-8'))
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
@@ -118,7 +129,7 @@ def find_pairs(ids, image_dir, label_dir):
     return [(i, _path(image_dir, i, IMAGE_EXTENSIONS), _path(label_dir, i, LABEL_EXTENSIONS)) for i in ids]
 
 
-def _image_info(path):
+def image_info(path):
     """(format, height, width) of a fully decodable JPEG or PNG image, or a problem string."""
     try:
         with Image.open(path) as img:
@@ -142,7 +153,7 @@ def check_pair(pair, num_classes=NUM_CLASSES):
         return ident, f'image {image_path} not found', None
     if not os.path.isfile(label_path):
         return ident, f'label {label_path} not found', None
-    info = _image_info(image_path)
+    info = image_info(image_path)
     if isinstance(info, str):
         return ident, info, None
     try:
