@@ -14,6 +14,7 @@ import sys
 
 from tqdm import tqdm
 
+from utils.dataset_info import dataset_num_classes
 from utils.errors import UserError, run_cli
 from utils.files import read_id_list, require_dir
 from utils.flags import add_predict_flags, model_params, parser_for
@@ -56,9 +57,10 @@ def checkpoint_confusions(args, ids):
 
 
 def resolve_num_classes(args):
-    """--num_classes, else (checkpoint mode) the model folder's saved value, else 21."""
+    """--num_classes, else the model folder's saved value (checkpoint mode) or the data set description of the
+    ground-truth folder (result folders against create_coco_tf_record.py --label_output_dir), else 21."""
     if args.prediction_dir:
-        return args.num_classes or NUM_CLASSES
+        return args.num_classes or dataset_num_classes(args.label_data_dir) or NUM_CLASSES
     return model_params(args)['num_classes']
 
 

@@ -8,6 +8,7 @@ model.ckpt), trains from scratch without it, and resumes from the latest checkpo
 """
 import sys
 
+from utils.dataset_info import dataset_num_classes
 from utils.errors import UserError, run_cli
 from utils.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for, save_model_params
 
@@ -17,9 +18,13 @@ def build_parser():
     parser.add_argument('--model_dir', default='./model', help='Checkpoints and TensorBoard events (default: %(default)s).')
     parser.add_argument('--clean_model_dir', action='store_true', help='Delete --model_dir first and start over.')
     parser.add_argument('--data_dir', default='./dataset',
-                        help='Folder of voc_train.record(-*) and voc_val.record(-*) (default: %(default)s).')
+                        help='Folder of voc_train.record(-*) and voc_val.record(-*), or of COCO records '
+                             '(coco_*.record-*, dataset.json; their class count is the default of --num_classes) '
+                             '(default: %(default)s).')
     parser.add_argument('--pre_trained_model', default=None,
-                        help='Checkpoint to warm-start from, e.g. resnet_v2_101/resnet_v2_101.ckpt '
+                        help='Checkpoint to warm-start from, e.g. resnet_v2_101/resnet_v2_101.ckpt, or a DeepLab '
+                             'model of the same backbone (a zoo model.ckpt, or a model folder trained here, e.g. on '
+                             'COCO): the whole model, logits only when their class count matches '
                              '(default: train from scratch).')
     parser.add_argument('--batch_size', type=int, default=10, help='Images per step (default: %(default)s).')
     parser.add_argument('--train_epochs', type=int, default=26, help='Epochs to train (default: %(default)s).')
@@ -74,6 +79,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.deterministic and args.seed is None:
         raise UserError('--deterministic needs --seed (op determinism refuses unseeded random ops)')
+    if args.num_classes is None:
+        args.num_classes = dataset_num_classes(args.data_dir)  # COCO records say how many classes they hold
     params = training_params(args)
     from utils import training  # imports TensorFlow: after argument parsing, so --help stays instant
     per_epoch, resume = training.prepare(args, params)  # every check first: nothing is written before

@@ -136,5 +136,11 @@ def warm_start(ckpt, backbone_scope):
     assignment, skipped = warm_start_assignment(ckpt, backbone_scope)
     tf1.logging.info('Warm start from %s: %d variables taken, %d initialised fresh (%s...)',
                      ckpt, len(assignment), len(skipped), ', '.join(skipped[:3]))
+    stored = checkpoint_shapes(ckpt)
+    resized = [var for var in model_variables() if var.op.name in skipped and var.op.name in stored]
+    if resized:  # only logits get here: any other shape mismatch is an error of warm_start_assignment
+        tf1.logging.info('Warm start: the logits of %s are for %d classes, the model has %d: %s re-initialised.',
+                         ckpt, stored[resized[0].op.name][-1], resized[0].shape[-1],
+                         ' and '.join(var.op.name for var in resized))
     tf1.train.init_from_checkpoint(ckpt, {name: name for name in assignment})
     return sorted(assignment)

@@ -49,7 +49,9 @@ def add_model_flags(parser):
                             '(default: 1 2 4 for ResNet, 1 1 1 for Xception, as the model zoo).')
     group.add_argument('--decoder_output_stride', type=int, choices=DECODER_OUTPUT_STRIDES,
                        help='Add the DeepLabv3+ decoder, at stride 4 (default: no decoder).')
-    group.add_argument('--num_classes', type=int, help=f'Number of classes, background included (default: {NUM_CLASSES}).')
+    group.add_argument('--num_classes', type=int,
+                       help=f'Number of classes, background included (default: {NUM_CLASSES}; train.py takes the count '
+                            'of COCO records from their dataset.json).')
     group.add_argument('--input_normalization', choices=NORMALIZATIONS,
                        help='inception: x/127.5-1, as the slim ResNet-v2 and Xception checkpoints were trained; '
                             'mean_subtraction: x minus the ImageNet RGB mean (123.68, 116.78, 103.94), the upstream '
