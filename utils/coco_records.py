@@ -23,6 +23,9 @@ from utils.records import SPLITS, encode_example, existing_records, image_info, 
 
 PREFIX = 'coco'
 IMAGES_PER_SHARD = 1000
+# zlib level of the label PNGs: level 1 encoded a 640x480 COCO label map in 2.5 ms against 4.3 ms at Pillow's
+# default 6, for 5.6 kB instead of 3.6 kB next to a JPEG of about 130 kB (BENCHMARKS.md, "COCO records").
+LABEL_PNG_LEVEL = 1
 
 Task = collections.namedtuple('Task', 'split index path entry record label_path image_format')
 Task.__doc__ = ('One image to process: `record` when its shard is still to write, `label_path` when its label PNG '
@@ -101,33 +104,35 @@ def tasks_of(source, entries, paths, resume, label_dir, overwrite):
 
 
 def check_image(task):
-    """(task, [problems]) for one image: the file decodes as JPEG or PNG, has the size the annotation file
-    gives, and pycocotools rasterises its annotations. The task comes back with the image format."""
+    """(task, [problems], whether the file exists) for one image: the file decodes as JPEG or PNG, has the size
+    the annotation file gives, and pycocotools rasterises its annotations. The task comes back with the image
+    format."""
     entry = task.entry
     if not os.path.isfile(task.path):
-        return task, [f'{task.path}: image not found (image id {entry.image_id})']
+        return task, [f'{task.path}: image not found (image id {entry.image_id})'], False
     info = image_info(task.path)
     if isinstance(info, str):
-        return task, [info]
+        return task, [info], True
     image_format, height, width = info
     problems = [f'{task.path} is {width}x{height} but the annotation file says {entry.width}x{entry.height} '
                 f'(image id {entry.image_id})'] if (height, width) != (entry.height, entry.width) else []
     problems += [f'{task.path}: {problem}' for problem in coco.check_rasterises(entry)]
-    return task._replace(image_format=image_format), problems
+    return task._replace(image_format=image_format), problems, True
 
 
 def check_images(tasks, sources, num_workers):
     """Every task after `check_image`, in order; one UserError naming every bad image (one line for a split
     none of whose images is found: a wrong folder) before anything is written."""
-    checked, problems = {}, collections.defaultdict(list)
-    for task, found in imap_progress(check_image, tasks, num_workers, desc='checking'):
+    checked, problems, missing = {}, {}, set()
+    for task, found, exists in imap_progress(check_image, tasks, num_workers, desc='checking'):
         checked[task.split, task.index] = task
         problems[task.split, task.index] = found
+        if not exists:
+            missing.add((task.split, task.index))
     listed = []
     for split, source in sources.items():
         keys = [(t.split, t.index) for t in tasks if t.split == split]
-        missing = [key for key in keys if problems[key] and 'image not found' in problems[key][0]]
-        if len(keys) > 1 and len(missing) == len(keys):
+        if len(keys) > 1 and missing.issuperset(keys):
             listed.append(f'{source.image_dir}: none of the {len(keys)} {split} images is there (first: '
                           f'{checked[keys[0]].entry.file_name}); is it the folder of {source.annotations_file}?')
         else:
@@ -140,24 +145,32 @@ def check_images(tasks, sources, num_workers):
 def png_bytes(label):
     """A label map as the bytes of an 8-bit grayscale PNG, as the VOC records store labels."""
     buffer = io.BytesIO()
-    Image.fromarray(label, mode='L').save(buffer, format='PNG')
+    Image.fromarray(label, mode='L').save(buffer, format='PNG', compress_level=LABEL_PNG_LEVEL)
     return buffer.getvalue()
 
 
 def encode_image(task):
-    """(index, serialized example or None) for one image: its label map rasterised here, in the worker, and
-    written to `label_path` when the task has one."""
+    """(index, serialized example or None, label PNG bytes or None) for one image, its label map rasterised
+    here, in the worker; the label bytes come back when the task has a `label_path`."""
     label = png_bytes(coco.label_map(task.entry))
-    if task.label_path:
-        with atomic_path(task.label_path) as tmp:
-            with open(tmp, 'wb') as handle:
-                handle.write(label)
-    if not task.record:
-        return task.index, None
-    with open(task.path, 'rb') as handle:
-        image = handle.read()
-    entry = task.entry
-    return task.index, encode_example(image, task.image_format, entry.height, entry.width, label, entry.file_name)
+    example = None
+    if task.record:
+        with open(task.path, 'rb') as handle:
+            image = handle.read()
+        entry = task.entry
+        example = encode_example(image, task.image_format, entry.height, entry.width, label, entry.file_name)
+    return task.index, example, label if task.label_path else None
+
+
+def save_labels(results, label_paths):
+    """Write the label PNGs that `results` carry to `label_paths` ({index: path}) and pass (index, example) on.
+    Written here, not in the workers, so that a stopped run leaves no temporary file in the label folder."""
+    for index, example, label in results:
+        if label is not None:
+            with atomic_path(label_paths[index]) as tmp:
+                with open(tmp, 'wb') as handle:
+                    handle.write(label)
+        yield index, example
 
 
 def in_order(results, order):
@@ -224,7 +237,8 @@ def convert(sources, data_dir, mode, min_area=None, num_shards=None, label_dir=N
         mine = [t for t in checked if t.split == split]
         order = [t.index for t in mine if t.record]
         results = imap_progress(encode_image, mine, num_workers, desc=f'writing {split}')
-        write_shards(in_order(results, order), shards)
+        labelled = save_labels(results, {t.index: t.label_path for t in mine if t.label_path})
+        write_shards(in_order(labelled, order), shards)
     if label_dir:
         write_label_folder(label_dir, description, entries)
     return {split: (len(entries[split]), paths[split], len(work[split][1])) for split in sources}
