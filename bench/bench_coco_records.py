@@ -115,12 +115,16 @@ def tree_pss_kb(pid):
 
 
 def convert_in_child(root, out, workers):
-    """Run one conversion in a fresh process, sampling its memory every 0.1 s; returns the conversion's seconds
-    (TensorFlow's import left out), the main process's peak RSS and the peak PSS of it and its workers (MB)."""
-    code = ('import json, sys, time; sys.path.insert(0, sys.argv[1]); import create_coco_tf_record; '
+    """Run one conversion in a fresh process, sampling its memory every 0.1 s; returns the conversion's wall and
+    CPU seconds (main process and workers; TensorFlow's import left out), the main process's peak RSS and the
+    peak PSS of it and its workers (MB)."""
+    code = ('import json, resource, sys, time; sys.path.insert(0, sys.argv[1]); import create_coco_tf_record; '
             'import utils.coco_records; '  # TensorFlow's import (seconds) is not part of the conversion
-            'start = time.perf_counter(); create_coco_tf_record.main(sys.argv[2:]); '
-            'print(json.dumps({"seconds": time.perf_counter() - start}))')
+            'cpu = lambda who: resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime; '
+            'start, main, workers = time.perf_counter(), cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN); '
+            'create_coco_tf_record.main(sys.argv[2:]); '
+            'print(json.dumps({"seconds": time.perf_counter() - start, "main_cpu": cpu(resource.RUSAGE_SELF) - main, '
+            '"worker_cpu": cpu(resource.RUSAGE_CHILDREN) - workers}))')
     argv = ['--train_image_dir', os.path.join(root, 'images'), '--train_annotations_file',
             os.path.join(root, 'instances.json'), '--classes', 'all', '--data_dir', out, '--num_workers', str(workers)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
@@ -209,11 +213,20 @@ def main(argv=None):
                 report = convert_in_child(root, os.path.join(root, f'out_{round_}_{count}'), count)
                 runs[count].append(report)
                 print(f'round {round_ + 1}, {count} worker(s): {args.images / report["seconds"]:.1f} images/s, '
-                      f'peak RSS of the main process {report["main_mb"]:.0f} MB, peak PSS of all its processes '
-                      f'{report["total_pss_mb"]:.0f} MB')
+                      f'CPU ms/image {1000 * report["main_cpu"] / args.images:.1f} main + '
+                      f'{1000 * report["worker_cpu"] / args.images:.1f} workers, peak RSS of the main process '
+                      f'{report["main_mb"]:.0f} MB, peak PSS of all its processes {report["total_pss_mb"]:.0f} MB '
+                      f'(load average {os.getloadavg()[0]:.1f})')
         best = {count: args.images / min(r['seconds'] for r in reports) for count, reports in runs.items()}
-        print(f'best of {args.repeats}: {best[1]:.1f} images/s with 1 worker, {best[workers]:.1f} with {workers} '
-              f'({best[workers] / best[1]:.2f}x)')
+        rates = {count: sorted(args.images / r['seconds'] for r in reports) for count, reports in runs.items()}
+        main_cpu = min(1000 * r['main_cpu'] / args.images for r in runs[workers])
+        worker_cpu = min(1000 * r['worker_cpu'] / args.images for r in runs[workers])
+        idle_rate = 1000 / max(main_cpu, worker_cpu / workers, (main_cpu + worker_cpu) / workers)
+        print(f'best of {args.repeats}: {best[1]:.1f} images/s with 1 worker (range {rates[1][0]:.1f}-'
+              f'{rates[1][-1]:.1f}), {best[workers]:.1f} with {workers} (range {rates[workers][0]:.1f}-'
+              f'{rates[workers][-1]:.1f}), {best[workers] / best[1]:.2f}x')
+        print(f'with {workers} workers, CPU per image: main process {main_cpu:.1f} ms, workers {worker_cpu:.1f} ms: '
+              f'{workers} idle cores would give about {idle_rate:.0f} images/s')
         costs = part_costs(root, min(args.part_images, args.images))
         for name, ms in costs.items():
             print(f'  {name}: {ms:.2f} ms/image')
@@ -225,7 +238,9 @@ def main(argv=None):
               f'{big["seconds"]:.1f} s, +{big["mb"]:.0f} MB RSS; x{scale:.1f} for train2017: about '
               f'{big["seconds"] * scale:.0f} s and {big["mb"] * scale / 1024:.1f} GB')
         hours = TRAIN2017_IMAGES / best[workers] / 3600
-        print(f'train2017 ({TRAIN2017_IMAGES} images) at {best[workers]:.1f} images/s: {hours:.2f} h of conversion')
+        idle_hours = TRAIN2017_IMAGES / idle_rate / 3600
+        print(f'train2017 ({TRAIN2017_IMAGES} images) at {best[workers]:.1f} images/s: {hours:.2f} h of conversion '
+              f'(on {workers} idle cores, by CPU time: {idle_hours:.2f} h)')
     print(f'load average after: {os.getloadavg()[0]:.1f}')
     return 0
 

@@ -120,10 +120,14 @@ def index_images(data, path, mode):
             selected[annotation['image_id']].append(annotation)
     if problems:
         raise UserError(problem_list(f'{path}: {len(problems)} problems, nothing written:', problems))
-    return [ImageEntry(image['id'], image['file_name'], image['height'], image['width'],
-                       tuple((a.get('id'), classes[a['category_id']], a['segmentation']) for a in chosen),
-                       sum(a['area'] for a in chosen))
-            for image in data['images'] for chosen in [selected[image['id']]]]
+    return [_entry(image, selected[image['id']], classes) for image in data['images']]
+
+
+def _entry(image, annotations, classes):
+    """The ImageEntry of an `images` item and its selected annotations."""
+    return ImageEntry(image['id'], image['file_name'], image['height'], image['width'],
+                      tuple((a.get('id'), classes[a['category_id']], a['segmentation']) for a in annotations),
+                      sum(a['area'] for a in annotations))
 
 
 def label_name(file_name):
