@@ -142,22 +142,23 @@ def convert_in_child(root, out, workers):
 
 
 def part_costs(root, count):
-    """Milliseconds per image of each part of the conversion, in this process, over the first `count` images."""
+    """CPU milliseconds per image of each part of the conversion, in this process, over the first `count` images
+    (CPU time, not wall time: other jobs on a shared machine slow the wall clock, not the work)."""
     import tensorflow as tf
 
     from utils import coco, coco_records
     path = os.path.join(root, 'instances.json')
-    start = time.perf_counter()
+    start = time.process_time()
     entries = coco.index_images(coco.load_instances(path), path, 'all')
-    parse = (time.perf_counter() - start) / len(entries)
+    parse = (time.process_time() - start) / len(entries)
     tasks = [coco_records.Task('train', k, os.path.join(root, 'images', e.file_name), e, True, None, None)
              for k, e in enumerate(entries[:count])]
     timings = {}
 
     def timed(name, fn, items):
-        start = time.perf_counter()
+        start = time.process_time()
         out = [fn(item) for item in items]
-        timings[name] = 1000 * (time.perf_counter() - start) / len(items)
+        timings[name] = 1000 * (time.process_time() - start) / len(items)
         return out
 
     checked = [task for task, _, _ in timed('check (JPEG decode, polygons -> RLE)', coco_records.check_image, tasks)]
@@ -176,16 +177,16 @@ def part_costs(root, count):
 
 
 def json_cost(root, count):
-    """Seconds and MB (peak RSS growth) to parse and index an instances file of `count` images, and its size."""
+    """CPU seconds and MB (peak RSS growth) to parse and index an instances file of `count` images, and its size."""
     rng = np.random.default_rng(1)
     path = os.path.join(root, 'big.json')
     with open(path, 'w', encoding='utf-8') as handle:
         json.dump(instances(rng, count), handle)
     code = ('import json, sys, time; sys.path.insert(0, sys.argv[1]); from utils import coco; '
             'hwm = lambda: int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]); '
-            'base = hwm(); start = time.perf_counter(); '
+            'base = hwm(); start = time.process_time(); '
             'entries = coco.index_images(coco.load_instances(sys.argv[2]), sys.argv[2], "all"); '
-            'print(json.dumps({"seconds": time.perf_counter() - start, "mb": (hwm() - base) / 1024}))')
+            'print(json.dumps({"seconds": time.process_time() - start, "mb": (hwm() - base) / 1024}))')
     result = subprocess.run([sys.executable, '-c', code, ROOT, path], capture_output=True, text=True, check=True)
     report = json.loads(result.stdout)
     report['file_mb'] = os.path.getsize(path) / 2 ** 20
@@ -228,6 +229,7 @@ def main(argv=None):
         print(f'with {workers} workers, CPU per image: main process {main_cpu:.1f} ms, workers {worker_cpu:.1f} ms: '
               f'{workers} idle cores would give about {idle_rate:.0f} images/s')
         costs = part_costs(root, min(args.part_images, args.images))
+        print('CPU cost of each part, one process:')
         for name, ms in costs.items():
             print(f'  {name}: {ms:.2f} ms/image')
         per_image = sum(costs.values())
@@ -235,7 +237,7 @@ def main(argv=None):
         big = json_cost(root, args.json_images)
         scale = TRAIN2017_IMAGES / args.json_images
         print(f'instances file of {args.json_images} images ({big["file_mb"]:.0f} MB): parse + index '
-              f'{big["seconds"]:.1f} s, +{big["mb"]:.0f} MB RSS; x{scale:.1f} for train2017: about '
+              f'{big["seconds"]:.1f} CPU s, +{big["mb"]:.0f} MB RSS; x{scale:.1f} for train2017: about '
               f'{big["seconds"] * scale:.0f} s and {big["mb"] * scale / 1024:.1f} GB')
         hours = TRAIN2017_IMAGES / best[workers] / 3600
         idle_hours = TRAIN2017_IMAGES / idle_rate / 3600
