@@ -170,16 +170,21 @@ def test_evaluate_scores_a_result_folder_against_the_label_pngs_with_coco_names(
     assert scores['per_class_iou']['couch'] == 1.0 and scores['per_class_iou']['toothbrush'] is None
 
 
-def test_an_interrupted_conversion_writes_only_the_missing_shards(coco, tmp_path, capsys):
-    assert convert(coco[1], tmp_path, '--num_shards', '2') == 0
-    shards = find_records(str(tmp_path), 'train')
+def test_an_interrupted_conversion_writes_only_the_missing_shards_and_labels(coco, tmp_path, capsys):
+    out, labels = tmp_path / 'records', tmp_path / 'labels'
+    assert convert(coco[1], out, '--num_shards', '2', '--label_output_dir', str(labels)) == 0
+    shards = find_records(str(out), 'train')
     before = [open(p, 'rb').read() for p in shards]
+    label = labels / '000000000001.png'
+    label_bytes = label.read_bytes()
     os.remove(shards[1])
-    stamp = os.stat(shards[0]).st_mtime_ns
-    assert convert(coco[1], tmp_path, '--num_shards', '2') == 0
+    os.remove(label)
+    stamps = [os.stat(shards[0]).st_mtime_ns, os.stat(labels / '000000000005.png').st_mtime_ns]
+    assert convert(coco[1], out, '--num_shards', '2', '--label_output_dir', str(labels)) == 0
     assert 'train: 3 images, 21 classes -> 2 shards' in capsys.readouterr().out
-    assert [open(p, 'rb').read() for p in shards] == before
-    assert os.stat(shards[0]).st_mtime_ns == stamp
+    assert [open(p, 'rb').read() for p in shards] == before and label.read_bytes() == label_bytes
+    assert [os.stat(shards[0]).st_mtime_ns, os.stat(labels / '000000000005.png').st_mtime_ns] == stamps
+    assert not [name for name in os.listdir(labels) if name.startswith('.')]
 
 
 def test_other_settings_need_overwrite_and_overwrite_redoes_the_split(coco, tmp_path, capsys):
@@ -189,6 +194,12 @@ def test_other_settings_need_overwrite_and_overwrite_redoes_the_split(coco, tmp_
     assert len(find_records(str(tmp_path), 'train')) == 2
     assert convert(coco[1], tmp_path, '--classes', 'all', '--overwrite') == 0
     assert [os.path.basename(p) for p in find_records(str(tmp_path), 'train')] == ['coco_train.record']
+
+
+def test_more_shards_than_images_is_refused(coco, tmp_path, capsys):
+    assert convert(coco[1], tmp_path, '--num_shards', '4') == 2
+    assert '--num_shards 4 is more than the 3 train images' in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
 
 
 def test_either_split_alone_is_converted(coco, tmp_path):
@@ -291,6 +302,7 @@ def test_voc_records_and_coco_records_do_not_share_a_folder(coco, tmp_path, caps
     (['--train_image_dir', 'x'], 'go together'),
     (['--train_image_dir', '/nonexistent', '--train_annotations_file', 'a.json'], 'train image folder not found'),
     (['--num_workers', '0'], 'must be at least 1'),
+    (['--num_shards', '0'], 'must be at least 1'),
 ])
 def test_bad_arguments_exit_2_naming_the_problem(tmp_path, capsys, argv, words):
     assert run_cli(create_coco_tf_record.main, [*argv, '--data_dir', str(tmp_path / 'out')]) == 2
