@@ -4,8 +4,9 @@
         --train_image_dir train2017 --train_annotations_file annotations/instances_train2017.json \\
         --val_image_dir val2017 --val_annotations_file annotations/instances_val2017.json
 
-Writes coco_train.record-NNNNN-of-NNNNN and coco_val.record-... (the VOC records' features plus image/filename)
-and dataset.json (the class mode and count, which train.py and evaluate.py read) into --data_dir. A pixel takes
+Writes coco_train.record and coco_val.record (-NNNNN-of-NNNNN shards from 1000 images on; the VOC records'
+features plus image/filename) and dataset.json (the class mode and count, which train.py and evaluate.py read)
+into --data_dir. A pixel takes
 the class of the selected instance covering it, and 255 where two or more overlap (crowd instances count too),
 as torchvision's reference segmentation scripts. Everything is checked before anything is written; an
 interrupted run goes on where it stopped when started again with the same flags.
