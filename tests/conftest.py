@@ -70,6 +70,7 @@ def _uncompressed_rle(mask):
 
 
 def _block(shape, rows, cols):
+    """A boolean mask of `shape` that is True in the rectangle of rows [r0, r1) and columns [c0, c1)."""
     mask = np.zeros(shape, bool)
     mask[rows[0]:rows[1], cols[0]:cols[1]] = True
     return mask
@@ -106,6 +107,7 @@ COCO_VAL = {
 
 
 def _coco_annotation(ann_id, image_id, size, category, kind, geometry):
+    """One COCO annotation of a COCO_TRAIN-style description, its `area` measured by pycocotools."""
     from pycocotools import mask as mask_utils
     if kind == 'poly':
         segmentation = [[x0, y0, x1, y0, x1, y1, x0, y1] for x0, y0, x1, y1 in geometry]
