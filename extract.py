@@ -1,0 +1,31 @@
+"""Unpack a tar archive safely: nothing outside --output_dir, nothing half-extracted.
+
+    python extract.py --archive downloads/benchmark.tgz --output_dir data/sbd
+
+Members with an absolute path, a `..` or a link pointing outside the target are refused (exit 2, member
+named) before anything is written. The archive is unpacked into a temporary folder renamed to --output_dir at
+the end, so an existing --output_dir is a finished extraction and is left as it is.
+"""
+import sys
+
+from utils.errors import run_cli
+from utils.flags import parser_for
+from utils.safe_extract import extract
+
+
+def build_parser():
+    parser = parser_for(__doc__)
+    parser.add_argument('--archive', required=True, help='The .tar, .tgz or .tar.gz file.')
+    parser.add_argument('--output_dir', required=True, help='Folder that will hold the archive\'s members.')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    status = extract(args.archive, args.output_dir)
+    print(f'{args.output_dir}: {"already extracted" if status == "present" else f"extracted from {args.archive}"}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_cli(main))

@@ -1,0 +1,69 @@
+"""extract.py: members that would land outside the target are refused; nothing is left half-extracted."""
+import io
+import os
+import tarfile
+
+import pytest
+
+import extract
+from utils.errors import run_cli
+
+
+def member(tar, name, data=b'x', kind=tarfile.REGTYPE, link=''):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size = kind, link, len(data) if kind == tarfile.REGTYPE else 0
+    tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+
+def make_archive(path, *bad):
+    """A .tar.gz with two good files, then the `bad` member (name, kind, link) if any."""
+    with tarfile.open(path, 'w:gz') as tar:
+        member(tar, 'VOCdevkit/VOC2012/a.txt', b'a')
+        member(tar, 'VOCdevkit/VOC2012/sub/b.txt', b'b')
+        member(tar, 'VOCdevkit/VOC2012/link_inside', kind=tarfile.SYMTYPE, link='a.txt')
+        for name, kind, link in bad:
+            member(tar, name, kind=kind, link=link)
+    return str(path)
+
+
+def test_extracts_the_members_into_the_output_folder(tmp_path):
+    archive = make_archive(tmp_path / 'ok.tar.gz')
+    out = tmp_path / 'data' / 'voc'
+    assert run_cli(extract.main, ['--archive', archive, '--output_dir', str(out)]) == 0
+    assert (out / 'VOCdevkit/VOC2012/sub/b.txt').read_bytes() == b'b'
+    assert os.readlink(out / 'VOCdevkit/VOC2012/link_inside') == 'a.txt'
+    assert os.listdir(tmp_path / 'data') == ['voc']
+
+
+def test_an_existing_output_folder_is_a_finished_extraction(tmp_path, capsys):
+    out = tmp_path / 'voc'
+    out.mkdir()
+    assert run_cli(extract.main, ['--archive', str(tmp_path / 'missing.tar'), '--output_dir', str(out)]) == 0
+    assert 'already extracted' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('bad, reason', [
+    (('../../etc/evil', tarfile.REGTYPE, ''), 'path with ..'),
+    (('VOCdevkit/../../evil', tarfile.REGTYPE, ''), 'path with ..'),
+    (('/tmp/evil', tarfile.REGTYPE, ''), 'absolute path'),
+    (('VOCdevkit/escape', tarfile.SYMTYPE, '../../outside'), 'link pointing outside'),
+    (('VOCdevkit/abs_link', tarfile.SYMTYPE, '/etc/passwd'), 'link to the absolute path'),
+    (('VOCdevkit/hard', tarfile.LNKTYPE, '../x'), 'link pointing outside'),
+])
+def test_members_escaping_the_target_are_refused_naming_them(tmp_path, capsys, bad, reason):
+    archive = make_archive(tmp_path / 'bad.tar.gz', bad)
+    assert run_cli(extract.main, ['--archive', archive, '--output_dir', str(tmp_path / 'out' / 'voc')]) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and repr(bad[0]) in err and reason in err
+    assert os.listdir(tmp_path / 'out') == []  # nothing extracted, no staging folder left
+
+
+def test_a_truncated_archive_leaves_nothing(tmp_path, capsys):
+    archive = tmp_path / 'cut.tar.gz'
+    big = tmp_path / 'big.tar.gz'
+    with tarfile.open(big, 'w:gz') as tar:
+        member(tar, 'data.bin', os.urandom(200_000))
+    archive.write_bytes(big.read_bytes()[:50_000])
+    assert run_cli(extract.main, ['--archive', str(archive), '--output_dir', str(tmp_path / 'out' / 'x')]) == 2
+    assert 'unreadable archive' in capsys.readouterr().err
+    assert os.listdir(tmp_path / 'out') == []
