@@ -1,0 +1,76 @@
+"""Make SegmentationClassAug and the train_aug list from VOC 2012 and SBD, plus the lists a run works on.
+
+    python prepare_labels.py --voc_root VOCdevkit/VOC2012 --sbd_root benchmark_RELEASE/dataset \\
+        --output_dir SegmentationClassAug --list_dir lists
+
+SBD's cls/<id>.mat (GTcls.Segmentation) and VOC's palette PNGs become grayscale index PNGs in --output_dir
+(VOC's label wins where both exist). train_aug = (VOC train + SBD train + SBD val) - VOC val: 10,582 images on
+the real data, a warning otherwise. With --segmentation_class_aug a ready-made folder (e.g. DrSleep's) is used
+instead and train_aug is every label in it that is not VOC val. --list_dir gets train_aug.txt and the run's
+lists: run_train, run_val, run_val_tune / run_val_check (even / odd val positions) and run_test.
+"""
+import os
+import sys
+
+from utils.errors import UserError, run_cli
+from utils.files import read_id_list
+from utils.flags import parser_for
+from utils.parallel import default_workers
+from utils.train_aug import (build_label_folder, count_note, label_sources, ready_made_ids, run_lists, split_lists,
+                             train_aug_ids, write_list)
+
+
+def build_parser():
+    parser = parser_for(__doc__)
+    parser.add_argument('--voc_root', required=True, help='The VOC2012 folder (JPEGImages, SegmentationClass, ...).')
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('--sbd_root', help='SBD\'s benchmark_RELEASE/dataset folder (cls/, train.txt, val.txt).')
+    source.add_argument('--segmentation_class_aug', help='A ready-made SegmentationClassAug folder to use as is.')
+    parser.add_argument('--output_dir', help='Folder for the index PNGs (needed with --sbd_root).')
+    parser.add_argument('--list_dir', required=True, help='Folder for train_aug.txt and the run_*.txt lists.')
+    parser.add_argument('--voc_test_root', default=None,
+                        help='VOC2012 folder of the test images (ImageSets/Segmentation/test.txt), for run_test.txt.')
+    for split in ('train', 'val', 'test'):
+        parser.add_argument(f'--num_{split}', type=int, default=None,
+                            help=f'Use only the first N images of {split} in the run lists (default: all).')
+    parser.add_argument('--num_workers', type=int, default=default_workers(),
+                        help='Worker processes (default: all %(default)s cores).')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    lists = split_lists(args.voc_root, args.sbd_root)
+    if args.segmentation_class_aug:
+        label_dir = args.segmentation_class_aug
+        train_aug = ready_made_ids(label_dir, lists['voc_val'])
+        missing = [i for i in lists['voc_val'] if not os.path.isfile(os.path.join(label_dir, i + '.png'))]
+        if missing:
+            raise UserError(f'{label_dir}: {len(missing)} VOC val labels missing ({", ".join(missing[:5])})')
+    else:
+        if not args.output_dir:
+            raise UserError('--sbd_root needs --output_dir for the converted labels')
+        label_dir = args.output_dir
+        train_aug = train_aug_ids(lists['voc_train'], lists['voc_val'], lists['sbd_train'], lists['sbd_val'])
+        sources = label_sources(os.path.join(args.voc_root, 'SegmentationClass'),
+                                os.path.join(args.sbd_root, 'cls'), train_aug + lists['voc_val'])
+        written = build_label_folder(sources, label_dir, args.num_workers)
+        print(f'{label_dir}: {written} index PNGs written, {len(sources) - written} existed already')
+    note = count_note(train_aug)
+    if note:
+        print(f'warning: {note}', file=sys.stderr)
+    test = None
+    if args.voc_test_root:
+        test = read_id_list(os.path.join(args.voc_test_root, 'ImageSets', 'Segmentation', 'test.txt'))
+    outputs = {'train_aug': train_aug}
+    outputs.update({f'run_{name}': ids for name, ids in run_lists(
+        train_aug, lists['voc_val'], test, args.num_train, args.num_val, args.num_test).items()})
+    for name, ids in outputs.items():
+        write_list(os.path.join(args.list_dir, f'{name}.txt'), ids)
+    print(f'train_aug: {len(train_aug)} images; run lists in {args.list_dir}: '
+          + ', '.join(f'{name} {len(ids)}' for name, ids in outputs.items() if name != 'train_aug'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_cli(main))
