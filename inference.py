@@ -11,6 +11,7 @@ from utils import plots, voc
 from utils.errors import UserError, problem_list, run_cli
 from utils.files import find_file, list_ids, pending, read_id_list, require_dir
 from utils.flags import add_predict_flags, model_params, parser_for
+from utils.probabilities import save_probabilities
 
 
 def build_parser():
@@ -96,7 +97,7 @@ def main(argv=None):
     for image_id, image, labels, probabilities in tqdm(outputs, total=len(todo), unit='img', disable=None):
         voc.save_label(result_path(image_id), labels)
         if probabilities is not None:
-            predict.save_probabilities(probabilities_path(image_id), probabilities)
+            save_probabilities(probabilities_path(image_id), probabilities)
         if image_id in panel_ids:
             write_panel(args, image_id, image, labels)
     return 0

@@ -2,11 +2,16 @@
 
     python pixel_stacking.py --path_val A --path_aug B --path_ori C --path_stacking OUT
     python pixel_stacking.py --inputs A B C --weights 2 1 1 --output_dir OUT
+    python pixel_stacking.py --probabilities --inputs A/probabilities B/probabilities --weights 2 1 --output_dir OUT
 
 The label with the largest total vote wins each pixel; a tie goes to the earliest-listed folder among the
 tied ones (list the strongest model first), or with --tie_break smallest to the smallest class id, as the
 seed's argmax(bincount) did. A 255 pixel casts no vote; a pixel without votes is 255. Outputs are VOC-palette
 PNGs named <id>.png; b'<id>'.png names written by DeepLab's vis.py are matched to <id>.
+
+With --probabilities the inputs are folders of saved softmax probabilities (inference.py --save_probabilities)
+and the soft ensemble is taken instead: their weighted average gives the labels, and the fused probabilities
+go to OUT/probabilities for densecrf_inference.py --prob_dir.
 """
 import sys
 
@@ -14,6 +19,7 @@ from utils.errors import UserError, run_cli
 from utils.files import read_id_list
 from utils.flags import add_batch_flags, parser_for
 from utils.voc import NUM_CLASSES
+from utils.soft_voting import fuse_folders
 from utils.voting import TIE_BREAKS, stack_folders
 
 
@@ -26,6 +32,8 @@ def build_parser():
     parser.add_argument('--inputs', nargs='+', metavar='DIR', help='Result folders, strongest first (any number).')
     parser.add_argument('--weights', nargs='+', type=float, metavar='W',
                         help='Votes per input folder, in input order (default: 1 each).')
+    parser.add_argument('--probabilities', action='store_true',
+                        help='Inputs are probability folders (.npz): average them (soft ensemble) instead of voting.')
     parser.add_argument('--path_stacking', '--output_dir', dest='output_dir', required=True,
                         help='Folder for the stacked <id>.png results.')
     parser.add_argument('--tie_break', choices=TIE_BREAKS, default='first',
@@ -56,6 +64,13 @@ def input_dirs(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     ids = read_id_list(args.image_list) if args.image_list else None
+    if args.probabilities:
+        if args.allow_missing:
+            raise UserError('--allow_missing is for voting; the soft ensemble needs every probability file')
+        written, skipped = fuse_folders(input_dirs(args), args.output_dir, ids, args.weights, args.num_workers,
+                                        args.overwrite, args.num_classes)
+        print(f'{written} averaged results written to {args.output_dir}, {skipped} existed already')
+        return 0
     summary = stack_folders(input_dirs(args), args.output_dir, ids, args.weights, args.tie_break, args.allow_missing,
                             args.num_workers, args.overwrite, args.num_classes)
     for folder, missing in summary.missing.items():

@@ -2,16 +2,17 @@
 import collections
 import functools
 import itertools
+import json
 import os
-import zipfile
 
 import numpy as np
 import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_labels
 
 from utils.errors import UserError
-from utils.files import find_file, pending, require_dir
+from utils.files import atomic_path, find_file, pending, require_dir
 from utils.parallel import imap_progress
+from utils.probabilities import read_probabilities
 from utils.scoring import collect, image_confusion, missing_message, read_checked_label, result_files
 from utils.voc import IGNORE_LABEL, IMAGE_EXTENSIONS, NUM_CLASSES, read_image, read_label, save_label
 
@@ -25,7 +26,6 @@ LABEL_DEFAULTS = CrfParams(0.7, 3, 3, 80, 13, 10, 5)
 # The seed's rule ran a single mean-field step.
 SEED_DEFAULTS = LABEL_DEFAULTS._replace(iterations=1)
 TUNE_GRID = {'bilateral_sxy': (40, 67, 80), 'bilateral_srgb': (3, 5, 13), 'bilateral_compat': (4, 10)}
-PROBABILITY_KEY = 'probabilities'
 PROBABILITY_EPSILON = 1e-8
 NO_CRF = 'no CRF'
 
@@ -35,6 +35,26 @@ def default_params(from_probabilities, seed_compat=False):
     if from_probabilities:
         return PROBABILITY_DEFAULTS
     return SEED_DEFAULTS if seed_compat else LABEL_DEFAULTS
+
+
+def write_params(path, params):
+    """CRF parameters as a JSON object (atomic), e.g. the best setting of a tuning run."""
+    with atomic_path(path) as tmp:
+        with open(tmp, 'w', encoding='utf-8') as handle:
+            json.dump(params._asdict(), handle, indent=2)
+
+
+def read_params(path, defaults):
+    """`defaults` with the values of a JSON file written by `write_params`; UserError naming the file otherwise."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            values = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise UserError(f'{path}: unreadable CRF parameters ({err})') from None
+    unknown = sorted(set(values) - set(CrfParams._fields)) if isinstance(values, dict) else ['(not an object)']
+    if unknown:
+        raise UserError(f'{path}: unknown CRF parameters {", ".join(unknown)}')
+    return defaults._replace(**values)
 
 
 def hard_label_unary(label, num_classes, gt_prob):
@@ -88,20 +108,6 @@ def refine(image, source, params, num_classes=NUM_CLASSES, seed_compat=False):
     if source.ndim == 3:
         return dense_crf(image, probability_unary(source), params)
     return dense_crf(image, hard_label_unary(source, num_classes, params.gt_prob), params)
-
-
-def read_probabilities(path, num_classes):
-    """Softmax maps [H, W, C] from an `inference.py --save_probabilities` .npz file."""
-    try:
-        with np.load(path) as data:
-            if PROBABILITY_KEY not in data.files:
-                raise UserError(f'{path}: no "{PROBABILITY_KEY}" array (found {", ".join(data.files) or "none"})')
-            prob = data[PROBABILITY_KEY]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise UserError(f'{path}: unreadable probability file ({err})') from None
-    if prob.ndim != 3 or prob.shape[2] != num_classes:
-        raise UserError(f'{path}: probabilities have shape {prob.shape}, expected [H, W, {num_classes}]')
-    return prob
 
 
 def read_source(path, num_classes):

@@ -6,13 +6,12 @@ are read in a background thread.
 import concurrent.futures
 import os
 
-import numpy as np
 import tensorflow as tf
 
 import deeplab_model
 from utils import checkpoints
 from utils.errors import UserError
-from utils.files import atomic_path, find_file
+from utils.files import find_file
 from utils.flags import eval_crop_size_of, model_params
 from utils.voc import IMAGE_EXTENSIONS, read_image
 
@@ -97,10 +96,3 @@ def iter_predictions(args, image_dir, ids):
     """Yield (image_id, label map uint8 [H, W]) for every id (see `iter_outputs`)."""
     for image_id, _, labels, _ in iter_outputs(args, image_dir, ids):
         yield image_id, labels
-
-
-def save_probabilities(path, probabilities):
-    """Write per-class probabilities [H, W, C] as compressed float16 under the key `probabilities`."""
-    with atomic_path(path) as tmp:
-        with open(tmp, 'wb') as handle:
-            np.savez_compressed(handle, probabilities=probabilities.astype(np.float16))

@@ -1,0 +1,92 @@
+"""The soft ensemble (pixel_stacking.py --probabilities) and CRF parameters carried from tuning to applying
+(densecrf_inference.py --tune_output / --params_json)."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import densecrf_inference
+import pixel_stacking
+from utils.crf import PROBABILITY_DEFAULTS, read_params
+from utils.errors import UserError, run_cli
+from utils.probabilities import read_probabilities, save_probabilities
+from utils.soft_voting import average
+from utils.voc import read_label, save_label
+
+
+def softmax(logits):
+    e = np.exp(logits - logits.max(axis=2, keepdims=True))
+    return (e / e.sum(axis=2, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """Two probability folders of two images and their ids."""
+    rng = np.random.default_rng(0)
+    probs = {}
+    for name in ('a', 'b'):
+        folder = tmp_path / name
+        for ident, shape in (('img1', (6, 7)), ('img2', (5, 4))):
+            probs[name, ident] = softmax(rng.normal(size=shape + (21,)) * 3)
+            save_probabilities(str(folder / f'{ident}.npz'), probs[name, ident])
+    return tmp_path, probs
+
+
+def test_the_weighted_average_is_taken_in_float32():
+    p = [np.full((1, 1, 2), [0.9, 0.1], np.float32), np.full((1, 1, 2), [0.2, 0.8], np.float32)]
+    np.testing.assert_allclose(average(p, [1, 3]), [[[(0.9 + 3 * 0.2) / 4, (0.1 + 3 * 0.8) / 4]]], rtol=1e-6)
+
+
+def test_fused_labels_and_probabilities_are_written(folders):
+    tmp_path, probs = folders
+    out = tmp_path / 'soft'
+    assert run_cli(pixel_stacking.main, ['--probabilities', '--inputs', str(tmp_path / 'a'), str(tmp_path / 'b'),
+                                         '--weights', '2', '1', '--output_dir', str(out), '--num_workers', '1']) == 0
+    for ident in ('img1', 'img2'):
+        stored = [probs[n, ident].astype(np.float16).astype(np.float32) for n in ('a', 'b')]
+        expected = (2 * stored[0] + stored[1]) / 3
+        fused = read_probabilities(str(out / 'probabilities' / f'{ident}.npz'), 21)
+        np.testing.assert_allclose(fused, expected, atol=1e-3)
+        np.testing.assert_array_equal(read_label(str(out / f'{ident}.png')), expected.argmax(axis=2))
+
+
+def test_a_missing_probability_file_is_named(folders, capsys):
+    tmp_path, _ = folders
+    os.remove(tmp_path / 'b' / 'img2.npz')
+    assert run_cli(pixel_stacking.main, ['--probabilities', '--inputs', str(tmp_path / 'a'), str(tmp_path / 'b'),
+                                         '--output_dir', str(tmp_path / 'soft')]) == 2
+    assert '1 missing probability files (img2)' in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / 'soft')
+
+
+def test_tuned_crf_parameters_are_applied_from_their_json(folders, capsys):
+    tmp_path, probs = folders
+    images, gt = tmp_path / 'images', tmp_path / 'gt'
+    rng = np.random.default_rng(1)
+    for ident in ('img1', 'img2'):
+        shape = probs['a', ident].shape[:2]
+        images.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, shape + (3,)).astype(np.uint8)).save(images / f'{ident}.png')
+        save_label(str(gt / f'{ident}.png'), probs['a', ident].argmax(axis=2))
+    best = tmp_path / 'crf' / 'best.json'
+    assert run_cli(densecrf_inference.main, [
+        '--image_data_dir', str(images), '--prob_dir', str(tmp_path / 'a'), '--tune', '--label_gt_dir', str(gt),
+        '--tune_bilateral_sxy', '40', '--tune_bilateral_srgb', '5', '--tune_bilateral_compat', '4', '10',
+        '--tune_output', str(best), '--num_workers', '1']) == 0
+    chosen = json.loads(best.read_text())
+    assert chosen['bilateral_sxy'] == 40 and chosen['bilateral_srgb'] == 5 and chosen['bilateral_compat'] in (4, 10)
+    assert f'{best}: parameters of bilateral_sxy=40 bilateral_srgb=5 bilateral_compat=' in capsys.readouterr().out
+    assert read_params(str(best), PROBABILITY_DEFAULTS)._asdict() == chosen
+    assert run_cli(densecrf_inference.main, ['--image_data_dir', str(images), '--prob_dir', str(tmp_path / 'a'),
+                                             '--output_dir', str(tmp_path / 'out'), '--params_json', str(best),
+                                             '--iterations', '2', '--num_workers', '1']) == 0
+    assert f"bilateral_sxy={chosen['bilateral_sxy']}" in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path / 'out')) == ['img1.png', 'img2.png']
+
+
+def test_unknown_crf_parameters_are_named(tmp_path):
+    (tmp_path / 'p.json').write_text('{"bilateral_sxy": 40, "sxy": 3}')
+    with pytest.raises(UserError, match='p.json: unknown CRF parameters sxy'):
+        read_params(str(tmp_path / 'p.json'), PROBABILITY_DEFAULTS)
