@@ -4,7 +4,8 @@
         --image_list val.txt
     python densecrf_inference.py --image_data_dir JPEGImages --prob_dir PROBS --output_dir OUT
     python densecrf_inference.py --image_data_dir JPEGImages --prob_dir PROBS --tune \\
-        --label_gt_dir SegmentationClass --image_list val.txt
+        --label_gt_dir SegmentationClass --image_list val.txt --tune_output best.json
+    python densecrf_inference.py --image_data_dir JPEGImages --prob_dir PROBS --output_dir OUT --params_json best.json
 
 Defaults with --prob_dir (the softmax .npz files of inference.py --save_probabilities): DeepLab-v2 ResNet-101's
 VOC values, bilateral sxy 67, srgb 3, compat 4; Gaussian sxy 1, compat 3; 10 iterations (DeepLab reported
@@ -49,12 +50,17 @@ def build_parser():
                              'background and one class; other images copied through (class ids kept this time).')
     for name, text in PARAM_HELP.items():
         parser.add_argument(f'--{name}', type=int if name == 'iterations' else float, default=None, help=text)
+    parser.add_argument('--params_json', default=None,
+                        help='Start from the parameters in this JSON file (as --tune_output writes); parameter flags '
+                             'given on top still win.')
     parser.add_argument('--num_classes', type=int, default=NUM_CLASSES,
                         help='Number of classes (default: %(default)s).')
     tune = parser.add_argument_group('tuning (grid search over the bilateral kernel on a labelled split)')
     tune.add_argument('--tune', action='store_true',
                       help='Report the mIoU without CRF and for every grid setting, and the best one; write nothing.')
     tune.add_argument('--label_gt_dir', help='Ground-truth label folder for --tune.')
+    tune.add_argument('--tune_output', default=None,
+                      help='Also write the parameters of the best CRF setting here as JSON (for --params_json).')
     for name, values in crf.TUNE_GRID.items():
         tune.add_argument(f'--tune_{name}', type=float, nargs='+', default=list(values), metavar='V',
                           help=f'Values of {name} to try (default: %(default)s).')
@@ -66,6 +72,8 @@ def params_from(args):
     """The mode's defaults with every parameter flag given on top."""
     crf.check_mode(args.prob_dir, args.seed_compat)
     params = crf.default_params(args.prob_dir is not None, args.seed_compat)
+    if args.params_json:
+        params = crf.read_params(args.params_json, params)
     given = {name: getattr(args, name) for name in PARAM_HELP if getattr(args, name) is not None}
     params = params._replace(**given)
     if not 0 < params.gt_prob < 1:
@@ -80,7 +88,7 @@ def run_tune(args, params, ids):
     if not args.label_gt_dir:
         raise UserError('--tune needs --label_gt_dir (ground truth) and usually --image_list')
     grid = {name: getattr(args, f'tune_{name}') for name in crf.TUNE_GRID}
-    scores, _ = crf.tune(args.image_data_dir, args.label_gt_dir, ids, args.label_data_dir, args.prob_dir, params,
+    scores, settings = crf.tune(args.image_data_dir, args.label_gt_dir, ids, args.label_data_dir, args.prob_dir, params,
                          grid, args.num_classes, args.seed_compat, args.num_workers)
     ranked = sorted(scores.confusion.items(), key=lambda item: mean_iou(item[1]))
     width = max(len(name) for name in scores.confusion)
@@ -90,6 +98,10 @@ def run_tune(args, params, ids):
     best, conf = ranked[-1]
     baseline = mean_iou(scores.confusion[crf.NO_CRF])
     print(f'best: {best} ({100 * mean_iou(conf):.2f} mIoU, {100 * (mean_iou(conf) - baseline):+.2f} against no CRF)')
+    if args.tune_output:
+        chosen = max(settings, key=lambda name: mean_iou(scores.confusion[name]))
+        crf.write_params(args.tune_output, settings[chosen])
+        print(f'{args.tune_output}: parameters of {chosen} written')
 
 
 def main(argv=None):
