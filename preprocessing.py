@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from utils.errors import UserError
 from utils.flags import NORMALIZATIONS
-from utils.records import FEATURES, find_records
+from utils.records import READ_FEATURES, UPSTREAM_LABEL_KEY, find_records
 from utils.voc import IGNORE_LABEL, MEAN_RGB, NUM_CLASSES
 
 DEFAULT_SHUFFLE_BUFFER = 2048
@@ -18,17 +18,20 @@ BAD_LABEL_TAG = 'label value outside the classes'  # utils.training parses the a
 
 
 def parse_record(serialized):
-    """(image uint8 [H, W, 3], label uint8 [H, W, 1]) from one serialized example (JPEG or PNG image).
+    """(image uint8 [H, W, 3], label uint8 [H, W, 1]) from one serialized example (JPEG or PNG image), made by
+    create_tf_record.py (`label/encoded`) or by upstream DeepLab's build_voc2012_data.py
+    (`image/segmentation/class/encoded`).
 
     JPEGs are decoded with the accurate integer DCT, which gives exactly the pixels Pillow (and so
     utils.voc.read_image in evaluation and inference) gives; TensorFlow's default differs by a few levels.
     """
-    features = tf.io.parse_single_example(serialized, FEATURES)
+    features = tf.io.parse_single_example(serialized, READ_FEATURES)
     encoded = features['image/encoded']
     image = tf.cond(tf.io.is_jpeg(encoded),
                     lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method='INTEGER_ACCURATE'),
                     lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False))
-    label = tf.io.decode_png(features['label/encoded'], channels=1)
+    ours = features['label/encoded']
+    label = tf.io.decode_png(tf.where(tf.strings.length(ours) > 0, ours, features[UPSTREAM_LABEL_KEY]), channels=1)
     image.set_shape([None, None, 3])
     label.set_shape([None, None, 1])
     return image, label

@@ -33,8 +33,19 @@ FEATURES = {
     'label/encoded': tf.io.FixedLenFeature((), tf.string),
     'label/format': tf.io.FixedLenFeature((), tf.string),
 }
+# Upstream DeepLab's build_voc2012_data.py keeps the label under another key, in shards named
+# <split>-00000-of-00004.tfrecord; training reads its train_aug (else train) and val shards as they are.
+UPSTREAM_LABEL_KEY = 'image/segmentation/class/encoded'
+UPSTREAM_SPLITS = {'train': ('train_aug', 'train'), 'val': ('val',)}
+# What training and evaluation read: the image and whichever of the two label keys the record has.
+READ_FEATURES = {
+    'image/encoded': tf.io.FixedLenFeature((), tf.string),
+    'label/encoded': tf.io.FixedLenFeature((), tf.string, default_value=''),
+    UPSTREAM_LABEL_KEY: tf.io.FixedLenFeature((), tf.string, default_value=''),
+}
 _IMAGE_FORMATS = {'JPEG': b'jpeg', 'PNG': b'png'}
 _SHARD = re.compile(r'-(\d{5})-of-(\d{5})$')
+_UPSTREAM_SHARD = re.compile(r'-(\d{5})-of-(\d{5})\.tfrecord$')
 
 
 def record_name(split, prefix='voc'):
@@ -57,16 +68,35 @@ def existing_records(data_dir, split, prefix='voc'):
     return sorted(([base] if os.path.isfile(base) else []) + shards)
 
 
+def upstream_records(data_dir, split):
+    """Shards of upstream build_voc2012_data.py for `split` (train: train_aug, else train), checked complete;
+    [] when there are none."""
+    for name in UPSTREAM_SPLITS[split]:
+        shards = sorted(glob.glob(os.path.join(glob.escape(data_dir), f'{name}-*-of-*.tfrecord')))
+        shards = [p for p in shards if _UPSTREAM_SHARD.search(os.path.basename(p))]
+        if shards:
+            totals = {int(_UPSTREAM_SHARD.search(p).group(2)) for p in shards}
+            if len(totals) != 1 or len(shards) != totals.pop():
+                raise UserError(f'{data_dir}: the {name}-NNNNN-of-NNNNN.tfrecord shards are incomplete '
+                                f'({len(shards)} files)')
+            return shards
+    return []
+
+
 def find_records(data_dir, split):
-    """The record files of `split` in `data_dir` (VOC or COCO); a UserError when they are missing, of both data
-    sets, or an incomplete shard set (an interrupted conversion)."""
+    """The record files of `split` in `data_dir` (VOC or COCO, else upstream DeepLab's shards); a UserError when
+    they are missing, of both data sets, or an incomplete shard set (an interrupted conversion)."""
     if not os.path.isdir(data_dir):
         raise UserError(f'{data_dir}: record folder not found')
     found = {prefix: paths for prefix in RECORD_PREFIXES if (paths := existing_records(data_dir, split, prefix))}
     if not found:
+        paths = upstream_records(data_dir, split)
+        if paths:
+            return paths
         names = ' or '.join(record_name(split, prefix) for prefix in RECORD_PREFIXES)
-        raise UserError(f'{data_dir}: no {names} files, single or -NNNNN-of-NNNNN shards (create them with '
-                        'create_tf_record.py or create_coco_tf_record.py)')
+        upstream = ' or '.join(f'{name}-NNNNN-of-NNNNN.tfrecord' for name in UPSTREAM_SPLITS[split])
+        raise UserError(f'{data_dir}: no {names} files, single or -NNNNN-of-NNNNN shards, nor upstream {upstream} '
+                        'shards (create them with create_tf_record.py or create_coco_tf_record.py)')
     if len(found) > 1:
         raise UserError(f'{data_dir}: holds both {" and ".join(record_name(split, p) for p in found)} files; '
                         'keep one data set per folder')
