@@ -27,7 +27,7 @@ def resolve_checkpoint(path):
         if os.path.exists(os.path.join(path, 'model.ckpt.index')):
             return os.path.join(path, 'model.ckpt')
         raise UserError(f'{path}: no checkpoint in this folder')
-    if os.path.exists(path + '.index'):
+    if os.path.exists(path + '.index') or os.path.isfile(path):  # a V2 prefix, or a V1 single-file checkpoint
         return path
     raise UserError(f'{path}: checkpoint not found (give a training folder or a prefix such as .../model.ckpt)')
 

@@ -1,0 +1,50 @@
+"""describe_checkpoint.py: a published checkpoint is checked by its variable names and described for the
+other scripts."""
+import json
+import os
+
+import pytest
+import tensorflow as tf
+
+import describe_checkpoint
+from utils.errors import run_cli
+
+tf1 = tf.compat.v1
+
+
+def save_variables(prefix, shapes):
+    """A checkpoint holding zero variables of {name: shape}."""
+    with tf.Graph().as_default():
+        variables = [tf1.get_variable(name, shape, initializer=tf1.zeros_initializer()) for name, shape in shapes.items()]
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            tf1.train.Saver(variables).save(sess, prefix, write_meta_graph=False)
+    return prefix
+
+
+def test_a_deeplab_checkpoint_gets_its_description(tmp_path, capsys):
+    ckpt = save_variables(str(tmp_path / 'zoo' / 'model.ckpt'), {
+        'xception_65/entry_flow/conv1_1/weights': [3, 3, 3, 32], 'decoder/feature_projection0/weights': [1, 1, 8, 4],
+        'logits/semantic/weights': [1, 1, 256, 21]})
+    assert run_cli(describe_checkpoint.main, ['--checkpoint', ckpt, '--expect_variant', 'xception_65']) == 0
+    assert 'xception_65 + decoder, DeepLab head' in capsys.readouterr().out
+    params = json.loads((tmp_path / 'zoo' / 'deeplab_params.json').read_text())
+    assert (params['model_variant'], params['decoder_output_stride'], params['output_stride'],
+            params['num_classes'], params['atrous_rates']) == ('xception_65', 4, 8, 21, [12, 24, 36])
+
+
+def test_a_slim_checkpoint_is_checked_and_left_undescribed(tmp_path, capsys):
+    ckpt = save_variables(str(tmp_path / 'resnet_v2_50.ckpt'), {'resnet_v2_50/conv1/weights': [7, 7, 3, 64],
+                                                                'resnet_v2_50/logits/weights': [1, 1, 2048, 1001]})
+    assert run_cli(describe_checkpoint.main, ['--checkpoint', ckpt, '--expect_variant', 'resnet_v2_50']) == 0
+    assert 'resnet_v2_50, backbone only' in capsys.readouterr().out
+    assert not os.path.exists(tmp_path / 'deeplab_params.json')
+
+
+@pytest.mark.parametrize('expect, problem', [([], 'holds no known backbone'),
+                                             (['--expect_variant', 'resnet_v2_101'], 'expected resnet_v2_101')])
+def test_a_checkpoint_without_the_expected_variables_is_refused(tmp_path, capsys, expect, problem):
+    names = {'foo/weights': [3]} if not expect else {'resnet_v2_50/conv1/weights': [3]}
+    ckpt = save_variables(str(tmp_path / 'model.ckpt'), names)
+    assert run_cli(describe_checkpoint.main, ['--checkpoint', ckpt, *expect]) == 2
+    assert problem in capsys.readouterr().err
