@@ -7,7 +7,8 @@ SBD's cls/<id>.mat (GTcls.Segmentation) and VOC's palette PNGs become grayscale 
 (VOC's label wins where both exist). train_aug = (VOC train + SBD train + SBD val) - VOC val: 10,582 images on
 the real data, a warning otherwise. With --segmentation_class_aug a ready-made folder (e.g. DrSleep's) is used
 instead and train_aug is every label in it that is not VOC val. --list_dir gets train_aug.txt and the run's
-lists: run_train, run_val, run_val_tune / run_val_check (even / odd val positions) and run_test.
+lists: run_train, run_val, run_val_tune / run_val_check (even / odd val positions), run_test and run_val_test;
+--run_image_dir gets links to the images of run_val_test, so a model runs once over val and test.
 """
 import os
 import sys
@@ -16,6 +17,7 @@ from utils.errors import UserError, run_cli
 from utils.files import read_id_list
 from utils.flags import parser_for
 from utils.parallel import default_workers
+from utils.run_images import link_images
 from utils.train_aug import (build_label_folder, count_note, label_sources, ready_made_ids, run_lists, split_lists,
                              train_aug_ids, write_list)
 
@@ -30,6 +32,8 @@ def build_parser():
     parser.add_argument('--list_dir', required=True, help='Folder for train_aug.txt and the run_*.txt lists.')
     parser.add_argument('--voc_test_root', default=None,
                         help='VOC2012 folder of the test images (ImageSets/Segmentation/test.txt), for run_test.txt.')
+    parser.add_argument('--run_image_dir', default=None,
+                        help='Folder to fill with links to the run\'s val and test images (needs --voc_test_root).')
     for split in ('train', 'val', 'test'):
         parser.add_argument(f'--num_{split}', type=int, default=None,
                             help=f'Use only the first N images of {split} in the run lists (default: all).')
@@ -65,6 +69,11 @@ def main(argv=None):
     outputs = {'train_aug': train_aug}
     outputs.update({f'run_{name}': ids for name, ids in run_lists(
         train_aug, lists['voc_val'], test, args.num_train, args.num_val, args.num_test).items()})
+    if args.run_image_dir:
+        if test is None:
+            raise UserError('--run_image_dir needs --voc_test_root')
+        link_images({os.path.join(args.voc_root, 'JPEGImages'): outputs['run_val'],
+                     os.path.join(args.voc_test_root, 'JPEGImages'): outputs['run_test']}, args.run_image_dir)
     for name, ids in outputs.items():
         write_list(os.path.join(args.list_dir, f'{name}.txt'), ids)
     print(f'train_aug: {len(train_aug)} images; run lists in {args.list_dir}: '

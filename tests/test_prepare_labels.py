@@ -58,7 +58,7 @@ def test_segmentation_class_aug_and_lists_are_exact(data, tmp_path, capsys):
     assert run_cli(prepare_labels.main, [
         '--voc_root', f'{root}/voc_trainval/VOCdevkit/VOC2012', '--sbd_root', f'{root}/sbd/benchmark_RELEASE/dataset',
         '--output_dir', str(out), '--list_dir', str(lists), '--voc_test_root', f'{root}/voc_test/VOCdevkit/VOC2012',
-        '--num_workers', '1']) == 0
+        '--run_image_dir', str(tmp_path / 'images'), '--num_workers', '1']) == 0
     assert lines(lists / 'train_aug.txt') == ['2007_a', '2007_b', '2009_e', '2010_f']
     assert sorted(os.listdir(out)) == sorted(f'{i}.png' for i in ['2007_a', '2007_b', '2009_e', '2010_f'] + VOC_VAL)
     for ident in ['2007_a', '2007_b'] + VOC_VAL:  # VOC's own label wins, void border kept
@@ -68,7 +68,9 @@ def test_segmentation_class_aug_and_lists_are_exact(data, tmp_path, capsys):
     for ident in ['2009_e', '2010_f']:
         np.testing.assert_array_equal(np.asarray(Image.open(out / f'{ident}.png')), labels['sbd'][ident])
     assert lines(lists / 'run_val_tune.txt') == ['2008_c', '2008_g'] and lines(lists / 'run_val_check.txt') == ['2008_d']
-    assert lines(lists / 'run_test.txt') == ['2008_t1', '2008_t2']
+    assert lines(lists / 'run_val_test.txt') == VOC_VAL + ['2008_t1', '2008_t2']
+    assert sorted(os.listdir(tmp_path / 'images')) == sorted(f'{i}.jpg' for i in VOC_VAL + ['2008_t1', '2008_t2'])
+    assert os.path.realpath(tmp_path / 'images' / '2008_t1.jpg') == f'{root}/voc_test/VOCdevkit/VOC2012/JPEGImages/2008_t1.jpg'
     assert f'not the standard {TRAIN_AUG_SIZE}' in capsys.readouterr().err
 
 
@@ -100,4 +102,4 @@ def test_a_label_in_neither_source_is_named(data, tmp_path, capsys):
 def test_run_lists_take_the_first_images_and_split_val_in_two():
     lists = run_lists(['a', 'b', 'c'], ['v1', 'v2', 'v3', 'v4', 'v5'], ['t1', 't2'], num_train=2, num_val=4, num_test=1)
     assert lists == {'train': ['a', 'b'], 'val': ['v1', 'v2', 'v3', 'v4'], 'val_tune': ['v1', 'v3'],
-                     'val_check': ['v2', 'v4'], 'test': ['t1']}
+                     'val_check': ['v2', 'v4'], 'test': ['t1'], 'val_test': ['v1', 'v2', 'v3', 'v4', 't1']}

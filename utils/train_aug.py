@@ -93,6 +93,7 @@ def run_lists(train_aug, val, test, num_train=None, num_val=None, num_test=None)
     lists = {'train': train_aug[:num_train], 'val': val, 'val_tune': val[0::2], 'val_check': val[1::2]}
     if test is not None:
         lists['test'] = test[:num_test]
+        lists['val_test'] = val + lists['test']
     empty = [name for name, ids in lists.items() if not ids]
     if empty:
         raise UserError(f'the {", ".join(empty)} list would be empty; give more images')
