@@ -71,11 +71,47 @@ def make_voc_and_sbd(root, voc_train, voc_val, sbd_train, sbd_val, test=()):
     return labels
 
 
-def tar_folder(folder, output, compresslevel=1):
-    """A tarball of everything inside `folder` (member names relative to it); gzip by the output's name."""
+def tar_folder(folder, output, compresslevel=0):
+    """A tarball of everything inside `folder` (member names relative to it); gzip by the output's name, level 0
+    by default (stored blocks: a valid gzip file, written and read fast)."""
     mode = 'w:gz' if output.endswith(('.gz', '.tgz')) else 'w'
     options = {'compresslevel': compresslevel} if mode == 'w:gz' else {}
     with tarfile.open(output, mode, **options) as tar:
         for name in sorted(os.listdir(folder)):
             tar.add(os.path.join(folder, name), arcname=name)
     return output
+
+
+def make_model_archives(folder, work):
+    """In `folder`: resnet_v2_50_2017_04_14.tar.gz (slim layout: resnet_v2_50.ckpt.*, backbone and ImageNet
+    logits) and the two model-zoo tarballs (<name>/model.ckpt.* and <name>/frozen_inference_graph.pb), all from
+    one random ResNet-v2-50 DeepLabv3+ (the --quick stand-in for the zoo's Xception-65). `work` is scratch space."""
+    import tensorflow as tf
+
+    import deeplab_model
+    from utils.export import frozen_graph_def, write_graph_def
+    from utils.flags import resolve_model_params
+    tf1 = tf.compat.v1
+    params = resolve_model_params({'model_variant': 'resnet_v2_50', 'decoder_output_stride': 4})
+    slim_dir, zoo_dir = os.path.join(work, 'slim'), os.path.join(work, 'zoo')
+    os.makedirs(slim_dir), os.makedirs(zoo_dir)
+    with tf.Graph().as_default():
+        tf1.set_random_seed(0)
+        deeplab_model.network_logits(tf1.placeholder(tf.float32, [1, None, None, 3]), params, training=False)
+        model_vars = tf1.global_variables()
+        imagenet_logits = [tf1.get_variable('resnet_v2_50/logits/weights', [1, 1, 2048, 1001]),
+                           tf1.get_variable('resnet_v2_50/logits/biases', [1001])]
+        backbone = [v for v in model_vars if v.op.name.startswith('resnet_v2_50/')] + imagenet_logits
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            tf1.train.Saver(backbone).save(sess, os.path.join(slim_dir, 'resnet_v2_50.ckpt'), write_meta_graph=False)
+            tf1.train.Saver(model_vars).save(sess, os.path.join(zoo_dir, 'model.ckpt'), write_meta_graph=False)
+    os.remove(os.path.join(slim_dir, 'checkpoint'))
+    os.remove(os.path.join(zoo_dir, 'checkpoint'))
+    write_graph_def(frozen_graph_def(os.path.join(zoo_dir, 'model.ckpt'), params, [129, 129]),
+                    os.path.join(zoo_dir, 'frozen_inference_graph.pb'))
+    tar_folder(slim_dir, os.path.join(folder, 'resnet_v2_50_2017_04_14.tar.gz'))
+    for name, archive in (('deeplabv3_pascal_train_aug', 'deeplabv3_pascal_train_aug_2018_01_04.tar.gz'),
+                          ('deeplabv3_pascal_trainval', 'deeplabv3_pascal_trainval_2018_01_04.tar.gz')):
+        with tarfile.open(os.path.join(folder, archive), 'w:gz', compresslevel=0) as tar:
+            tar.add(zoo_dir, arcname=name)

@@ -24,6 +24,19 @@ class NetworkError(UserError):
     """The server could not be reached: the file has to be fetched by hand."""
 
 
+def read_checksums(path):
+    """{file name: MD5} from an md5sum-style list (`<md5>  <file name>` per line)."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            rows = [line.split() for line in handle if line.strip()]
+    except OSError as err:
+        raise UserError(f'{path}: unreadable checksum list ({err.strerror})') from None
+    bad = [' '.join(row) for row in rows if len(row) != 2 or len(row[0]) != 32]
+    if bad:
+        raise UserError(f'{path}: not an md5sum list (line {bad[0]!r})')
+    return {os.path.basename(name.lstrip('*')): md5.lower() for md5, name in rows}
+
+
 def md5sum(path):
     """Hex MD5 of a file, read in chunks."""
     digest = hashlib.md5()

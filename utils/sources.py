@@ -1,0 +1,44 @@
+"""Where the reproduction's inputs come from and what they should reach: the official archives (with their
+published MD5 where there is one) and the published and seed numbers of each stage."""
+import collections
+
+Archive = collections.namedtuple('Archive', 'filename base_url md5 target')
+Archive.__doc__ = 'An archive: file name, official folder URL, published MD5 (or None), extraction folder.'
+
+VOC_TRAINVAL = Archive('VOCtrainval_11-May-2012.tar', 'http://host.robots.ox.ac.uk/pascal/VOC/voc2012/',
+                       '6cd6e144f989b92b3379bac3b3de84fd', 'data/voc_trainval')
+SBD = Archive('benchmark.tgz', 'http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/semantic_contours/',
+              '82b4d87ceb2ed10f6038a1cba92111cb', 'data/sbd')
+SLIM = {variant: Archive(f'{variant}_2017_04_14.tar.gz', 'http://download.tensorflow.org/models/', None,
+                         f'pretrained/{variant}') for variant in ('resnet_v2_50', 'resnet_v2_101')}
+# The two DeepLabv3+ Xception-65 model-zoo tarballs, by the name their results get; each holds
+# <folder>/model.ckpt.* and <folder>/frozen_inference_graph.pb.
+ZOO = {
+    'zoo_train_aug': (Archive('deeplabv3_pascal_train_aug_2018_01_04.tar.gz', 'http://download.tensorflow.org/models/',
+                              None, 'zoo/train_aug'), 'deeplabv3_pascal_train_aug'),
+    'zoo_trainval': (Archive('deeplabv3_pascal_trainval_2018_01_04.tar.gz', 'http://download.tensorflow.org/models/',
+                             None, 'zoo/trainval'), 'deeplabv3_pascal_trainval'),
+}
+VOC_TEST = Archive('VOC2012test.tar', 'http://host.robots.ox.ac.uk:8080/', None, 'data/voc_test')
+VOC_TEST_NOTE = ('needs a login: register at the PASCAL VOC evaluation server (http://host.robots.ox.ac.uk:8080/), '
+                 'download VOC2012test.tar there')
+
+Row = collections.namedtuple('Row', 'description published seed')
+Row.__doc__ = 'A result row: what it is, the published mIoU (text, with its split) and the seed\'s (text).'
+ROWS = {
+    'deeplabv3': Row('DeepLabv3 ResNet-v2-101 (ResNet-v2-50 with --quick) trained here, single scale',
+                     '77.21 val (DeepLabv3 paper, OS 16)', '75.72'),
+    'deeplabv3_msflip': Row('the same, scales 0.5-1.75 + flip',
+                            '79.77 val (DeepLabv3 paper, OS 8 + scales + flip)', ''),
+    'zoo_train_aug': Row('model-zoo DeepLabv3+ Xception-65 train_aug, frozen graph (OS 8, single scale)',
+                         '82.20 val (model zoo, with scales + flip)', '83.68'),
+    'zoo_train_aug_ckpt': Row('the same from its model.ckpt (gives probabilities)', '', ''),
+    'zoo_trainval': Row('model-zoo DeepLabv3+ Xception-65 trainval, frozen graph (trained on val: its val '
+                        'score is not a fair one)', '87.80 test (model zoo)', '87.8'),
+    'zoo_trainval_ckpt': Row('the same from its model.ckpt', '', ''),
+    'stack_hard': Row('seed\'s stack: per-pixel vote of zoo trainval, zoo train_aug, ours (scales + flip)', '',
+                      '88.1'),
+    'stack_hard_crf': Row('seed\'s stack + DenseCRF on the voted labels (tuned on val_tune)', '', '84.12'),
+    'stack_soft': Row('soft stack: average of the three models\' probabilities', '', ''),
+    'stack_soft_crf': Row('soft stack + DenseCRF on the averaged probabilities (tuned on val_tune)', '', ''),
+}
