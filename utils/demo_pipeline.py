@@ -11,7 +11,6 @@ and 400 steps from scratch amplify it: expect scores a few points apart there.
 """
 import json
 import os
-import shlex
 import sys
 import time
 
@@ -24,6 +23,7 @@ import inference
 import make_submission
 import pixel_stacking
 import train
+from utils.commands import Command, run_command
 from utils.demo_data import make_demo_voc
 from utils.files import read_id_list
 from utils.voc import read_label, save_label
@@ -49,10 +49,9 @@ STAGE_DESCRIPTIONS = {
 
 def run(title, script, argv):
     """Print a stage as the shell command it equals, then run that command's main()."""
-    name = os.path.basename(script.__file__)
-    print(f'\n=== {title}\n$ python {name} {shlex.join(argv)}', flush=True)
+    print(f'\n=== {title}', flush=True)
     started = time.time()
-    script.main(argv)
+    run_command(Command(script.__name__, argv))
     print(f'--- {title}: {time.time() - started:.0f} s', flush=True)
 
 

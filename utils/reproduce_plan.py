@@ -3,10 +3,9 @@ printing it (--dry_run) cannot drift apart."""
 import collections
 import os
 
+from utils.commands import Command
 from utils.sources import SBD, SLIM, VOC_TEST, VOC_TRAINVAL, ZOO
 
-Command = collections.namedtuple('Command', 'script argv')
-Command.__doc__ = 'One run of a suite script: its module name (train, inference, ...) and its arguments.'
 Stage = collections.namedtuple('Stage', 'name description commands')
 
 STAGE_NAMES = ('download', 'extract', 'labels', 'records', 'train', 'evaluate', 'zoo', 'stack', 'crf', 'package',
@@ -152,7 +151,7 @@ def _score(layout, names, list_name, output_json, plot=None):
 def _evaluate_stage(layout, mode):
     model = ['--model_dir', layout.model, *mode['predict']]
     tta = ['--inference_scales', *mode['scales'], '--add_flipped_images']
-    return [_inference(layout, 'val', 'deeplabv3', model, ['--save_probabilities']),
+    return [_inference(layout, 'val', 'deeplabv3', model),
             _inference(layout, 'val_test', 'deeplabv3_msflip', model, [*tta, '--save_probabilities']),
             _score(layout, ['deeplabv3', 'deeplabv3_msflip'], 'val', 'deeplabv3.json')]
 

@@ -1,13 +1,13 @@
 """Running the reproduction plan: stage markers in the work folder (a finished stage is skipped), each command
 run through its script's main(), the download stage's list of files to fetch by hand, and the plan as a shell
 script (--dry_run)."""
-import importlib
 import json
 import os
 import shlex
 import sys
 import time
 
+from utils.commands import command_line, run_command
 from utils.download import NetworkError
 from utils.errors import UserError, problem_list
 from utils.files import atomic_path
@@ -39,28 +39,12 @@ def _mark_done(layout, stage, seconds):
             json.dump({'seconds': round(seconds, 1), 'finished': time.strftime('%Y-%m-%d %H:%M:%S')}, handle)
 
 
-def command_line(command):
-    """The shell line of a command."""
-    return shlex.join(['python', f'{command.script}.py', *command.argv])
-
-
-def _run_command(command):
-    """Print a command and run its script's main() here; a non-zero exit is a UserError."""
-    print(f'$ {command_line(command)}', flush=True)
-    try:
-        code = importlib.import_module(command.script).main(command.argv)
-    except SystemExit as stop:  # argparse rejecting the arguments
-        code = stop.code
-    if code:
-        raise UserError(f'{command.script}.py stopped with exit code {code}')
-
-
 def _download(stage, layout):
     """The download stage: fetch what can be fetched, then one error listing every file to fetch by hand."""
     by_hand = []
     for command in stage.commands:
         try:
-            _run_command(command)
+            run_command(command)
         except NetworkError as err:
             argv = dict(zip(command.argv[::2], command.argv[1::2]))
             by_hand.append(f'{argv["--url"]} -> {argv["--output"]} ({err})')
@@ -86,7 +70,7 @@ def run_plan(plan, layout, selected, redo=False):
             _download(stage, layout)
         else:
             for command in stage.commands:
-                _run_command(command)
+                run_command(command)
         _mark_done(layout, stage.name, time.time() - started)
         print(f'--- {stage.name}: {time.time() - started:.0f} s', flush=True)
 
