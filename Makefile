@@ -1,9 +1,10 @@
-# The two commands of the README. Each installs what it needs into ./.venv first (Python 3.11 required).
+# The commands of the README. Each installs what it needs into ./.venv first (Python 3.11 required).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench reproduce clean
+WORK_DIR ?= reproduce_output
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +14,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 demo: $(STAMP)  ## VOC-layout demo data -> records -> train -> evaluate -> inference -> stacking -> CRF -> scores
 	$(VENV)/bin/python demo.py --output_dir demo_output
+
+reproduce: $(STAMP)  ## the README tables from the official downloads: make reproduce WORK_DIR=dir ARGS="--voc_test_tar ..."
+	$(VENV)/bin/python reproduce.py --work_dir $(WORK_DIR) $(ARGS)
 
 test: $(STAMP)  ## the whole test suite
 	$(VENV)/bin/python -m pytest -q tests
