@@ -59,7 +59,6 @@ def main(argv=None):
     if args.dry_run:
         sys.stdout.write(shell_script(plan, layout, args.stages, ROOT))
         return 0
-    os.chdir(ROOT)  # the scripts are imported from the project folder; every path in the plan is absolute
     run_plan(plan, layout, args.stages, args.redo)
     print_done_note(args.stages, layout)
     return 0

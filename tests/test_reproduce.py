@@ -3,6 +3,7 @@ writes RESULTS.md, a second run does nothing, a run killed during training resum
 fetched again, and the --dry_run script gives the same results as the pipeline."""
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,10 +36,13 @@ def archives(tmp_path_factory):
     tar_folder(str(source / 'voc_trainval'), str(served / 'VOCtrainval_11-May-2012.tar'))
     tar_folder(str(source / 'sbd'), str(served / 'benchmark.tgz'))
     test_tar = tar_folder(str(source / 'voc_test'), str(source / 'VOC2012test.tar'))
-    make_model_archives(str(served), str(tmp_path_factory.mktemp('models')))
+    scratch = tmp_path_factory.mktemp('models')
+    make_model_archives(str(served), str(scratch))
+    shutil.rmtree(scratch)
     checksums = source / 'MD5SUMS'
     checksums.write_text(''.join(f'{md5(served / name)}  {name}\n' for name in sorted(os.listdir(served))))
-    return served, test_tar, str(checksums)
+    yield served, test_tar, str(checksums)
+    shutil.rmtree(served)  # about 700 MB: not kept by pytest's tmp dirs
 
 
 def reproduce_argv(work, url, test_tar, checksums, *extra):
@@ -72,9 +76,10 @@ def pipeline(archives, tmp_path_factory):
         argv = reproduce_argv(work, url, test_tar, checksums)
         killed = run_killed_during_training(argv, str(work / 'models' / 'deeplabv3'))
         resumed = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        return {'work': work, 'served': served, 'killed': killed,
-                'resumed': resumed.stdout + resumed.stderr, 'argv': argv}
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    yield {'work': work, 'served': served, 'killed': killed, 'resumed': resumed.stdout + resumed.stderr, 'argv': argv}
+    for big in ('downloads', 'pretrained', 'zoo', 'models', 'records'):  # about 2 GB: not kept by pytest's tmp dirs
+        shutil.rmtree(work / big)
 
 
 def test_a_corrupted_download_is_detected_and_fetched_again(pipeline):

@@ -47,11 +47,14 @@ def md5sum(path):
 
 
 def archive_problem(path):
-    """None when `path` is a readable tar archive (any compression) to its end, else what is wrong."""
+    """None when `path` is a readable tar archive (any compression) to its end, else what is wrong. Reading the
+    compressed stream to its end makes gzip, bzip2 and xz check their CRC of the whole content."""
     try:
         with tarfile.open(path, 'r:*') as tar:
             if not tar.getmembers():
                 return 'archive is empty'
+            while tar.fileobj.read(CHUNK):
+                pass
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
         return f'not a readable archive ({err.__class__.__name__}: {err})'
     return None
