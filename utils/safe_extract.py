@@ -7,6 +7,8 @@ import tarfile
 import tempfile
 import zlib
 
+from tqdm import tqdm
+
 from utils.errors import UserError
 
 
@@ -52,7 +54,8 @@ def extract(archive, output_dir):
         with tarfile.open(archive, 'r:*') as tar:
             members = tar.getmembers()
             check_members(archive, members)
-            tar.extractall(staging, members=members, filter='tar')
+            for member in tqdm(members, desc=os.path.basename(archive), unit='file', disable=None):
+                tar.extract(member, staging, filter='tar')
         os.replace(staging, output_dir)
     except (tarfile.TarError, EOFError, zlib.error) as err:
         raise UserError(f'{archive}: unreadable archive ({err.__class__.__name__}: {err})') from None
