@@ -4,7 +4,7 @@ import collections
 import os
 
 from utils.commands import Command
-from utils.sources import SBD, SLIM, VOC_TEST, VOC_TRAINVAL, ZOO
+from utils.sources import ROWS, SBD, SLIM, VOC_TEST, VOC_TRAINVAL, ZOO
 
 Stage = collections.namedtuple('Stage', 'name description commands')
 
@@ -53,25 +53,32 @@ class Layout:
         self.state = self.path('.reproduce')
 
     def path(self, *parts):
+        """A path under the work folder."""
         return os.path.join(self.work, *parts)
 
     def list(self, name):
+        """The run list `lists/run_<name>.txt` (train, val, val_tune, val_check, test, val_test)."""
         return os.path.join(self.lists, f'run_{name}.txt')
 
     def result(self, name):
+        """The folder of one result row: label PNGs (and probabilities/ where saved)."""
         return self.path('results', name)
 
     def slim_checkpoint(self, variant):
+        """The slim ImageNet checkpoint prefix as its tarball unpacks."""
         return os.path.join(self.path(SLIM[variant].target), f'{variant}.ckpt')
 
     def zoo_dir(self, name):
+        """The folder of a model-zoo tarball's model.ckpt and frozen_inference_graph.pb."""
         archive, folder = ZOO[name]
         return self.path(archive.target, folder)
 
     def crf_params(self, name):
+        """The CRF parameters tuned for one stack (densecrf_inference.py --tune_output)."""
         return self.path('crf', f'{name}.json')
 
     def submission(self, name):
+        """The server tarball of one result row."""
         return self.path('submission', f'{name}_comp6.tar.gz')
 
 
@@ -200,8 +207,7 @@ def _package_stage(layout):
 
 
 def _report_stage(layout, quick):
-    names = ['deeplabv3', 'deeplabv3_msflip', *(n for name in ZOO for n in (name, f'{name}_ckpt')),
-             'stack_hard', 'stack_hard_crf', 'stack_soft', 'stack_soft_crf']
+    names = list(ROWS)
     return [_score(layout, names, 'val', 'val.json'),
             _score(layout, names, 'val_check', 'val_check.json', layout.path('iou_val_check.png')),
             Command('write_results', ['--work_dir', layout.work, *(['--quick'] if quick else [])])]

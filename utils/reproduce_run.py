@@ -4,7 +4,6 @@ script (--dry_run)."""
 import json
 import os
 import shlex
-import sys
 import time
 
 from utils.commands import command_line, run_command
@@ -15,10 +14,12 @@ from utils.sources import VOC_TEST, VOC_TEST_NOTE
 
 
 def marker(layout, stage):
+    """The file recording that `stage` finished (its wall time and when)."""
     return os.path.join(layout.state, f'{stage}.json')
 
 
 def is_done(layout, stage):
+    """Whether `stage` finished in an earlier run."""
     return os.path.isfile(marker(layout, stage))
 
 
@@ -34,6 +35,7 @@ def stage_times(layout):
 
 
 def _mark_done(layout, stage, seconds):
+    """Record `stage` as finished, atomically, after its last command succeeded."""
     with atomic_path(marker(layout, stage)) as tmp:
         with open(tmp, 'w', encoding='utf-8') as handle:
             json.dump({'seconds': round(seconds, 1), 'finished': time.strftime('%Y-%m-%d %H:%M:%S')}, handle)
@@ -89,7 +91,7 @@ def shell_script(plan, layout, selected, root):
     return '\n'.join(lines) + '\n'
 
 
-def print_done_note(selected, layout, file=sys.stdout):
+def print_done_note(selected, layout):
     """The last line of a run: where the results are."""
     if 'report' in selected:
-        print(f'\nResults: {layout.path("RESULTS.md")}', file=file)
+        print(f'\nResults: {layout.path("RESULTS.md")}')

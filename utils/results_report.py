@@ -21,10 +21,12 @@ def _load(path):
 
 
 def _percent(summary):
+    """mIoU of an evaluate.py summary in %, or a dash when there is none."""
     return '—' if not summary or summary.get('miou') is None else f'{100 * summary["miou"]:.2f}'
 
 
 def _count(path):
+    """Number of ids in a list file (0 before the labels stage made it)."""
     if not os.path.isfile(path):
         return 0
     with open(path, encoding='utf-8') as handle:
