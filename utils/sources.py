@@ -27,14 +27,14 @@ Row = collections.namedtuple('Row', 'description published seed')
 Row.__doc__ = 'A result row: what it is, the published mIoU (text, with its split) and the seed\'s (text).'
 ROWS = {
     'deeplabv3': Row('DeepLabv3 ResNet-v2-101 (ResNet-v2-50 with --quick) trained here, single scale',
-                     '77.21 val (DeepLabv3 paper, OS 16)', '75.72'),
+                     '77.21 val (DeepLabv3 paper, OS 16 single scale)', '75.72'),
     'deeplabv3_msflip': Row('the same, scales 0.5-1.75 + flip',
                             '79.77 val (DeepLabv3 paper, OS 8 + scales + flip)', ''),
     'zoo_train_aug': Row('model-zoo DeepLabv3+ Xception-65 train_aug, frozen graph (OS 8, single scale)',
-                         '82.20 val (model zoo, with scales + flip)', '83.68'),
+                         '82.20 val at OS 16 single scale, 83.58 at OS 8 + scales + flip (model zoo)', '83.68'),
     'zoo_train_aug_ckpt': Row('the same from its model.ckpt (gives probabilities)', '', ''),
     'zoo_trainval': Row('model-zoo DeepLabv3+ Xception-65 trainval, frozen graph (trained on val: its val '
-                        'score is not a fair one)', '87.80 test (model zoo)', '87.8'),
+                        'score is not a fair one)', '87.80 test at OS 8 + scales + flip (model zoo)', '87.8'),
     'zoo_trainval_ckpt': Row('the same from its model.ckpt', '', ''),
     'stack_hard': Row('seed\'s stack: per-pixel vote of zoo trainval, zoo train_aug, ours (scales + flip)', '',
                       '88.1'),
