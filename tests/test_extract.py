@@ -67,3 +67,10 @@ def test_a_truncated_archive_leaves_nothing(tmp_path, capsys):
     assert run_cli(extract.main, ['--archive', str(archive), '--output_dir', str(tmp_path / 'out' / 'x')]) == 2
     assert 'unreadable archive' in capsys.readouterr().err
     assert os.listdir(tmp_path / 'out') == []
+
+
+def test_a_killed_extraction_leaves_nothing_that_stays(tmp_path):
+    archive = make_archive(tmp_path / 'ok.tar.gz')
+    (tmp_path / 'data' / '.voc.extracting.abc123' / 'half').mkdir(parents=True)  # as a SIGKILL would leave it
+    assert run_cli(extract.main, ['--archive', archive, '--output_dir', str(tmp_path / 'data' / 'voc')]) == 0
+    assert os.listdir(tmp_path / 'data') == ['voc']

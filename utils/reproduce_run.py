@@ -4,6 +4,7 @@ script (--dry_run)."""
 import json
 import os
 import shlex
+import sys
 import time
 
 from utils.commands import command_line, run_command
@@ -67,6 +68,9 @@ def run_plan(plan, layout, selected, redo=False):
             print(f'=== {number}. {stage.name}: done already, skipped', flush=True)
             continue
         print(f'\n=== {number}. {stage.name}: {stage.description}', flush=True)
+        unfinished = [earlier.name for earlier in plan[:number - 1] if not is_done(layout, earlier.name)]
+        if unfinished:
+            print(f'note: earlier stages not finished: {", ".join(unfinished)}', file=sys.stderr, flush=True)
         started = time.time()
         if stage.name == 'download':
             _download(stage, layout)

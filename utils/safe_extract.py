@@ -1,5 +1,6 @@
 """Safe archive extraction: members that would land outside the target are refused before anything is written,
 and the archive is unpacked into a temporary folder that is renamed into place only when complete."""
+import glob
 import os
 import posixpath
 import shutil
@@ -49,7 +50,10 @@ def extract(archive, output_dir):
         raise UserError(f'{archive}: archive not found')
     parent = os.path.dirname(os.path.abspath(output_dir))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f'.{os.path.basename(output_dir)}.', dir=parent)
+    prefix = f'.{os.path.basename(output_dir)}.extracting.'
+    for leftover in glob.glob(os.path.join(glob.escape(parent), glob.escape(prefix) + '*')):
+        shutil.rmtree(leftover)  # a killed earlier extraction's temporary folder
+    staging = tempfile.mkdtemp(prefix=prefix, dir=parent)
     try:
         with tarfile.open(archive, 'r:*') as tar:
             members = tar.getmembers()
