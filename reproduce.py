@@ -39,7 +39,7 @@ def build_parser():
     parser.add_argument('--num_gpus', type=int, default=None,
                         help='GPUs for training, passed to train.py (default: train.py\'s own default).')
     parser.add_argument('--quick', action='store_true',
-                        help='ResNet-v2-50, a few images, three training steps, small crops: checks a set-up end '
+                        help='ResNet-v2-50, a few images, two training steps, small crops: checks a set-up end '
                              'to end in minutes before the multi-day run.')
     parser.add_argument('--stages', nargs='+', choices=STAGE_NAMES, default=list(STAGE_NAMES), metavar='STAGE',
                         help=f'Run only these stages ({", ".join(STAGE_NAMES)}; default: all).')

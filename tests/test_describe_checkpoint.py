@@ -48,3 +48,17 @@ def test_a_checkpoint_without_the_expected_variables_is_refused(tmp_path, capsys
     ckpt = save_variables(str(tmp_path / 'model.ckpt'), names)
     assert run_cli(describe_checkpoint.main, ['--checkpoint', ckpt, *expect]) == 2
     assert problem in capsys.readouterr().err
+
+
+def test_a_single_file_v1_checkpoint_is_read(tmp_path, capsys):
+    """The 2017 slim tarballs may hold one resnet_v2_N.ckpt file in the old (V1) format."""
+    with tf.Graph().as_default():
+        weights = tf1.get_variable('resnet_v2_50/conv1/weights', [7, 7, 3, 64])
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            tf1.train.Saver([weights], write_version=tf1.train.SaverDef.V1).save(
+                sess, str(tmp_path / 'resnet_v2_50.ckpt'), write_meta_graph=False)
+    assert os.path.isfile(tmp_path / 'resnet_v2_50.ckpt')
+    assert run_cli(describe_checkpoint.main, ['--checkpoint', str(tmp_path / 'resnet_v2_50.ckpt')]) == 0
+    assert 'resnet_v2_50, backbone only' in capsys.readouterr().out
+    assert run_cli(describe_checkpoint.main, ['--checkpoint', str(tmp_path / 'missing.ckpt.index')]) == 2

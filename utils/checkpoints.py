@@ -18,6 +18,13 @@ TRAINING_STATE = ('global_step', 'beta1_power', 'beta2_power')
 OPTIONAL_PARTS = (('decoder/', '--decoder_output_stride 4'),)
 
 
+def _v1_checkpoint(path):
+    """Whether `path` is a single-file (V1) checkpoint such as the 2017 slim tarballs may hold, not one part of a
+    V2 checkpoint (.index, .data-*, .meta)."""
+    name = os.path.basename(path)
+    return os.path.isfile(path) and not name.endswith(('.index', '.meta')) and '.data-' not in name
+
+
 def resolve_checkpoint(path):
     """A checkpoint prefix from a training folder (its latest checkpoint) or a prefix like `.../model.ckpt`."""
     if os.path.isdir(path):
@@ -27,7 +34,7 @@ def resolve_checkpoint(path):
         if os.path.exists(os.path.join(path, 'model.ckpt.index')):
             return os.path.join(path, 'model.ckpt')
         raise UserError(f'{path}: no checkpoint in this folder')
-    if os.path.exists(path + '.index') or os.path.isfile(path):  # a V2 prefix, or a V1 single-file checkpoint
+    if os.path.exists(path + '.index') or _v1_checkpoint(path):
         return path
     raise UserError(f'{path}: checkpoint not found (give a training folder or a prefix such as .../model.ckpt)')
 

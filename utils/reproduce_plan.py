@@ -19,10 +19,10 @@ FULL = {'variant': 'resnet_v2_101', 'zoo_variant': 'xception_65', 'zoo_output_st
                   '--end_learning_rate', '1e-6', '--weight_decay', '2e-4', '--input_normalization', 'mean_subtraction',
                   '--output_stride', '16', '--crop_size', '513', '513'],
         'predict': [], 'scales': MS_SCALES, 'lists': [], 'num_shards': '4', 'crf_grid': []}
-# --quick: ResNet-v2-50, a few images, three training steps, small crops, two CRF settings; any known
+# --quick: ResNet-v2-50, a few images, two training steps, small crops, two CRF settings; any known
 # backbone is accepted in the model-zoo tarballs (so a test can serve small ones).
 QUICK = {'variant': 'resnet_v2_50', 'zoo_variant': None, 'zoo_output_stride': '16',
-         'train': ['--batch_size', '2', '--max_iter', '3', '--train_epochs', '1000', '--crop_size', '129', '129',
+         'train': ['--batch_size', '2', '--max_iter', '2', '--train_epochs', '1000', '--crop_size', '129', '129',
                    '--no_eval', '--save_checkpoints_steps', '1', '--keep_checkpoints', '1', '--batch_norm_decay', '0.9'],
          'predict': ['--eval_crop_size', '129', '129'], 'scales': ('0.75', '1.25'),
          'lists': ['--num_train', '8', '--num_val', '6', '--num_test', '4'], 'num_shards': '1',

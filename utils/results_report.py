@@ -84,7 +84,7 @@ def submissions_list(layout):
 def results_markdown(work_dir, quick=False):
     """The whole RESULTS.md text of the run in `work_dir`."""
     layout = Layout(work_dir)
-    mode = ('quick run (--quick: ResNet-v2-50, three training steps, a few images): the numbers show the chain '
+    mode = ('quick run (--quick: ResNet-v2-50, two training steps, a few images): the numbers show the chain '
             'works, not what the models reach' if quick else 'full run (seed and published settings)')
     parts = [
         '# Reproduction results', '',
