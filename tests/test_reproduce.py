@@ -11,6 +11,7 @@ import tarfile
 import time
 
 import pytest
+import tensorflow as tf
 
 from conftest import ROOT
 from http_server import closed_port_url, serve
@@ -50,18 +51,21 @@ def reproduce_argv(work, url, test_tar, checksums, *extra):
             '--checksums', checksums, '--voc_test_tar', test_tar, *extra]
 
 
-def run_killed_during_training(argv, model_dir):
-    """Start a run, SIGKILL it once training has saved its step-1 checkpoint (of 2); returns its output so far."""
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
-    deadline = time.time() + 600
-    while process.poll() is None and time.time() < deadline:
-        if os.path.exists(os.path.join(model_dir, 'model.ckpt-1.index')):
+def run_killed_during_training(argv, model_dir, log_path):
+    """Start a run, SIGKILL it once training has saved its step-1 checkpoint (of 2); returns its output. The
+    output goes to a file, so a full pipe can never hold the run up."""
+    with open(log_path, 'w') as log:
+        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline, step_1 = time.time() + 600, os.path.join(model_dir, 'model.ckpt-1.index')
+        while process.poll() is None and time.time() < deadline and not os.path.exists(step_1):
+            time.sleep(0.05)
+        in_training = process.poll() is None and os.path.exists(step_1)
+        if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    output = process.communicate()[0]
-    assert process.returncode == -signal.SIGKILL, output
+        process.wait()
+    with open(log_path) as log:
+        output = log.read()
+    assert in_training, output
     return output
 
 
@@ -74,7 +78,7 @@ def pipeline(archives, tmp_path_factory):
     (work / 'downloads' / 'benchmark.tgz').write_bytes(b'half a download')
     with serve(served) as (url, log):
         argv = reproduce_argv(work, url, test_tar, checksums)
-        killed = run_killed_during_training(argv, str(work / 'models' / 'deeplabv3'))
+        killed = run_killed_during_training(argv, str(work / 'models' / 'deeplabv3'), work / 'killed_run.log')
         resumed = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     yield {'work': work, 'served': served, 'killed': killed, 'resumed': resumed.stdout + resumed.stderr, 'argv': argv}
@@ -106,7 +110,6 @@ def test_a_run_killed_during_training_resumes_from_its_checkpoint(pipeline):
     for stage in ('download', 'extract', 'labels', 'records'):
         assert f'{stage}: done already, skipped' in output
     assert 'Resuming from the latest checkpoint' in output
-    import tensorflow as tf
     assert tf.train.load_variable(str(pipeline['work'] / 'models' / 'deeplabv3'), 'global_step') == 2
 
 
