@@ -187,3 +187,13 @@ def test_num_gpus_reaches_train_py_only_when_given(tmp_path):
         return next(line for line in script.splitlines() if line.startswith('python train.py'))
     assert '--num_gpus' not in train_line()
     assert train_line('--num_gpus', '4').endswith('--num_gpus 4')
+
+
+def test_a_ready_made_segmentation_class_aug_replaces_sbd(tmp_path):
+    script = subprocess.run([sys.executable, 'reproduce.py', '--work_dir', str(tmp_path), '--dry_run',
+                             '--segmentation_class_aug', str(tmp_path / 'SegmentationClassAug'),
+                             '--stages', 'download', 'labels', 'records'], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout
+    assert 'benchmark.tgz' not in script
+    assert f'--segmentation_class_aug {tmp_path}/SegmentationClassAug --list_dir' in script
+    assert f'--label_data_dir {tmp_path}/SegmentationClassAug --train_data_list' in script
