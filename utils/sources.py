@@ -28,7 +28,7 @@ Row.__doc__ = 'A result row: what it is, the published mIoU (text, with its spli
 ROWS = {
     'deeplabv3': Row('DeepLabv3 ResNet-v2-101 (ResNet-v2-50 with --quick) trained here, single scale',
                      '77.21 val (DeepLabv3 paper, OS 16 single scale)', '75.72'),
-    'deeplabv3_msflip': Row('the same, scales 0.5-1.75 + flip',
+    'deeplabv3_msflip': Row('the same, scales 0.5-1.75 (0.75, 1.25 with --quick) + flip',
                             '79.77 val (DeepLabv3 paper, OS 8 + scales + flip)', ''),
     'zoo_train_aug': Row('model-zoo DeepLabv3+ Xception-65 train_aug, frozen graph (OS 8, single scale)',
                          '82.20 val at OS 16 single scale, 83.58 at OS 8 + scales + flip (model zoo)', '83.68'),
