@@ -10,7 +10,7 @@ import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_labels
 
 from utils.errors import UserError
-from utils.files import atomic_path, find_file, pending, require_dir
+from utils.files import atomic_path, find_file, pending, read_json_object, require_dir
 from utils.parallel import imap_progress
 from utils.probabilities import read_probabilities
 from utils.scoring import collect, image_confusion, missing_message, read_checked_label, result_files
@@ -46,12 +46,8 @@ def write_params(path, params):
 
 def read_params(path, defaults):
     """`defaults` with the values of a JSON file written by `write_params`; UserError naming the file otherwise."""
-    try:
-        with open(path, encoding='utf-8') as handle:
-            values = json.load(handle)
-    except (OSError, ValueError) as err:
-        raise UserError(f'{path}: unreadable CRF parameters ({err})') from None
-    unknown = sorted(set(values) - set(CrfParams._fields)) if isinstance(values, dict) else ['(not an object)']
+    values = read_json_object(path, 'CRF parameter file')
+    unknown = sorted(set(values) - set(CrfParams._fields))
     if unknown:
         raise UserError(f'{path}: unknown CRF parameters {", ".join(unknown)}')
     return defaults._replace(**values)

@@ -7,7 +7,7 @@ import json
 import os
 
 from utils.errors import UserError
-from utils.files import atomic_path
+from utils.files import atomic_path, read_json_object
 
 DATASET_FILE = 'dataset.json'
 
@@ -17,12 +17,8 @@ def read_dataset_info(folder):
     path = os.path.join(folder, DATASET_FILE)
     if not os.path.isfile(path):
         return {}
-    try:
-        with open(path, encoding='utf-8') as handle:
-            info = json.load(handle)
-    except (OSError, ValueError) as err:
-        raise UserError(f'{path}: unreadable data set description ({err})') from None
-    if not isinstance(info, dict) or not isinstance(info.get('num_classes'), int):
+    info = read_json_object(path, 'data set description')
+    if not isinstance(info.get('num_classes'), int):
         raise UserError(f'{path}: not a data set description (a JSON object with "num_classes")')
     return info
 

@@ -1,5 +1,6 @@
 """File helpers shared by every script: list files, id matching, atomic writes, output skipping."""
 import contextlib
+import json
 import os
 import re
 import tempfile
@@ -36,6 +37,18 @@ def read_id_list(path):
     if not ids:
         raise UserError(f'{path}: list file is empty')
     return ids
+
+
+def read_json_object(path, what):
+    """The JSON object stored at `path`; unreadable, malformed or not an object is a UserError naming `what`."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            value = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise UserError(f'{path}: unreadable {what} ({err})') from None
+    if not isinstance(value, dict):
+        raise UserError(f'{path}: not a {what} (expected a JSON object)')
+    return value
 
 
 def require_dir(path, what='folder'):

@@ -4,7 +4,7 @@ import json
 import os
 
 from utils.errors import UserError
-from utils.files import atomic_path
+from utils.files import atomic_path, read_json_object
 from utils.parallel import default_workers
 from utils.voc import IGNORE_LABEL, NUM_CLASSES
 
@@ -72,14 +72,7 @@ def saved_model_params(model_dir):
     path = params_path(model_dir) if model_dir else None
     if not path or not os.path.isfile(path):
         return {}
-    try:
-        with open(path, encoding='utf-8') as handle:
-            saved = json.load(handle)
-    except (OSError, ValueError) as err:
-        raise UserError(f'{path}: unreadable model description ({err})') from None
-    if not isinstance(saved, dict):
-        raise UserError(f'{path}: not a model description (expected a JSON object)')
-    return saved
+    return read_json_object(path, 'model description')
 
 
 def save_model_params(model_dir, params):
