@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench reproduce clean
+.PHONY: demo test test-slow bench reproduce clean
 WORK_DIR ?= reproduce_output
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -20,6 +20,9 @@ reproduce: $(STAMP)  ## the README tables from the official downloads: make repr
 
 test: $(STAMP)  ## the whole test suite
 	$(VENV)/bin/python -m pytest -q tests
+
+test-slow: $(STAMP)  ## the tests that train the demo models long enough to learn (minutes)
+	$(VENV)/bin/python -m pytest -q -m slow tests
 
 bench: $(STAMP)  ## throughput measurements written up in BENCHMARKS.md
 	for script in bench/bench_*.py; do $(VENV)/bin/python $$script || exit 1; done
