@@ -23,10 +23,12 @@ def backbone_scope(params):
 
 
 def batch_norm_config(params, training):
-    """Batch norm mode: batch statistics while training unless `freeze_batch_norm` fixes them entirely."""
+    """Batch norm mode: batch statistics while training unless `freeze_batch_norm` fixes them entirely; those of
+    the global batch under tf.distribute unless `sync_batch_norm` is False."""
     frozen = params.get('freeze_batch_norm', False)
     return layers.BatchNorm(training=training and not frozen, trainable=not frozen,
-                            decay=params.get('batch_norm_decay', 0.9997), epsilon=1e-5)
+                            decay=params.get('batch_norm_decay', 0.9997), epsilon=1e-5,
+                            sync=params.get('sync_batch_norm', True))
 
 
 def network_logits(images, params, training):
@@ -108,14 +110,15 @@ def segmentation_loss(logits, labels, num_classes):
     return loss, valid
 
 
-def _train_op(total_loss, params):
-    """Momentum SGD with DeepLab's polynomial ('poly', power 0.9) learning-rate decay; (op, learning rate)."""
+def _train_op(total_loss, params, network_scope=None):
+    """Momentum SGD with DeepLab's polynomial ('poly', power 0.9) learning-rate decay, after the batch-norm
+    updates of the network built under `network_scope`; (op, learning rate)."""
     global_step = tf1.train.get_or_create_global_step()
     learning_rate = tf1.train.polynomial_decay(
         params['initial_learning_rate'], global_step, params['max_iter'], params['end_learning_rate'], power=0.9)
     tf1.summary.scalar('learning_rate', learning_rate)
     optimizer = tf1.train.MomentumOptimizer(learning_rate, params.get('momentum', 0.9))
-    with tf.control_dependencies(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS)):
+    with tf.control_dependencies(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS, network_scope)):
         return optimizer.minimize(total_loss, global_step, var_list=tf1.trainable_variables()), learning_rate
 
 
@@ -157,13 +160,16 @@ def model_fn(features, labels, mode, params):
         return tf.estimator.EstimatorSpec(mode, predictions=predictions)
 
     training = mode == tf.estimator.ModeKeys.TRAIN
-    logits = upsampled_logits(images, params, training) if training else evaluation_logits(images, params)
+    # Under tf.distribute every replica builds the network into the same graph, interleaved, so the collections
+    # are read under this replica's own name scope (replica_1/network/..., not network/...).
+    with tf.name_scope('network') as network_scope:
+        logits = upsampled_logits(images, params, training) if training else evaluation_logits(images, params)
     if training and params.get('pre_trained_model'):
         checkpoints.warm_start(params['pre_trained_model'], backbone_scope(params))
     classes = tf.argmax(logits, axis=3, output_type=tf.int32)
     labels = tf.cast(tf.squeeze(labels, axis=3), tf.int32)
     cross_entropy, valid = segmentation_loss(logits, labels, num_classes)
-    regularization = tf1.losses.get_regularization_losses()
+    regularization = tf1.losses.get_regularization_losses(network_scope)
     total_loss = cross_entropy + (tf.add_n(regularization) if regularization else 0.0)
 
     flat_labels = tf.where(valid, tf.reshape(labels, [-1]), tf.zeros_like(tf.reshape(labels, [-1])))
@@ -185,7 +191,7 @@ def model_fn(features, labels, mode, params):
     tf1.summary.image('image_label_prediction', tf.concat(
         [tf.cast(images, tf.uint8), colour_labels(labels), colour_labels(classes)], axis=2),
         max_outputs=params.get('tensorboard_images_max_outputs', 4))
-    minimize, learning_rate = _train_op(total_loss, params)
+    minimize, learning_rate = _train_op(total_loss, params, network_scope)
     train_op = tf.group(minimize, confusion)
     logged = {'cross_entropy': cross_entropy, 'learning_rate': learning_rate,
               f'train_miou_last_{log_every}_steps': train_miou}

@@ -11,8 +11,9 @@ import tensorflow as tf
 tf1 = tf.compat.v1
 
 # How batch norm behaves in one network: `training` uses batch statistics and updates the moving ones;
-# `trainable` decides whether beta/gamma are trained (False freezes batch norm completely).
-BatchNorm = collections.namedtuple('BatchNorm', 'training trainable decay epsilon')
+# `trainable` decides whether beta/gamma are trained (False freezes batch norm completely); `sync` takes the batch
+# statistics over all replicas of a tf.distribute strategy instead of each replica's own slice of the batch.
+BatchNorm = collections.namedtuple('BatchNorm', 'training trainable decay epsilon sync', defaults=(False,))
 
 
 # slim's default kernel initialiser (xavier, uniform); networks pass their arg scope's own where it differs.
@@ -81,22 +82,50 @@ def _weights(name, shape, weight_decay, trainable, initializer=GLOROT):
     return var
 
 
+def _replicas_in_sync():
+    """Replicas of the tf.distribute strategy this graph is built under (1 without one)."""
+    context = tf.distribute.get_replica_context()
+    return context.num_replicas_in_sync if context is not None else 1
+
+
+def _cross_replica_moments(inputs):
+    """Mean and variance per channel over the whole global batch: the replica context's all-reduce of each
+    replica's mean and mean of squares (equal-sized slices). Also returns the variance with Bessel's correction,
+    as fused_batch_norm gives it for the moving statistics."""
+    context = tf.distribute.get_replica_context()
+    axes = [0, 1, 2]
+    local = tf.stack([tf.reduce_mean(inputs, axes), tf.reduce_mean(tf.square(inputs), axes)])
+    mean, mean_of_squares = tf.unstack(context.all_reduce(tf.distribute.ReduceOp.MEAN, local))
+    variance = tf.nn.relu(mean_of_squares - tf.square(mean))  # relu: no negative rounding error
+    count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]) * context.num_replicas_in_sync, tf.float32)
+    return mean, variance, variance * count / tf.maximum(count - 1.0, 1.0)
+
+
 def batch_norm(inputs, bn, scope='BatchNorm'):
-    """slim.batch_norm with scale=True: fused, moving averages updated through UPDATE_OPS when training."""
+    """slim.batch_norm with scale=True: fused, moving averages updated through UPDATE_OPS when training.
+
+    Under a tf.distribute strategy the moving statistics are mean-aggregated over replicas (not replica 0's);
+    with `bn.sync` and several replicas, batch statistics are those of the global batch (synchronized batch
+    norm), under the same variable names.
+    """
     channels = inputs.shape[-1]
     with tf1.variable_scope(scope):
         beta = tf1.get_variable('beta', [channels], initializer=tf1.zeros_initializer(), trainable=bn.trainable)
         gamma = tf1.get_variable('gamma', [channels], initializer=tf1.ones_initializer(), trainable=bn.trainable)
         moving_mean = tf1.get_variable('moving_mean', [channels], initializer=tf1.zeros_initializer(),
-                                       trainable=False)
+                                       trainable=False, aggregation=tf.VariableAggregation.MEAN)
         moving_var = tf1.get_variable('moving_variance', [channels], initializer=tf1.ones_initializer(),
-                                      trainable=False)
+                                      trainable=False, aggregation=tf.VariableAggregation.MEAN)
         if not bn.training:
             outputs, _, _ = tf1.nn.fused_batch_norm(inputs, gamma, beta, moving_mean, moving_var,
                                                     epsilon=bn.epsilon, is_training=False)
             return outputs
-        outputs, mean, variance = tf1.nn.fused_batch_norm(inputs, gamma, beta, epsilon=bn.epsilon,
-                                                          is_training=True)
+        if bn.sync and _replicas_in_sync() > 1:
+            mean, batch_variance, variance = _cross_replica_moments(inputs)
+            outputs = tf.nn.batch_normalization(inputs, mean, batch_variance, beta, gamma, bn.epsilon)
+        else:
+            outputs, mean, variance = tf1.nn.fused_batch_norm(inputs, gamma, beta, epsilon=bn.epsilon,
+                                                              is_training=True)
         momentum = 1.0 - bn.decay
         tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS,
                               tf1.assign_sub(moving_mean, (moving_mean - mean) * momentum))

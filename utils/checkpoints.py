@@ -4,6 +4,7 @@ Published checkpoints may hold extra entries (global_step, Momentum slots, Image
 looked up by name and whatever the model does not use is ignored.
 """
 import os
+import re
 
 import tensorflow as tf
 
@@ -16,6 +17,7 @@ OPTIMIZER_SLOTS = ('Momentum', 'Adam', 'Adam_1', 'RMSProp', 'RMSProp_1', 'Expone
 TRAINING_STATE = ('global_step', 'beta1_power', 'beta2_power')
 # Variable scopes that only some model flags create, and the flag that creates them.
 OPTIONAL_PARTS = (('decoder/', '--decoder_output_stride 4'),)
+_REPLICA_COPY = re.compile(r'/replica_\d+$')
 
 
 def _v1_checkpoint(path):
@@ -47,9 +49,15 @@ def checkpoint_shapes(ckpt):
         raise UserError(f'{ckpt}: unreadable checkpoint ({err.__class__.__name__})') from None
 
 
+def variable_name(var):
+    """The name a variable is saved under. Under tf.distribute, replica i's model_fn sees the mirrored variables
+    as their copies `<name>/replica_<i>`, which are saved (and warm-started) as `<name>`."""
+    return _REPLICA_COPY.sub('', var.op.name)
+
+
 def model_variables():
     """The graph's variables that a model checkpoint should provide (global_step aside)."""
-    return [v for v in tf1.global_variables() if v.op.name != 'global_step']
+    return [v for v in tf1.global_variables() if variable_name(v) != 'global_step']
 
 
 def _describe(name, shape, stored):
@@ -69,7 +77,7 @@ def is_training_state(name):
 
 def unused_variables(stored, var_list):
     """Model variables stored in a checkpoint that the graph does not have (training state aside)."""
-    used = {v.op.name for v in var_list}
+    used = {variable_name(v) for v in var_list}
     return sorted(name for name in stored if name not in used and not is_training_state(name))
 
 
@@ -119,7 +127,7 @@ def warm_start_assignment(ckpt, backbone_scope):
                         f'--model_variant {backbone_scope}')
     assignment, problems, skipped = {}, [], []
     for var in model_variables():
-        name, shape = var.op.name, var.shape.as_list()
+        name, shape = variable_name(var), var.shape.as_list()
         if stored.get(name) == shape:
             assignment[name] = var
         elif name.startswith(backbone_scope + '/'):
