@@ -47,6 +47,12 @@ def check_labels(label, num_classes, path, index):
         return tf.identity(label)
 
 
+def in_shard(position, num_shards, shard):
+    """Whether the example at `position` in its record file belongs to input pipeline `shard` of `num_shards`.
+    By position in the file, so the shards are disjoint whatever order each worker shuffles the files in."""
+    return tf.equal(position % num_shards, shard)
+
+
 def _records_with_positions(files, cycle_length, num_parallel_calls, deterministic):
     """(record file, position in that file, serialized example) from interleaved record files."""
     def _one_file(path):
@@ -135,7 +141,8 @@ def augment(image, label, crop_size, min_scale=0.5, max_scale=2.0, pad=None, see
 
 def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 513), normalization='inception',
              min_scale=0.5, max_scale=2.0, seed=None, num_parallel_calls=tf.data.AUTOTUNE,
-             shuffle_buffer=DEFAULT_SHUFFLE_BUFFER, prefetch=tf.data.AUTOTUNE, num_classes=NUM_CLASSES):
+             shuffle_buffer=DEFAULT_SHUFFLE_BUFFER, prefetch=tf.data.AUTOTUNE, num_classes=NUM_CLASSES,
+             input_context=None):
     """A tf.data.Dataset of ({'image': float32 [N, H, W, 3] raw 0..255}, labels int32 [N, H, W, 1]).
 
     Training reads voc_train records: shuffle, repeat(num_epochs), parallel parse + augment, batches of
@@ -146,6 +153,9 @@ def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 51
     `num_parallel_calls=None` and `prefetch=None` give the plain sequential pipeline (for benchmarks).
     `num_epochs=None` repeats forever. A label value outside 0..num_classes-1 and 255 stops the pipeline
     with an assertion naming its record (see `check_labels`).
+    Under tf.distribute (`input_context`, given by the Estimator), `batch_size` is the global batch: each
+    replica draws batches of its share, and training input pipeline i of n reads only the examples at
+    positions i, i + n, ... of every record file (see `in_shard`), so workers never read the same example.
     """
     if batch_size < 1:
         raise UserError(f'batch size must be at least 1, not {batch_size}')
@@ -156,14 +166,22 @@ def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 51
     if is_training:
         files = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=base_seed)
         dataset = _records_with_positions(files, 1 if sequential else None, num_parallel_calls, deterministic)
+        pipelines, pipeline = (1, 0) if input_context is None else (
+            input_context.num_input_pipelines, input_context.input_pipeline_id)
+        if input_context is not None:
+            batch_size = input_context.get_per_replica_batch_size(batch_size)
+        if pipelines > 1:
+            dataset = dataset.filter(lambda path, position, serialized: in_shard(position, pipelines, pipeline))
         dataset = dataset.shuffle(shuffle_buffer, seed=base_seed).repeat(num_epochs).enumerate()
 
         def _train_example(index, record):
             path, position, serialized = record
             image, label = parse_record(serialized)
             label = check_labels(label, num_classes, path, position)
+            # distinct per-element seeds across pipelines; one pipeline keeps the single-device seeds
+            element = index * pipelines + pipeline
             image, label = augment(image, label, crop_size, min_scale, max_scale, pad_value(normalization),
-                                   seed=tf.stack([tf.constant(base_seed, tf.int64), index]))
+                                   seed=tf.stack([tf.constant(base_seed, tf.int64), element]))
             return {'image': image}, label
 
         dataset = dataset.map(_train_example, num_parallel_calls=num_parallel_calls, deterministic=deterministic)

@@ -5,6 +5,8 @@
 
 Warm-starts the backbone from --pre_trained_model (a slim ImageNet checkpoint, or all of a DeepLab model-zoo
 model.ckpt), trains from scratch without it, and resumes from the latest checkpoint in --model_dir.
+Several GPUs: MirroredStrategy (--num_gpus); several machines: a TF_CONFIG cluster in the environment
+(see launch_local_cluster.py to try one on this machine). --batch_size is the global batch either way.
 """
 import sys
 
@@ -26,7 +28,9 @@ def build_parser():
                              'model of the same backbone (a zoo model.ckpt, or a model folder trained here, e.g. on '
                              'COCO): the whole model, logits only when their class count matches '
                              '(default: train from scratch).')
-    parser.add_argument('--batch_size', type=int, default=10, help='Images per step (default: %(default)s).')
+    parser.add_argument('--batch_size', type=int, default=10,
+                        help='Global batch: crops per step over all replicas; must divide by their number '
+                             '(default: %(default)s).')
     parser.add_argument('--train_epochs', type=int, default=26, help='Epochs to train (default: %(default)s).')
     parser.add_argument('--epochs_per_eval', type=int, default=1,
                         help='Evaluate on the val records after this many epochs (default: %(default)s).')
@@ -43,6 +47,9 @@ def build_parser():
                              '4e-5 for Xception, upstream DeepLab train.py; the upstream v3 code used 2e-4).')
     parser.add_argument('--freeze_batch_norm', action='store_true',
                         help='Use and keep the moving statistics, do not train beta/gamma (small batches).')
+    parser.add_argument('--no_sync_batch_norm', action='store_true',
+                        help='With several replicas, batch norm statistics of each replica\'s own slice of the '
+                             'batch, as upstream DeepLab\'s clones (default: of the whole global batch).')
     parser.add_argument('--crop_size', type=int, nargs=2, default=[513, 513], metavar=('HEIGHT', 'WIDTH'),
                         help='Training crop (default: 513 513).')
     parser.add_argument('--min_scale', type=float, default=0.5, help='Random scale lower bound (default: %(default)s).')
@@ -60,6 +67,17 @@ def build_parser():
                         help='Image/label/prediction triplets per summary (default: %(default)s).')
     parser.add_argument('--intra_op_threads', type=int, default=0, help='TensorFlow intra-op threads (0: all).')
     parser.add_argument('--inter_op_threads', type=int, default=0, help='TensorFlow inter-op threads (0: all).')
+    distributed = parser.add_argument_group('tf.distribute (a TF_CONFIG cluster in the environment: '
+                                            'MultiWorkerMirroredStrategy over its chief and workers)')
+    distributed.add_argument('--num_gpus', type=int, default=None,
+                             help='GPUs to train on with MirroredStrategy; 0 or 1: no strategy (default: all '
+                                  'visible GPUs).')
+    distributed.add_argument('--num_cpu_replicas', type=int, default=None,
+                             help='Replicas on this many CPU devices instead, to try tf.distribute without GPUs '
+                                  '(slower than one device).')
+    distributed.add_argument('--eval_throttle_secs', type=int, default=600,
+                             help='The evaluator task of a cluster evaluates the newest checkpoint at most this often '
+                                  '(default: %(default)s).')
     add_eval_crop_flag(parser)
     add_model_flags(parser)
     return parser
@@ -71,6 +89,7 @@ def training_params(args):
     return dict(model_params(args, {} if args.clean_model_dir else None), pre_trained_model=args.pre_trained_model,
                 initial_learning_rate=args.initial_learning_rate, end_learning_rate=args.end_learning_rate,
                 momentum=args.momentum, weight_decay=args.weight_decay, freeze_batch_norm=args.freeze_batch_norm,
+                sync_batch_norm=not args.no_sync_batch_norm,
                 tensorboard_images_max_outputs=args.tensorboard_images_max_outputs,
                 log_every_n_steps=args.log_every_n_steps, eval_crop_size=eval_crop_size_of(args))
 
@@ -83,10 +102,11 @@ def main(argv=None):
         args.num_classes = dataset_num_classes(args.data_dir)  # COCO records say how many classes they hold
     params = training_params(args)
     from utils import training  # imports TensorFlow: after argument parsing, so --help stays instant
-    per_epoch, resume = training.prepare(args, params)  # every check first: nothing is written before
-    training.check_model_dir(args.model_dir, args.clean_model_dir)
-    save_model_params(args.model_dir, params)
-    metrics = training.train_and_evaluate(args, params, per_epoch, resume)
+    per_epoch, resume, run_plan = training.prepare(args, params)  # every check first: nothing is written before
+    if run_plan.task in (None, ('chief', 0)):  # in a cluster, the chief alone prepares the shared folder
+        training.check_model_dir(args.model_dir, args.clean_model_dir)
+        save_model_params(args.model_dir, params)
+    metrics = training.train_and_evaluate(args, params, per_epoch, resume, run_plan)
     if metrics:
         print(f"val mIoU {metrics['miou']:.4f}  pixel accuracy {metrics['pixel_accuracy']:.4f}")
     return 0

@@ -1,5 +1,5 @@
 """Training schedule around tf.estimator: checks before anything is written, step budget, warm start vs
-resume, train/evaluate cycles."""
+resume, train/evaluate cycles on one machine, or tf.estimator.train_and_evaluate across a TF_CONFIG cluster."""
 import contextlib
 import logging
 import math
@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import deeplab_model
 import preprocessing
-from utils import checkpoints
+from utils import checkpoints, distribute
 from utils.errors import UserError
 from utils.records import find_records
 
@@ -50,24 +50,30 @@ def check_checkpoints(model_dir, params, crop_size, clean=False):
     return resume
 
 
-def run_config(args):
-    """Checkpointing, logging and seeding of the Estimator."""
+def run_config(args, run_plan):
+    """Checkpointing, logging, seeding and the tf.distribute strategy of the Estimator. CPU replicas
+    (--num_cpu_replicas) need as many CPU devices in the Estimator's sessions."""
+    cpus = sum(device.startswith('/cpu') for device in run_plan.devices or [])
     session = tf1.ConfigProto(intra_op_parallelism_threads=args.intra_op_threads,
-                              inter_op_parallelism_threads=args.inter_op_threads)
+                              inter_op_parallelism_threads=args.inter_op_threads,
+                              device_count={'CPU': cpus} if cpus > 1 else None)
     return tf.estimator.RunConfig(
         tf_random_seed=args.seed, save_checkpoints_steps=args.save_checkpoints_steps,
         save_checkpoints_secs=None if args.save_checkpoints_steps else 600, keep_checkpoint_max=args.keep_checkpoints,
         log_step_count_steps=args.log_every_n_steps, save_summary_steps=args.log_every_n_steps,
-        session_config=session)
+        session_config=session, train_distribute=distribute.strategy(run_plan))
 
 
 def prepare(args, params):
-    """Every check that needs no writing: records, the step budget, the checkpoint to start from.
-    Returns the training files' steps per epoch and whether the run resumes."""
+    """Every check that needs no writing: the strategy and the global batch's split over its replicas, records,
+    the step budget, the checkpoint to start from.
+    Returns the training files' steps per epoch, whether the run resumes, and the distribute.Plan."""
+    run_plan = distribute.plan(args.num_gpus, args.num_cpu_replicas, need_evaluator=not args.no_eval)
+    distribute.per_replica_batch(args.batch_size, run_plan.replicas)
     train_files = find_records(args.data_dir, 'train')
     per_epoch = steps_per_epoch(count_records(train_files), args.batch_size, train_files[0])
     resume = check_checkpoints(args.model_dir, params, tuple(args.crop_size), args.clean_model_dir)
-    return per_epoch, resume is not None
+    return per_epoch, resume is not None, run_plan
 
 
 @contextlib.contextmanager
@@ -85,10 +91,25 @@ def op_determinism(enabled):
             config.disable_op_determinism()
 
 
-def train_and_evaluate(args, params, per_epoch, resume):
-    """Train for `train_epochs` (or `max_iter` steps), evaluating on the val records every `epochs_per_eval`.
+def train_input(args, params, epochs, seed):
+    """The training input_fn; it takes the Estimator's input_context under tf.distribute."""
+    return lambda input_context=None: preprocessing.input_fn(
+        args.data_dir, True, args.batch_size, epochs, tuple(args.crop_size), params['input_normalization'],
+        args.min_scale, args.max_scale, seed, num_classes=params['num_classes'], input_context=input_context)
 
-    Returns the last evaluation's metrics (empty when no val records exist)."""
+
+def eval_input(args, params):
+    """The evaluation input_fn: every val image, whole, one at a time."""
+    return lambda: preprocessing.input_fn(args.data_dir, False, 1, 1, tuple(args.crop_size),
+                                          params['input_normalization'], num_classes=params['num_classes'])
+
+
+def train_and_evaluate(args, params, per_epoch, resume, run_plan):
+    """Train for `train_epochs` (or `max_iter` steps) with the plan's strategy, evaluating on the val records
+    every `epochs_per_eval` (one machine) or on every new checkpoint (the evaluator task of a cluster).
+
+    Returns the last evaluation's metrics (empty when no val records exist, and on the training tasks of a
+    cluster)."""
     tf1.logging.set_verbosity(tf1.logging.INFO)
     logging.getLogger('tensorflow').addFilter(_not_a_deprecation_notice)
     max_iter = args.max_iter or args.train_epochs * per_epoch
@@ -96,7 +117,10 @@ def train_and_evaluate(args, params, per_epoch, resume):
     if resume:
         tf1.logging.info('Resuming from the latest checkpoint in %s (the warm start is not used).', args.model_dir)
         params['pre_trained_model'] = None
-    estimator = tf.estimator.Estimator(deeplab_model.model_fn, args.model_dir, run_config(args), params)
+    tf1.logging.info('Training with %s.', distribute.describe(run_plan, args.batch_size))
+    estimator = tf.estimator.Estimator(deeplab_model.model_fn, args.model_dir, run_config(args, run_plan), params)
+    if run_plan.kind == 'multi_worker':
+        return _train_and_evaluate_cluster(estimator, args, params, max_iter)
     val_files = _optional_records(args.data_dir, 'val')
     metrics = {}
     cycle_steps = max(1, args.epochs_per_eval * per_epoch)
@@ -105,17 +129,47 @@ def train_and_evaluate(args, params, per_epoch, resume):
         epochs = math.ceil((target - step) / per_epoch)
         seed = None if args.seed is None else args.seed + step  # a resumed cycle does not replay the same batches
         with _label_errors(params['num_classes']), op_determinism(args.deterministic):
-            estimator.train(lambda: preprocessing.input_fn(
-                args.data_dir, True, args.batch_size, epochs, tuple(args.crop_size), params['input_normalization'],
-                args.min_scale, args.max_scale, seed, num_classes=params['num_classes']), max_steps=target)
+            estimator.train(train_input(args, params, epochs, seed), max_steps=target)
             if val_files and not args.no_eval:
-                metrics = estimator.evaluate(lambda: preprocessing.input_fn(
-                    args.data_dir, False, 1, 1, tuple(args.crop_size), params['input_normalization'],
-                    num_classes=params['num_classes']))
+                metrics = estimator.evaluate(eval_input(args, params))
         if metrics:
-            tf1.logging.info('step %d: val mIoU %.4f, pixel accuracy %.4f', metrics['global_step'],
-                             metrics['miou'], metrics['pixel_accuracy'])
+            _log_metrics(metrics)
     return metrics
+
+
+def _train_and_evaluate_cluster(estimator, args, params, max_iter):
+    """One task of a TF_CONFIG cluster: the chief and workers train together up to `max_iter` (the chief writes
+    the checkpoints), the evaluator scores each new checkpoint until the last one. Restarting every task
+    resumes from the latest checkpoint."""
+    step = _global_step(args.model_dir)
+    seed = None if args.seed is None else args.seed + step
+    train_spec = tf.estimator.TrainSpec(train_input(args, params, None, seed), max_steps=max_iter)
+    eval_spec = tf.estimator.EvalSpec(eval_input(args, params), steps=None, start_delay_secs=0,
+                                      throttle_secs=args.eval_throttle_secs)
+    with _label_errors(params['num_classes']), op_determinism(args.deterministic):
+        tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
+    if tf.estimator.RunConfig().task_type != 'evaluator':
+        return {}
+    metrics = last_evaluation(estimator.eval_dir())
+    if metrics:
+        _log_metrics(metrics)
+    return metrics
+
+
+def last_evaluation(eval_dir):
+    """The metrics of the latest evaluation written to `eval_dir` (the Estimator's event files), or {}."""
+    latest = {}
+    for path in sorted(tf.io.gfile.glob(os.path.join(eval_dir, 'events.out.tfevents.*'))):
+        for event in tf1.train.summary_iterator(path):
+            values = {value.tag: value.simple_value for value in event.summary.value if value.HasField('simple_value')}
+            if 'miou' in values and event.step >= latest.get('global_step', -1):
+                latest = dict(values, global_step=event.step)
+    return latest
+
+
+def _log_metrics(metrics):
+    tf1.logging.info('step %d: val mIoU %.4f, pixel accuracy %.4f', metrics['global_step'],
+                     metrics['miou'], metrics['pixel_accuracy'])
 
 
 @contextlib.contextmanager
