@@ -1,0 +1,283 @@
+"""tf.distribute training: 2 CPU replicas with synchronized batch norm reproduce one device, without it they
+differ, moving statistics are the replica mean; a local cluster of 2 workers + evaluator trains, evaluates, reads
+disjoint shards and resumes after a worker dies; a bad global batch or TF_CONFIG is a one-line error."""
+import json
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import deeplab_model
+import preprocessing
+import train
+from conftest import ROOT, write_random_checkpoint
+from nets import heads
+from utils.cluster import LocalCluster
+from utils.errors import run_cli
+from utils.flags import MODEL_DEFAULTS
+from utils.training import last_evaluation
+
+tf1 = tf.compat.v1
+PARAMS = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50')
+NUM_TRAIN = 8
+# Scale 1 and 40x48 images: every 33x33 crop lies inside its image, and the labels have no void pixels, so each
+# replica's mean loss over its pixels is exactly its share of the global batch's mean.
+TINY = ['--model_variant', 'resnet_v2_50', '--crop_size', '33', '33', '--min_scale', '1', '--max_scale', '1',
+        '--log_every_n_steps', '1', '--seed', '3', '--initial_learning_rate', '0.05', '--batch_norm_decay', '0.9']
+STEPS = 2
+FIRST_BN = 'resnet_v2_50/block1/unit_1/bottleneck_v2/preact/'  # the network's first batch norm
+
+
+def write_void_free_records(tmp_path_factory):
+    """Records of random 40x48 JPEGs with labels 0..4 everywhere (no void 255), NUM_TRAIN train and 2 val."""
+    import create_tf_record
+    from PIL import Image
+
+    from utils.voc import save_label
+    root = tmp_path_factory.mktemp('void_free')
+    (root / 'images').mkdir(), (root / 'labels').mkdir()
+    rng = np.random.RandomState(0)
+    ids = [f'img{k}' for k in range(NUM_TRAIN + 2)]
+    for image_id in ids:
+        Image.fromarray(rng.randint(0, 256, (40, 48, 3)).astype(np.uint8)).save(root / 'images' / f'{image_id}.jpg')
+        save_label(str(root / 'labels' / f'{image_id}.png'), rng.randint(0, 5, (40, 48)))
+    (root / 'train.txt').write_text('\n'.join(ids[:NUM_TRAIN]) + '\n')
+    (root / 'val.txt').write_text('\n'.join(ids[NUM_TRAIN:]) + '\n')
+    out = str(root / 'records')
+    assert run_cli(create_tf_record.main, [
+        '--data_dir', out, '--image_data_dir', str(root / 'images'), '--label_data_dir', str(root / 'labels'),
+        '--train_data_list', str(root / 'train.txt'), '--valid_data_list', str(root / 'val.txt'),
+        '--num_workers', '1']) == 0
+    return out
+
+
+@pytest.fixture(scope='module')
+def records(tmp_path_factory):
+    return write_void_free_records(tmp_path_factory)
+
+
+@pytest.fixture(scope='module')
+def start(tmp_path_factory):
+    """A whole random model to warm-start from, so every run starts from the same weights (a strategy builds
+    its graph in another order, which would change seeded initialisers)."""
+    folder = tmp_path_factory.mktemp('start')
+    write_random_checkpoint(str(folder), PARAMS)
+    return tf.train.latest_checkpoint(str(folder))
+
+
+@pytest.fixture(scope='module')
+def runs(records, start, tmp_path_factory):
+    """{name: model_dir} of the same STEPS steps of global batch 4: one device, 2 CPU replicas with synchronized
+    batch norm, and without; a checkpoint after every step. The ASPP dropout is off: its random mask over a
+    batch of 4 cannot be the same as two masks over halves, and the batch split is what is compared here."""
+    flags = {'one_device': [], 'sync': ['--num_cpu_replicas', '2'],
+             'no_sync': ['--num_cpu_replicas', '2', '--no_sync_batch_norm']}
+    model_dirs = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(heads, 'CONCAT_DROPOUT_KEEP', 1.0)
+        for name, extra in flags.items():
+            model_dirs[name] = str(tmp_path_factory.mktemp(name))
+            argv = ['--model_dir', model_dirs[name], '--data_dir', records, '--pre_trained_model', start,
+                    '--batch_size', '4', '--max_iter', str(STEPS), '--save_checkpoints_steps', '1', '--no_eval',
+                    *TINY, *extra]
+            assert run_cli(train.main, argv) == 0, name
+    return model_dirs
+
+
+def logged_losses(model_dir):
+    """{step: loss} from the Estimator's summaries (the mean over replicas under a strategy)."""
+    losses = {}
+    for path in tf.io.gfile.glob(os.path.join(model_dir, 'events.out.tfevents.*')):
+        for event in tf1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == 'loss':
+                    losses[event.step] = value.simple_value
+    return losses
+
+
+def checkpoint_at(model_dir, step):
+    return os.path.join(model_dir, f'model.ckpt-{step}')
+
+
+def checkpoint_values(prefix):
+    return {name: tf.train.load_variable(prefix, name) for name, _ in tf.train.list_variables(prefix)}
+
+
+def relative_change(model_dirs, step, names):
+    """|update of run b - update of run a| / |update of run a| over `names` after `step` steps, for model_dirs (a, b),
+    updates taken from the common start (each run's step-0 checkpoint)."""
+    def update(model_dir):
+        start, now = (checkpoint_values(checkpoint_at(model_dir, s)) for s in (0, step))
+        return np.concatenate([(now[name] - start[name]).ravel() for name in names])
+    first, second = (update(model_dir) for model_dir in model_dirs)
+    return float(np.linalg.norm(second - first) / np.linalg.norm(first))
+
+
+def variable_groups(model_dir):
+    """(trainable weights, moving statistics) names of a checkpoint."""
+    names = [name for name, _ in tf.train.list_variables(checkpoint_at(model_dir, 0))
+             if name != 'global_step' and not name.endswith('/Momentum')]
+    return [n for n in names if '/moving_' not in n], [n for n in names if '/moving_' in n]
+
+
+def test_two_replicas_with_sync_batch_norm_reproduce_one_device(runs):
+    """The first step's loss and moving statistics agree to float precision. The weight update agrees to about
+    1 %, not to float precision: the one-device run normalises with the fused kernel, the replicas with the
+    all-reduced statistics, and the gradients of a randomly initialised 50-layer batch-norm network amplify that
+    rounding (on one device, swapping the fused kernel for the same formula unfused moves them as much).
+    Without synchronisation the update differs by more than its own size (next test)."""
+    one, sync = logged_losses(runs['one_device']), logged_losses(runs['sync'])
+    assert sorted(one) == sorted(sync) == list(range(1, STEPS + 1))
+    assert sync[1] == pytest.approx(one[1], rel=1e-6)
+    assert sync[2] == pytest.approx(one[2], rel=5e-4)
+    weights, statistics = variable_groups(runs['one_device'])
+    assert len(weights) > 150 and len(statistics) > 100
+    assert relative_change((runs['one_device'], runs['sync']), 1, statistics) < 1e-4
+    assert relative_change((runs['one_device'], runs['sync']), 1, weights) < 0.03
+    one_values, sync_values = (checkpoint_values(checkpoint_at(runs[name], STEPS)) for name in ('one_device', 'sync'))
+    assert sorted(one_values) == sorted(sync_values)  # same names, Momentum slots included
+
+
+def test_without_sync_the_replicas_normalise_their_own_halves_and_differ(runs):
+    weights, statistics = variable_groups(runs['one_device'])
+    assert relative_change((runs['one_device'], runs['no_sync']), 1, statistics) > 0.1
+    assert relative_change((runs['one_device'], runs['no_sync']), 1, weights) > 1.0
+
+
+def first_batch_norm_means(records, start):
+    """Batch means at the first batch norm of the network for the first global batch of 4 (as the runs draw it)
+    and for its first 2 crops (replica 0's share), from the start checkpoint."""
+    with tf.Graph().as_default():
+        tf1.set_random_seed(3)  # the graph seed the Estimator sets from --seed 3: the same shuffle
+        features, _ = tf1.data.make_one_shot_iterator(preprocessing.input_fn(
+            records, True, 4, crop_size=(33, 33), min_scale=1, max_scale=1, seed=3)).get_next()
+        deeplab_model.upsampled_logits(features['image'], PARAMS, training=True)
+        bn_input = tf1.get_default_graph().get_operation_by_name(FIRST_BN + 'FusedBatchNormV3').inputs[0]
+        saver = tf1.train.Saver()
+        with tf1.Session() as sess:
+            saver.restore(sess, start)
+            values = sess.run(bn_input)
+    return values.mean(axis=(0, 1, 2)), values[:2].mean(axis=(0, 1, 2))
+
+
+def test_moving_statistics_are_the_mean_over_replicas_not_replica_0s(records, start, runs):
+    global_mean, replica_0_mean = first_batch_norm_means(records, start)
+    start_mean = tf.train.load_variable(start, FIRST_BN + 'moving_mean')
+    stored = tf.train.load_variable(checkpoint_at(runs['no_sync'], 1), FIRST_BN + 'moving_mean')
+    momentum = 1 - 0.9
+    np.testing.assert_allclose(stored, start_mean + momentum * (global_mean - start_mean), atol=1e-5)
+    assert np.max(np.abs(stored - (start_mean + momentum * (replica_0_mean - start_mean)))) > 1e-3
+
+
+def wait_for_checkpoint(model_dir, step, timeout_secs=600):
+    """Until the latest checkpoint of `model_dir` (as its `checkpoint` file names it) is at `step` or later."""
+    deadline = time.monotonic() + timeout_secs
+    while True:
+        latest = tf.train.latest_checkpoint(model_dir)
+        if latest and int(latest.rsplit('-', 1)[1]) >= step:
+            return
+        assert time.monotonic() < deadline, f'no checkpoint at step {step} after {timeout_secs} s'
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope='module')
+def cluster_run(records, tmp_path_factory):
+    """A chief, a worker and an evaluator through TF_CONFIG up to step 4 (checkpoints every 2 steps); the worker
+    is killed once the step-2 checkpoint is the latest, then the whole cluster is started again.
+    Returns (model_dir, killed cluster, its failure, restarted cluster, the restart's examples folder)."""
+    model_dir = str(tmp_path_factory.mktemp('cluster_model'))
+    argv = ['--model_dir', model_dir, '--data_dir', records, '--batch_size', '2', '--max_iter', '4',
+            '--save_checkpoints_steps', '2', '--eval_throttle_secs', '1', '--eval_crop_size', '33', '33', *TINY]
+
+    def cluster(attempt):
+        examples = tmp_path_factory.mktemp(f'examples_{attempt}')
+        command = [sys.executable, os.path.join(ROOT, 'tests', 'train_recording_examples.py'), str(examples)]
+        return LocalCluster(argv, 2, str(tmp_path_factory.mktemp(f'logs_{attempt}')), command), examples
+
+    killed, _ = cluster('killed')
+    killed.start()
+    wait_for_checkpoint(model_dir, 2)
+    killed.processes[('worker', 0)].send_signal(signal.SIGKILL)
+    failure = killed.wait()
+    restarted, examples = cluster('restarted')
+    restarted.start()
+    assert restarted.wait() is None, [restarted.last_line(task) for task in restarted.tasks]
+    return model_dir, killed, failure, restarted, examples
+
+
+def test_a_dead_worker_stops_the_cluster_and_a_restart_resumes_from_the_last_checkpoint(cluster_run):
+    model_dir, killed, failure, restarted, _ = cluster_run
+    assert failure == (('worker', 0), -signal.SIGKILL)
+    assert all(process.poll() is not None for process in killed.processes.values())
+    with open(restarted.log_path(('chief', 0)), encoding='utf-8') as log:
+        text = log.read()
+    restored = [int(line.rsplit('-', 1)[1]) for line in text.splitlines() if 'Restoring parameters from' in line]
+    assert restored and restored[0] >= 2
+    assert tf.train.load_variable(tf.train.latest_checkpoint(model_dir), 'global_step') == 4
+
+
+def test_two_workers_reach_max_iter_and_the_evaluator_reports_miou(cluster_run):
+    model_dir, _, _, restarted, _ = cluster_run
+    assert restarted.last_line(('evaluator', 0)).startswith('val mIoU ')
+    metrics = last_evaluation(os.path.join(model_dir, 'eval'))
+    assert metrics['global_step'] == 4 and 0.0 <= metrics['miou'] <= 1.0
+
+
+def test_the_workers_read_disjoint_shards(cluster_run):
+    examples_dir = cluster_run[4]
+    read = {task: set((examples_dir / f'{task}.examples').read_text().splitlines()) for task in ('chief0', 'worker0')}
+    assert not read['chief0'] & read['worker0']
+    assert len(read['chief0'] | read['worker0']) == NUM_TRAIN
+    assert len(read['chief0']) == len(read['worker0']) == NUM_TRAIN // 2
+
+
+def test_the_cluster_checkpoint_evaluates_on_one_device(cluster_run, records, runs):
+    model_dir = cluster_run[0]
+    names = dict(tf.train.list_variables(tf.train.latest_checkpoint(model_dir)))
+    assert names == dict(tf.train.list_variables(tf.train.latest_checkpoint(runs['one_device'])))
+    estimator = tf.estimator.Estimator(deeplab_model.model_fn, model_dir, params=dict(PARAMS, eval_crop_size=None))
+    scores = estimator.evaluate(lambda: preprocessing.input_fn(records, False, 1))
+    assert scores['global_step'] == 4 and 0.0 <= scores['miou'] <= 1.0
+
+
+def error_line(capsys):
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), lines
+    return lines[0]
+
+
+def test_a_global_batch_that_does_not_divide_by_the_replicas_is_one_line(records, tmp_path, capsys):
+    argv = ['--model_dir', str(tmp_path / 'm'), '--data_dir', records, '--batch_size', '3', '--num_cpu_replicas',
+            '2', *TINY]
+    assert run_cli(train.main, argv) == 2
+    assert '--batch_size 3 is the global batch and must divide by the 2 replicas' in error_line(capsys)
+    assert not (tmp_path / 'm').exists()
+
+
+@pytest.mark.parametrize('config, problem', [
+    ('{"cluster": {"chief": ["127.0.0.1:1"]', 'TF_CONFIG: not valid JSON'),
+    (json.dumps({'cluster': {'chief': ['127.0.0.1:1'], 'worker': ['127.0.0.1:2']}, 'task': {'type': 'chief'}}),
+     'TF_CONFIG: the cluster needs one "evaluator" entry'),
+])
+def test_a_malformed_tf_config_or_a_missing_evaluator_is_one_line(config, problem, records, tmp_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setenv('TF_CONFIG', config)
+    argv = ['--model_dir', str(tmp_path / 'm'), '--data_dir', records, '--batch_size', '2', *TINY]
+    assert run_cli(train.main, argv) == 2
+    assert problem in error_line(capsys)
+    assert not (tmp_path / 'm').exists()
+
+
+def test_the_launcher_stops_the_cluster_when_a_task_fails_and_reports_its_error(tmp_path, capsys):
+    import launch_local_cluster
+    argv = ['--num_workers', '2', '--log_dir', str(tmp_path / 'logs'), '--', '--model_dir', str(tmp_path / 'm'),
+            '--data_dir', str(tmp_path / 'nowhere'), '--batch_size', '2']
+    assert run_cli(launch_local_cluster.main, argv) == 2
+    line = error_line(capsys)
+    assert 'ended with exit code 2 (the other tasks were stopped): error: ' in line
+    assert 'nowhere: record folder not found' in line
+    assert sorted(os.listdir(tmp_path / 'logs')) == ['chief0.log', 'evaluator0.log', 'worker0.log']
