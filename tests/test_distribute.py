@@ -258,6 +258,13 @@ def test_a_global_batch_that_does_not_divide_by_the_replicas_is_one_line(records
     assert not (tmp_path / 'm').exists()
 
 
+@pytest.mark.parametrize('flag', ['--num_gpus', '--num_cpu_replicas'])
+def test_a_negative_device_count_is_one_line(flag, records, tmp_path, capsys):
+    argv = ['--model_dir', str(tmp_path / 'm'), '--data_dir', records, '--batch_size', '2', flag, '-1', *TINY]
+    assert run_cli(train.main, argv) == 2
+    assert error_line(capsys) == f'error: {flag} -1: a number of devices, 0 or more'
+
+
 @pytest.mark.parametrize('config, problem', [
     ('{"cluster": {"chief": ["127.0.0.1:1"]', 'TF_CONFIG: not valid JSON'),
     (json.dumps({'cluster': {'chief': ['127.0.0.1:1'], 'worker': ['127.0.0.1:2']}, 'task': {'type': 'chief'}}),

@@ -56,6 +56,9 @@ def parse_tf_config(text, need_evaluator=True):
 def plan(num_gpus=None, num_cpu_replicas=None, need_evaluator=True, environ=None):
     """The strategy for this process from the flags and TF_CONFIG (see the module docstring)."""
     environ = os.environ if environ is None else environ
+    for flag, value in (('--num_gpus', num_gpus), ('--num_cpu_replicas', num_cpu_replicas)):
+        if value is not None and value < 0:
+            raise UserError(f'{flag} {value}: a number of devices, 0 or more')
     if environ.get(TF_CONFIG):
         if num_gpus is not None or num_cpu_replicas:
             raise UserError(f'--num_gpus / --num_cpu_replicas do not apply with {TF_CONFIG}: every worker uses all '
