@@ -190,7 +190,8 @@ def cluster_run(records, tmp_path_factory):
     is killed once the step-2 checkpoint is the latest, then the whole cluster is started again.
     Returns (model_dir, killed cluster, its failure, restarted cluster, the restart's examples folder)."""
     model_dir = str(tmp_path_factory.mktemp('cluster_model'))
-    argv = ['--model_dir', model_dir, '--data_dir', records, '--batch_size', '2', '--max_iter', '4',
+    # global batch 4: each worker's 2 crops a step, over the restart's 2 steps, are its whole half of the 8 examples
+    argv = ['--model_dir', model_dir, '--data_dir', records, '--batch_size', '4', '--max_iter', '4',
             '--save_checkpoints_steps', '2', '--eval_throttle_secs', '1', '--eval_crop_size', '33', '33', *TINY]
 
     def cluster(attempt):
