@@ -59,11 +59,16 @@ def _applied_taps(inputs, kernel, stride, rate, padding):
 
 
 def atrous_conv2d(inputs, kernel, stride, rate, padding):
-    """tf.nn.conv2d with a dilation rate, through space-to-batch where no native gradient kernel exists."""
-    kernel, rates = _applied_taps(inputs, kernel, stride, rate, padding)
-    if rates == (1, 1) or native_dilation():
+    """tf.nn.conv2d with a dilation rate, through space-to-batch where no native gradient kernel exists.
+
+    Only the space-to-batch path drops unreachable taps: that is where they cost (a 6x6 map padded to 108x108
+    at rate 18), while native dilation handles them cheaply and, with oneDNN, the reduced kernel's gradients
+    are not bit-reproducible under op determinism (tests/test_determinism.py).
+    """
+    if rate == 1 or native_dilation():
         return tf.nn.conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
-                            dilations=[1, *rates, 1])
+                            dilations=[1, rate, rate, 1])
+    kernel, rates = _applied_taps(inputs, kernel, stride, rate, padding)
     return tf.nn.convolution(inputs, kernel, strides=stride, padding=padding, dilations=rates)
 
 

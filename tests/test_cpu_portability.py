@@ -21,8 +21,8 @@ MODELS = {
 }
 TRAIN_PARAMS = {'initial_learning_rate': 1e-3, 'end_learning_rate': 0.0, 'max_iter': 10, 'momentum': 0.9}
 # The ResNet training step keeps block3 rate 2 and block4 rates 4 8 16 but takes ASPP rates 2 4 6: on its 5x5
-# feature map the defaults 12 24 36 reach only padding and reduce to 1x1 convolutions (nets.layers.reachable_taps),
-# while 2 and 4 stay atrous. Prediction uses the full output-stride-8 defaults.
+# feature map the defaults 12 24 36 reach only padding, and through space-to-batch reduce to 1x1 convolutions
+# (nets.layers.reachable_taps), while 2 and 4 stay atrous. Prediction uses the full output-stride-8 defaults.
 TRAIN_OVERRIDES = {'resnet': {'atrous_rates': [2, 4, 6]}, 'xception': {}}
 # Random logits weights (stddev 0.01) leave Xception's probabilities near 1/5 everywhere; scaled after restoring
 # (the same in both runs), they give distinct labels to compare.
