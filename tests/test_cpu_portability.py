@@ -3,6 +3,7 @@ tf.nn.conv2d, so space-to-batch) and on (native dilation), a training step runs 
 the same predictions, for ResNet-v2 (multi-grid block4 at output stride 8) and Xception-65 with the decoder."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -114,6 +115,7 @@ def runs(tmp_path_factory):
         with open(out + '.json', encoding='utf-8') as handle:
             summary = json.load(handle)
         results[onednn] = summary, dict(np.load(out + '.npz'))
+    shutil.rmtree(root)  # every result is in memory; the two random models take 300 MB
     return results
 
 

@@ -1,8 +1,10 @@
 """tf.distribute training: 2 CPU replicas with synchronized batch norm reproduce one device, without it they
 differ, moving statistics are the replica mean; a local cluster of 2 workers + evaluator trains, evaluates, reads
-disjoint shards and resumes after a worker dies; a bad global batch or TF_CONFIG is a one-line error."""
+disjoint shards and resumes after a worker dies; checkpoints move between one device and replicas both ways and
+infer and export on one device; a bad global batch or TF_CONFIG is a one-line error."""
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -10,8 +12,11 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 import deeplab_model
+import export_model
+import inference
 import preprocessing
 import train
 from conftest import ROOT, write_random_checkpoint
@@ -69,8 +74,15 @@ def start(tmp_path_factory):
     return tf.train.latest_checkpoint(str(folder))
 
 
+def remove_unless_a_test_failed(request, *folders):
+    """Module fixtures hold gigabytes of checkpoints: free them when the module ends, keep them to debug failures."""
+    if not request.session.testsfailed:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope='module')
-def runs(records, start, tmp_path_factory):
+def runs(records, start, tmp_path_factory, request):
     """{name: model_dir} of the same STEPS steps of global batch 4: one device, 2 CPU replicas with synchronized
     batch norm, and without; a checkpoint after every step. The ASPP dropout is off: its random mask over a
     batch of 4 cannot be the same as two masks over halves, and the batch split is what is compared here."""
@@ -85,7 +97,8 @@ def runs(records, start, tmp_path_factory):
                     '--batch_size', '4', '--max_iter', str(STEPS), '--save_checkpoints_steps', '1', '--no_eval',
                     *TINY, *extra]
             assert run_cli(train.main, argv) == 0, name
-    return model_dirs
+    yield model_dirs
+    remove_unless_a_test_failed(request, *model_dirs.values())
 
 
 def logged_losses(model_dir):
@@ -185,7 +198,7 @@ def wait_for_checkpoint(model_dir, step, timeout_secs=600):
 
 
 @pytest.fixture(scope='module')
-def cluster_run(records, tmp_path_factory):
+def cluster_run(records, tmp_path_factory, request):
     """A chief, a worker and an evaluator through TF_CONFIG up to step 4 (checkpoints every 2 steps); the worker
     is killed once the step-2 checkpoint is the latest, then the whole cluster is started again.
     Returns (model_dir, killed cluster, its failure, restarted cluster, the restart's examples folder)."""
@@ -207,7 +220,8 @@ def cluster_run(records, tmp_path_factory):
     restarted, examples = cluster('restarted')
     restarted.start()
     assert restarted.wait() is None, [restarted.last_line(task) for task in restarted.tasks]
-    return model_dir, killed, failure, restarted, examples
+    yield model_dir, killed, failure, restarted, examples
+    remove_unless_a_test_failed(request, model_dir)
 
 
 def test_a_dead_worker_stops_the_cluster_and_a_restart_resumes_from_the_last_checkpoint(cluster_run):
@@ -243,6 +257,50 @@ def test_the_cluster_checkpoint_evaluates_on_one_device(cluster_run, records, ru
     estimator = tf.estimator.Estimator(deeplab_model.model_fn, model_dir, params=dict(PARAMS, eval_crop_size=None))
     scores = estimator.evaluate(lambda: preprocessing.input_fn(records, False, 1))
     assert scores['global_step'] == 4 and 0.0 <= scores['miou'] <= 1.0
+
+
+def copy_last_checkpoint(model_dir, target):
+    """A model folder holding only `model_dir`'s latest checkpoint and its deeplab_params.json, as a user would
+    carry a trained model to another machine."""
+    prefix = tf.train.latest_checkpoint(model_dir)
+    os.makedirs(target)
+    for path in tf.io.gfile.glob(prefix + '.*') + [os.path.join(model_dir, 'deeplab_params.json')]:
+        shutil.copy(path, target)
+    tf1.train.update_checkpoint_state(str(target), os.path.join(str(target), os.path.basename(prefix)))
+    return str(target)
+
+
+@pytest.mark.parametrize('trained, resumed', [('one_device', ['--num_cpu_replicas', '2']), ('sync', [])])
+def test_a_checkpoint_resumes_under_the_other_device_setting(trained, resumed, runs, records, tmp_path):
+    """A one-device checkpoint resumes on 2 replicas, a 2-replica one on one device: training goes on from its
+    step and weights (one more step, a small update), not from a fresh start."""
+    model_dir = copy_last_checkpoint(runs[trained], tmp_path / 'model')
+    before = checkpoint_values(checkpoint_at(model_dir, STEPS))
+    argv = ['--model_dir', model_dir, '--data_dir', records, '--batch_size', '4', '--max_iter', str(STEPS + 1),
+            '--no_eval', '--keep_checkpoints', '1', *TINY, *resumed]
+    assert run_cli(train.main, argv) == 0
+    assert sorted(logged_losses(model_dir)) == [STEPS + 1]
+    after = checkpoint_values(checkpoint_at(model_dir, STEPS + 1))
+    assert sorted(after) == sorted(before)
+    weights, _ = variable_groups(runs[trained])
+    moved = np.concatenate([(after[name] - before[name]).ravel() for name in weights])
+    assert 0 < np.linalg.norm(moved) < 0.1 * np.linalg.norm(np.concatenate([before[n].ravel() for n in weights]))
+
+
+def test_a_two_replica_checkpoint_infers_and_exports_on_one_device(runs, records, tmp_path):
+    """inference.py from the checkpoint and from export_model.py's frozen graph give the same labels."""
+    model_dir = runs['sync']
+    data = os.path.dirname(records)
+    listed = ['--image_data_dir', os.path.join(data, 'images'), '--image_list', os.path.join(data, 'val.txt')]
+    frozen = str(tmp_path / 'frozen.pb')
+    assert run_cli(export_model.main, ['--model_dir', model_dir, '--export_path', frozen]) == 0
+    for source, out in ((['--model_dir', model_dir], 'checkpoint'), (['--frozen_graph', frozen], 'frozen')):
+        assert run_cli(inference.main, [*listed, *source, '--output_dir', str(tmp_path / out)]) == 0
+    names = sorted(os.listdir(tmp_path / 'checkpoint'))
+    assert names == ['img8.png', 'img9.png'] == sorted(os.listdir(tmp_path / 'frozen'))
+    for name in names:
+        labels = [np.array(Image.open(tmp_path / out / name)) for out in ('checkpoint', 'frozen')]
+        np.testing.assert_array_equal(*labels)
 
 
 def error_line(capsys):
