@@ -197,14 +197,26 @@ def wait_for_checkpoint(model_dir, step, timeout_secs=600):
         time.sleep(0.5)
 
 
+def copy_last_checkpoint(model_dir, target):
+    """A model folder holding only `model_dir`'s latest checkpoint and its deeplab_params.json, as a user would
+    carry a trained model to another machine."""
+    prefix = tf.train.latest_checkpoint(model_dir)
+    os.makedirs(target)
+    for path in tf.io.gfile.glob(prefix + '.*') + [os.path.join(model_dir, 'deeplab_params.json')]:
+        shutil.copy(path, target)
+    tf1.train.update_checkpoint_state(str(target), os.path.join(str(target), os.path.basename(prefix)))
+    return str(target)
+
+
 @pytest.fixture(scope='module')
-def cluster_run(records, tmp_path_factory, request):
-    """A chief, a worker and an evaluator through TF_CONFIG up to step 4 (checkpoints every 2 steps); the worker
-    is killed once the step-2 checkpoint is the latest, then the whole cluster is started again.
+def cluster_run(records, runs, tmp_path_factory, request):
+    """A chief, a worker and an evaluator through TF_CONFIG, resuming the one-device run's step-2 checkpoint, up
+    to step 6 (checkpoints every 2 steps); the worker is killed once the step-4 checkpoint is the latest, then the
+    whole cluster is started again.
     Returns (model_dir, killed cluster, its failure, restarted cluster, the restart's examples folder)."""
-    model_dir = str(tmp_path_factory.mktemp('cluster_model'))
+    model_dir = copy_last_checkpoint(runs['one_device'], tmp_path_factory.mktemp('cluster') / 'model')
     # global batch 4: each worker's 2 crops a step, over the restart's 2 steps, are its whole half of the 8 examples
-    argv = ['--model_dir', model_dir, '--data_dir', records, '--batch_size', '4', '--max_iter', '4',
+    argv = ['--model_dir', model_dir, '--data_dir', records, '--batch_size', '4', '--max_iter', str(STEPS + 4),
             '--save_checkpoints_steps', '2', '--eval_throttle_secs', '1', '--eval_crop_size', '33', '33', *TINY]
 
     def cluster(attempt):
@@ -214,7 +226,7 @@ def cluster_run(records, tmp_path_factory, request):
 
     killed, _ = cluster('killed')
     killed.start()
-    wait_for_checkpoint(model_dir, 2)
+    wait_for_checkpoint(model_dir, STEPS + 2)
     killed.processes[('worker', 0)].send_signal(signal.SIGKILL)
     failure = killed.wait()
     restarted, examples = cluster('restarted')
@@ -224,22 +236,30 @@ def cluster_run(records, tmp_path_factory, request):
     remove_unless_a_test_failed(request, model_dir)
 
 
+def restored_steps(cluster):
+    """The checkpoint steps the cluster's chief restored, in its log's order."""
+    with open(cluster.log_path(('chief', 0)), encoding='utf-8') as log:
+        return [int(line.rsplit('-', 1)[1]) for line in log if 'Restoring parameters from' in line]
+
+
+def test_a_one_device_checkpoint_resumes_on_the_cluster(cluster_run):
+    killed = cluster_run[1]
+    assert restored_steps(killed)[0] == STEPS
+
+
 def test_a_dead_worker_stops_the_cluster_and_a_restart_resumes_from_the_last_checkpoint(cluster_run):
     model_dir, killed, failure, restarted, _ = cluster_run
     assert failure == (('worker', 0), -signal.SIGKILL)
     assert all(process.poll() is not None for process in killed.processes.values())
-    with open(restarted.log_path(('chief', 0)), encoding='utf-8') as log:
-        text = log.read()
-    restored = [int(line.rsplit('-', 1)[1]) for line in text.splitlines() if 'Restoring parameters from' in line]
-    assert restored and restored[0] >= 2
-    assert tf.train.load_variable(tf.train.latest_checkpoint(model_dir), 'global_step') == 4
+    assert restored_steps(restarted)[0] >= STEPS + 2
+    assert tf.train.load_variable(tf.train.latest_checkpoint(model_dir), 'global_step') == STEPS + 4
 
 
 def test_two_workers_reach_max_iter_and_the_evaluator_reports_miou(cluster_run):
     model_dir, _, _, restarted, _ = cluster_run
     assert restarted.last_line(('evaluator', 0)).startswith('val mIoU ')
     metrics = last_evaluation(os.path.join(model_dir, 'eval'))
-    assert metrics['global_step'] == 4 and 0.0 <= metrics['miou'] <= 1.0
+    assert metrics['global_step'] == STEPS + 4 and 0.0 <= metrics['miou'] <= 1.0
 
 
 def test_the_workers_read_disjoint_shards(cluster_run):
@@ -256,33 +276,21 @@ def test_the_cluster_checkpoint_evaluates_on_one_device(cluster_run, records, ru
     assert names == dict(tf.train.list_variables(tf.train.latest_checkpoint(runs['one_device'])))
     estimator = tf.estimator.Estimator(deeplab_model.model_fn, model_dir, params=dict(PARAMS, eval_crop_size=None))
     scores = estimator.evaluate(lambda: preprocessing.input_fn(records, False, 1))
-    assert scores['global_step'] == 4 and 0.0 <= scores['miou'] <= 1.0
+    assert scores['global_step'] == STEPS + 4 and 0.0 <= scores['miou'] <= 1.0
 
 
-def copy_last_checkpoint(model_dir, target):
-    """A model folder holding only `model_dir`'s latest checkpoint and its deeplab_params.json, as a user would
-    carry a trained model to another machine."""
-    prefix = tf.train.latest_checkpoint(model_dir)
-    os.makedirs(target)
-    for path in tf.io.gfile.glob(prefix + '.*') + [os.path.join(model_dir, 'deeplab_params.json')]:
-        shutil.copy(path, target)
-    tf1.train.update_checkpoint_state(str(target), os.path.join(str(target), os.path.basename(prefix)))
-    return str(target)
-
-
-@pytest.mark.parametrize('trained, resumed', [('one_device', ['--num_cpu_replicas', '2']), ('sync', [])])
-def test_a_checkpoint_resumes_under_the_other_device_setting(trained, resumed, runs, records, tmp_path):
-    """A one-device checkpoint resumes on 2 replicas, a 2-replica one on one device: training goes on from its
-    step and weights (one more step, a small update), not from a fresh start."""
-    model_dir = copy_last_checkpoint(runs[trained], tmp_path / 'model')
+def test_a_two_replica_checkpoint_resumes_on_one_device(runs, records, tmp_path):
+    """Training goes on from its step and weights (one more step, a small update), not from a fresh start. The
+    other way round, the cluster above resumes the one-device run."""
+    model_dir = copy_last_checkpoint(runs['sync'], tmp_path / 'model')
     before = checkpoint_values(checkpoint_at(model_dir, STEPS))
     argv = ['--model_dir', model_dir, '--data_dir', records, '--batch_size', '4', '--max_iter', str(STEPS + 1),
-            '--no_eval', '--keep_checkpoints', '1', *TINY, *resumed]
+            '--no_eval', '--keep_checkpoints', '1', *TINY]
     assert run_cli(train.main, argv) == 0
     assert sorted(logged_losses(model_dir)) == [STEPS + 1]
     after = checkpoint_values(checkpoint_at(model_dir, STEPS + 1))
     assert sorted(after) == sorted(before)
-    weights, _ = variable_groups(runs[trained])
+    weights, _ = variable_groups(runs['sync'])
     moved = np.concatenate([(after[name] - before[name]).ravel() for name in weights])
     assert 0 < np.linalg.norm(moved) < 0.1 * np.linalg.norm(np.concatenate([before[n].ravel() for n in weights]))
 
