@@ -63,8 +63,8 @@ def atrous_conv2d(inputs, kernel, stride, rate, padding):
 
     Only the space-to-batch path drops unreachable taps: that is where they cost (a 6x6 map padded to 108x108
     at rate 18), while native dilation handles them cheaply. A kernel left 1x1 is applied as a matrix product:
-    the sliced kernel through tf.nn.conv2d trains differently from run to run under op determinism, with
-    oneDNN on or off (tests/test_determinism.py), the product does not.
+    through tf.nn.conv2d the sliced kernel did not train bit-identically under op determinism (the seeded runs
+    of tests/test_determinism.py parted at their second step); the product does.
     """
     if rate == 1 or native_dilation():
         return tf.nn.conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
