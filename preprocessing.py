@@ -166,9 +166,9 @@ def input_fn(data_dir, is_training, batch_size, num_epochs=1, crop_size=(513, 51
     if is_training:
         files = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=base_seed)
         dataset = _records_with_positions(files, 1 if sequential else None, num_parallel_calls, deterministic)
-        pipelines, pipeline = (1, 0) if input_context is None else (
-            input_context.num_input_pipelines, input_context.input_pipeline_id)
+        pipelines, pipeline = 1, 0
         if input_context is not None:
+            pipelines, pipeline = input_context.num_input_pipelines, input_context.input_pipeline_id
             batch_size = input_context.get_per_replica_batch_size(batch_size)
         if pipelines > 1:
             dataset = dataset.filter(lambda path, position, serialized: in_shard(position, pipelines, pipeline))

@@ -35,6 +35,7 @@ import create_tf_record  # noqa: E402
 import deeplab_model  # noqa: E402
 import train  # noqa: E402
 from utils import training  # noqa: E402
+from utils.checkpoints import checkpoint_values  # noqa: E402
 from utils.cluster import LocalCluster  # noqa: E402
 from utils.demo_data import make_demo_voc  # noqa: E402
 from utils.distribute import Plan  # noqa: E402
@@ -94,20 +95,6 @@ def bench_step(args, records, folder):
         print(f'| {name} | {" / ".join(f"{v:.3f}" for v in values)} | {median:.3f} | {median / base:.3f} |')
 
 
-def logged_losses(model_dir):
-    """{step: loss} the Estimator wrote to its summaries."""
-    losses = {}
-    for path in tf.io.gfile.glob(os.path.join(model_dir, 'events.out.tfevents.*')):
-        for event in tf1.train.summary_iterator(path):
-            losses.update({event.step: value.simple_value for value in event.summary.value if value.tag == 'loss'})
-    return losses
-
-
-def checkpoint_values(model_dir):
-    prefix = tf.train.latest_checkpoint(model_dir)
-    return {name: tf.train.load_variable(prefix, name) for name, _ in tf.train.list_variables(prefix)}
-
-
 def bench_agree(args, records, folder):
     common = ['--data_dir', records, '--model_variant', args.model_variant, '--batch_size', '4', '--crop_size',
               str(args.crop), str(args.crop), '--seed', '0', '--log_every_n_steps', '1', '--initial_learning_rate',
@@ -130,7 +117,7 @@ def bench_agree(args, records, folder):
             subprocess.run([sys.executable, os.path.join(ROOT, 'train.py'), *argv, *extra], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         seconds[name] = time.perf_counter() - start
-        losses[name], values[name] = logged_losses(model_dir), checkpoint_values(model_dir)
+        losses[name], values[name] = training.logged_scalar(model_dir, 'loss'), checkpoint_values(model_dir)
         print(f'{name}: {seconds[name]:.0f} s', flush=True)
     reference = values['1 device']
     print(f'\n{args.model_variant}, global batch 4 of {args.crop}x{args.crop}, {args.agree_steps} steps from the same '

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 import train
 from conftest import write_demo_records
+from utils.checkpoints import checkpoint_values
 from utils.errors import run_cli
 
 TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '33', '33', '--max_iter', '3',
@@ -17,12 +18,6 @@ TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '
 @pytest.fixture(scope='module')
 def records(tmp_path_factory):
     return write_demo_records(tmp_path_factory, 6, 1)
-
-
-def checkpoint_values(path):
-    """{variable name: value} of a checkpoint (a prefix or a folder's latest)."""
-    path = tf.train.latest_checkpoint(path) or path
-    return {name: tf.train.load_variable(path, name) for name, _ in tf.train.list_variables(path)}
 
 
 def differing(a, b):

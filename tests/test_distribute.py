@@ -21,10 +21,11 @@ import preprocessing
 import train
 from conftest import ROOT, write_random_checkpoint
 from nets import heads
+from utils.checkpoints import checkpoint_values
 from utils.cluster import LocalCluster
 from utils.errors import run_cli
 from utils.flags import MODEL_DEFAULTS
-from utils.training import last_evaluation
+from utils.training import last_evaluation, logged_scalar
 
 tf1 = tf.compat.v1
 PARAMS = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50')
@@ -101,23 +102,8 @@ def runs(records, start, tmp_path_factory, request):
     remove_unless_a_test_failed(request, *model_dirs.values())
 
 
-def logged_losses(model_dir):
-    """{step: loss} from the Estimator's summaries (the mean over replicas under a strategy)."""
-    losses = {}
-    for path in tf.io.gfile.glob(os.path.join(model_dir, 'events.out.tfevents.*')):
-        for event in tf1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag == 'loss':
-                    losses[event.step] = value.simple_value
-    return losses
-
-
 def checkpoint_at(model_dir, step):
     return os.path.join(model_dir, f'model.ckpt-{step}')
-
-
-def checkpoint_values(prefix):
-    return {name: tf.train.load_variable(prefix, name) for name, _ in tf.train.list_variables(prefix)}
 
 
 def relative_change(model_dirs, step, names):
@@ -143,7 +129,7 @@ def test_two_replicas_with_sync_batch_norm_reproduce_one_device(runs):
     all-reduced statistics, and the gradients of a randomly initialised 50-layer batch-norm network amplify that
     rounding (on one device, swapping the fused kernel for the same formula unfused moves them as much).
     Without synchronisation the update differs by more than its own size (next test)."""
-    one, sync = logged_losses(runs['one_device']), logged_losses(runs['sync'])
+    one, sync = logged_scalar(runs['one_device'], 'loss'), logged_scalar(runs['sync'], 'loss')
     assert sorted(one) == sorted(sync) == list(range(1, STEPS + 1))
     assert sync[1] == pytest.approx(one[1], rel=1e-6)
     assert sync[2] == pytest.approx(one[2], rel=5e-4)
@@ -287,7 +273,7 @@ def test_a_two_replica_checkpoint_resumes_on_one_device(runs, records, tmp_path)
     argv = ['--model_dir', model_dir, '--data_dir', records, '--batch_size', '4', '--max_iter', str(STEPS + 1),
             '--no_eval', '--keep_checkpoints', '1', *TINY]
     assert run_cli(train.main, argv) == 0
-    assert sorted(logged_losses(model_dir)) == [STEPS + 1]
+    assert sorted(logged_scalar(model_dir, 'loss')) == [STEPS + 1]
     after = checkpoint_values(checkpoint_at(model_dir, STEPS + 1))
     assert sorted(after) == sorted(before)
     weights, _ = variable_groups(runs['sync'])

@@ -49,6 +49,12 @@ def checkpoint_shapes(ckpt):
         raise UserError(f'{ckpt}: unreadable checkpoint ({err.__class__.__name__})') from None
 
 
+def checkpoint_values(path):
+    """{variable name: value} of a checkpoint: a prefix, or a folder's latest."""
+    path = tf.train.latest_checkpoint(path) or path
+    return {name: tf.train.load_variable(path, name) for name, _ in tf.train.list_variables(path)}
+
+
 def variable_name(var):
     """The name a variable is saved under. Under tf.distribute, replica i's model_fn sees the mirrored variables
     as their copies `<name>/replica_<i>`, which are saved (and warm-started) as `<name>`."""

@@ -156,14 +156,26 @@ def _train_and_evaluate_cluster(estimator, args, params, max_iter):
     return metrics
 
 
+def _scalar_summaries(folder):
+    """(step, {tag: value}) of each event with scalar summaries the Estimator wrote to `folder`."""
+    for path in sorted(tf.io.gfile.glob(os.path.join(folder, 'events.out.tfevents.*'))):
+        for event in tf1.train.summary_iterator(path):
+            values = {value.tag: value.simple_value for value in event.summary.value if value.HasField('simple_value')}
+            if values:
+                yield event.step, values
+
+
+def logged_scalar(folder, tag):
+    """{step: value} of one scalar summary, e.g. the training 'loss' (the mean over replicas under a strategy)."""
+    return {step: values[tag] for step, values in _scalar_summaries(folder) if tag in values}
+
+
 def last_evaluation(eval_dir):
     """The metrics of the latest evaluation written to `eval_dir` (the Estimator's event files), or {}."""
     latest = {}
-    for path in sorted(tf.io.gfile.glob(os.path.join(eval_dir, 'events.out.tfevents.*'))):
-        for event in tf1.train.summary_iterator(path):
-            values = {value.tag: value.simple_value for value in event.summary.value if value.HasField('simple_value')}
-            if 'miou' in values and event.step >= latest.get('global_step', -1):
-                latest = dict(values, global_step=event.step)
+    for step, values in _scalar_summaries(eval_dir):
+        if 'miou' in values and step >= latest.get('global_step', -1):
+            latest = dict(values, global_step=step)
     return latest
 
 
