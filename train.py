@@ -56,8 +56,9 @@ def build_parser():
     parser.add_argument('--max_scale', type=float, default=2.0, help='Random scale upper bound (default: %(default)s).')
     parser.add_argument('--seed', type=int, default=None, help='Seed for initialisation and augmentation.')
     parser.add_argument('--deterministic', action='store_true',
-                        help='TensorFlow op determinism while training (needs --seed): bit-identical checkpoints on '
-                             'the same hardware and software, also on GPUs, where seeding alone is not enough.')
+                        help='TensorFlow op determinism while training (needs --seed), one op at a time: '
+                             'bit-identical checkpoints on the same hardware and software, also on GPUs, where '
+                             'seeding alone is not enough.')
     parser.add_argument('--save_checkpoints_steps', type=int, default=None,
                         help='Checkpoint every N steps (default: every 10 minutes and at the end).')
     parser.add_argument('--keep_checkpoints', type=int, default=3, help='Checkpoints kept (default: %(default)s).')
@@ -66,7 +67,9 @@ def build_parser():
     parser.add_argument('--tensorboard_images_max_outputs', type=int, default=4,
                         help='Image/label/prediction triplets per summary (default: %(default)s).')
     parser.add_argument('--intra_op_threads', type=int, default=0, help='TensorFlow intra-op threads (0: all).')
-    parser.add_argument('--inter_op_threads', type=int, default=0, help='TensorFlow inter-op threads (0: all).')
+    parser.add_argument('--inter_op_threads', type=int, default=None,
+                        help='TensorFlow inter-op threads, ops run side by side (0: all; default: all, or 1 with '
+                             '--deterministic, which needs one).')
     distributed = parser.add_argument_group('tf.distribute (a TF_CONFIG cluster in the environment: '
                                             'MultiWorkerMirroredStrategy over its chief and workers)')
     distributed.add_argument('--num_gpus', type=int, default=None,

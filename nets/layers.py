@@ -62,16 +62,12 @@ def atrous_conv2d(inputs, kernel, stride, rate, padding):
     """tf.nn.conv2d with a dilation rate, through space-to-batch where no native gradient kernel exists.
 
     Only the space-to-batch path drops unreachable taps: that is where they cost (a 6x6 map padded to 108x108
-    at rate 18), while native dilation handles them cheaply. A kernel left 1x1 is applied as a matrix product:
-    through tf.nn.conv2d the sliced kernel did not train bit-identically under op determinism (the seeded runs
-    of tests/test_determinism.py parted at their second step); the product does.
+    at rate 18), while native dilation handles them cheaply.
     """
     if rate == 1 or native_dilation():
         return tf.nn.conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
                             dilations=[1, rate, rate, 1])
     kernel, rates = _applied_taps(inputs, kernel, stride, rate, padding)
-    if kernel.shape[:2] == (1, 1):
-        return tf.tensordot(inputs, kernel[0, 0], [[3], [0]])
     return tf.nn.convolution(inputs, kernel, strides=stride, padding=padding, dilations=rates)
 
 

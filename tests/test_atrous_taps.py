@@ -1,6 +1,6 @@
 """On the space-to-batch path, atrous taps that can only meet zero padding are dropped, exactly: outputs and
 gradients equal those of the full dilated kernel, and at the demo's crop (6x6 maps at output stride 16) ASPP runs
-as matrix products (its kernels left 1x1). Native dilation keeps the whole kernel."""
+as plain 1x1 convolutions. Native dilation keeps the whole kernel."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -63,12 +63,12 @@ def demo_crop_aspp(native):
     return [op for op in graph.get_operations() if op.name.split('/')[0] in ('aspp1', 'aspp2', 'aspp3')]
 
 
-def test_demo_crop_runs_aspp_as_matrix_products_on_the_space_to_batch_path():
-    """The kernels left 1x1 are applied as (pixels x 2048) by (2048 x 256) products, no convolution at all."""
+def test_demo_crop_runs_aspp_as_1x1_convolutions_through_space_to_batch():
     atrous = demo_crop_aspp(native=False)
-    assert not [op.name for op in atrous if op.type in ('SpaceToBatchND', 'Conv2D')]
-    products = [op for op in atrous if op.type == 'MatMul']
-    assert [op.inputs[1].shape.as_list() for op in products] == [[2048, 256]] * 3
+    assert not [op.name for op in atrous if op.type == 'SpaceToBatchND']
+    convolutions = [op for op in atrous if op.type == 'Conv2D']
+    assert len(convolutions) == 3 and all(list(op.get_attr('dilations')) == [1, 1, 1, 1] for op in convolutions)
+    assert [tuple(op.inputs[1].shape[:2]) for op in convolutions] == [(1, 1)] * 3
 
 
 def test_native_dilation_keeps_the_whole_kernel():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import deeplab_model
 import train
 from conftest import write_demo_records
 from utils.checkpoints import checkpoint_values
@@ -44,6 +45,49 @@ def test_two_seeded_trainings_give_bit_identical_checkpoints(records, tmp_path, 
     start = checkpoint_values(tf.train.get_checkpoint_state(model_dirs[0]).all_model_checkpoint_paths[0])
     assert start['global_step'] == 0
     assert len(differing(first, start)) > 300
+
+
+def _replayed_weights(argv, replays, steps=3):
+    """Final global variables of `steps` seeded training steps (fixed random batches) replayed from the start in
+    `replays` fresh sessions of one graph, under train.py's session config and op determinism for `argv`."""
+    from utils import distribute, training
+    args = train.build_parser().parse_args(argv)
+    params = train.training_params(args)
+    params['max_iter'] = steps
+    rng = np.random.RandomState(0)
+    height, width = args.crop_size
+    batches = [(rng.randint(0, 256, (args.batch_size, height, width, 3)).astype(np.float32),
+                rng.randint(0, 21, (args.batch_size, height, width, 1)).astype(np.int32)) for _ in range(steps)]
+    config = training.run_config(args, distribute.plan(need_evaluator=False)).session_config
+    tf.compat.v1.Session(graph=tf.Graph()).close()  # the process's shared pool exists first, as in the demo
+    graph = tf.Graph()
+    with graph.as_default(), training.op_determinism(True):
+        tf.compat.v1.set_random_seed(args.seed)
+        images = tf.compat.v1.placeholder(tf.float32, batches[0][0].shape)
+        labels = tf.compat.v1.placeholder(tf.int32, batches[0][1].shape)
+        spec = deeplab_model.model_fn({'image': images}, labels, tf.estimator.ModeKeys.TRAIN, params)
+        variables = tf.compat.v1.global_variables()
+        replayed = []
+        for _ in range(replays):  # a fresh session restarts the seeded initialisers and dropout
+            with tf.compat.v1.Session(graph=graph, config=config) as sess:
+                sess.run([tf.compat.v1.global_variables_initializer(), tf.compat.v1.local_variables_initializer()])
+                for image, label in batches:
+                    sess.run(spec.train_op, {images: image, labels: label})
+                replayed.append(dict(zip((v.op.name for v in variables), sess.run(variables))))
+    return replayed
+
+
+def test_deterministic_training_steps_repeat_whatever_the_thread_timing(tmp_path):
+    """Op determinism alone is not enough on the CPU: TensorFlow's AddN adds its inputs starting from whichever
+    input buffer it may reuse, which depends on the order in which other ops finished. Without oneDNN, replays of
+    the same steps parted at the sum of the five ASPP branches' gradients in about half of them. --deterministic
+    therefore runs the graph's ops one at a time, in a thread pool of the session's own (the process-wide pool
+    has the size its first session gave it); each op still uses every core."""
+    argv = ['--model_dir', str(tmp_path), '--data_dir', str(tmp_path), '--num_classes', '21', '--seed', '1',
+            '--deterministic', *TINY]
+    first, *others = _replayed_weights(argv, replays=6)
+    assert first['global_step'] == 3
+    assert [differing(first, other) for other in others] == [[]] * 5
 
 
 def test_deterministic_needs_a_seed(records, tmp_path, capsys):

@@ -54,14 +54,27 @@ def run_config(args, run_plan):
     """Checkpointing, logging, seeding and the tf.distribute strategy of the Estimator. CPU replicas
     (--num_cpu_replicas) need as many CPU devices in the Estimator's sessions."""
     cpus = sum(device.startswith('/cpu') for device in run_plan.devices or [])
+    inter_op = inter_op_threads(args)
     session = tf1.ConfigProto(intra_op_parallelism_threads=args.intra_op_threads,
-                              inter_op_parallelism_threads=args.inter_op_threads,
+                              inter_op_parallelism_threads=inter_op,
                               device_count={'CPU': cpus} if cpus > 1 else None)
+    if inter_op and run_plan.kind != 'multi_worker':
+        # the session's own pool (DirectSession): otherwise every session shares the pool of the process's first
+        session.session_inter_op_thread_pool.add(num_threads=inter_op)
     return tf.estimator.RunConfig(
         tf_random_seed=args.seed, save_checkpoints_steps=args.save_checkpoints_steps,
         save_checkpoints_secs=None if args.save_checkpoints_steps else 600, keep_checkpoint_max=args.keep_checkpoints,
         log_step_count_steps=args.log_every_n_steps, save_summary_steps=args.log_every_n_steps,
         session_config=session, train_distribute=distribute.strategy(run_plan))
+
+
+def inter_op_threads(args):
+    """--inter_op_threads, else all (0), or one under --deterministic. TensorFlow's CPU AddN (the sum of a tensor's
+    gradients) starts from whichever input buffer no other op still needs: with ops side by side its rounding
+    follows thread timing, with one op at a time it is fixed (tests/test_determinism.py)."""
+    if args.inter_op_threads is not None:
+        return args.inter_op_threads
+    return 1 if args.deterministic else 0
 
 
 def prepare(args, params):
@@ -118,6 +131,10 @@ def train_and_evaluate(args, params, per_epoch, resume, run_plan):
         tf1.logging.info('Resuming from the latest checkpoint in %s (the warm start is not used).', args.model_dir)
         params['pre_trained_model'] = None
     tf1.logging.info('Training with %s.', distribute.describe(run_plan, args.batch_size))
+    if args.deterministic and inter_op_threads(args) != 1:
+        tf1.logging.warning('--inter_op_threads %d with --deterministic: ops run side by side, so checkpoints can '
+                            'differ in rounding between runs (leave it unset for one at a time).',
+                            inter_op_threads(args))
     estimator = tf.estimator.Estimator(deeplab_model.model_fn, args.model_dir, run_config(args, run_plan), params)
     if run_plan.kind == 'multi_worker':
         return _train_and_evaluate_cluster(estimator, args, params, max_iter)
