@@ -79,15 +79,25 @@ def _replayed_weights(argv, replays, steps=3):
 
 def test_deterministic_training_steps_repeat_whatever_the_thread_timing(tmp_path):
     """Op determinism alone is not enough on the CPU: TensorFlow's AddN adds its inputs starting from whichever
-    input buffer it may reuse, which depends on the order in which other ops finished. Without oneDNN, replays of
-    the same steps parted at the sum of the five ASPP branches' gradients in about half of them. --deterministic
-    therefore runs the graph's ops one at a time, in a thread pool of the session's own (the process-wide pool
-    has the size its first session gave it); each op still uses every core."""
+    input buffer it may reuse, which depends on the order in which other ops finished. Without oneDNN, 12
+    replays of 3 steps ended in 11 different results, parting at the sum of the five ASPP branches' gradients.
+    --deterministic therefore runs the graph's ops one at a time, in a thread pool of the session's own (the
+    process-wide pool has the size its first session gave it); each op still uses every core."""
     argv = ['--model_dir', str(tmp_path), '--data_dir', str(tmp_path), '--num_classes', '21', '--seed', '1',
             '--deterministic', *TINY]
     first, *others = _replayed_weights(argv, replays=6)
     assert first['global_step'] == 3
     assert [differing(first, other) for other in others] == [[]] * 5
+
+
+@pytest.mark.parametrize('flags, threads', [([], 0), (['--deterministic'], 1), (['--inter_op_threads', '3'], 3),
+                                            (['--deterministic', '--inter_op_threads', '2'], 2)])
+def test_inter_op_threads_default_to_one_under_deterministic_in_a_pool_of_the_sessions_own(flags, threads):
+    from utils import distribute, training
+    args = train.build_parser().parse_args(['--model_dir', 'm', '--data_dir', 'd', '--seed', '1', *flags])
+    config = training.run_config(args, distribute.plan(need_evaluator=False)).session_config
+    assert config.inter_op_parallelism_threads == threads
+    assert [pool.num_threads for pool in config.session_inter_op_thread_pool] == ([threads] if threads else [])
 
 
 def test_deterministic_needs_a_seed(records, tmp_path, capsys):
