@@ -131,10 +131,10 @@ def train_and_evaluate(args, params, per_epoch, resume, run_plan):
         tf1.logging.info('Resuming from the latest checkpoint in %s (the warm start is not used).', args.model_dir)
         params['pre_trained_model'] = None
     tf1.logging.info('Training with %s.', distribute.describe(run_plan, args.batch_size))
-    if args.deterministic and inter_op_threads(args) != 1:
+    if args.deterministic and args.inter_op_threads not in (None, 1):
         tf1.logging.warning('--inter_op_threads %d with --deterministic: ops run side by side, so checkpoints can '
                             'differ in rounding between runs (leave it unset for one at a time).',
-                            inter_op_threads(args))
+                            args.inter_op_threads)
     estimator = tf.estimator.Estimator(deeplab_model.model_fn, args.model_dir, run_config(args, run_plan), params)
     if run_plan.kind == 'multi_worker':
         return _train_and_evaluate_cluster(estimator, args, params, max_iter)
