@@ -110,7 +110,7 @@ def probabilities(label, num_classes=21, confidence=0.8):
     np.put_along_axis(prob, np.minimum(label, num_classes - 1)[..., None].astype(np.int64), confidence, axis=2)
     band = np.abs(np.arange(W) - (EDGE - 2.5)) < 3
     prob[:, band, 0], prob[:, band, min(15, num_classes - 1)] = 0.4, 0.45
-    return prob.astype(np.float16)
+    return (prob / prob.sum(axis=2, keepdims=True)).astype(np.float16)
 
 
 def test_hard_label_crf_equals_direct_pydensecrf_call():

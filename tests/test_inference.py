@@ -13,6 +13,7 @@ import inference
 from conftest import write_random_checkpoint, write_voc_with_model
 from utils.errors import run_cli
 from utils.flags import MODEL_DEFAULTS
+from utils.probabilities import read_probabilities
 from utils.voc import save_label
 
 SIZES = {'2007_000032': (37, 50), '2007_000039': (45, 29)}
@@ -40,7 +41,7 @@ def test_inference_writes_palette_pngs_of_each_image_size_probabilities_and_pane
         assert np.asarray(result).max() < 5
         probabilities = np.load(out / 'probabilities' / f'{image_id}.npz')['probabilities']
         assert probabilities.shape == (height, width, 5) and probabilities.dtype == np.float16
-        np.testing.assert_allclose(probabilities.astype(np.float32).sum(axis=2), 1.0, atol=1e-2)
+        read_probabilities(str(out / 'probabilities' / f'{image_id}.npz'), 5)  # passes the readers' check
         np.testing.assert_array_equal(probabilities.argmax(axis=2), np.asarray(result))
         assert Image.open(tmp_path / 'panels' / f'{image_id}.png').size[0] > 2 * width
 

@@ -1,7 +1,9 @@
-"""The soft ensemble (pixel_stacking.py --probabilities) and CRF parameters carried from tuning to applying
-(densecrf_inference.py --tune_output / --params_json)."""
+"""The soft ensemble (pixel_stacking.py --probabilities), CRF parameters carried from tuning to applying
+(densecrf_inference.py --tune_output / --params_json), and probability files that are not probabilities refused by
+both readers."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -34,6 +36,19 @@ def folders(tmp_path):
     return tmp_path, probs
 
 
+@pytest.fixture
+def images(folders):
+    """A random RGB image of each probability map's size, for the CRF."""
+    tmp_path, probs = folders
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for ident in ('img1', 'img2'):
+        shape = probs['a', ident].shape[:2]
+        Image.fromarray(rng.integers(0, 256, shape + (3,)).astype(np.uint8)).save(folder / f'{ident}.png')
+    return folder
+
+
 def test_the_weighted_average_is_taken_in_float32():
     p = [np.full((1, 1, 2), [0.9, 0.1], np.float32), np.full((1, 1, 2), [0.2, 0.8], np.float32)]
     np.testing.assert_allclose(average(p, [1, 3]), [[[(0.9 + 3 * 0.2) / 4, (0.1 + 3 * 0.8) / 4]]], rtol=1e-6)
@@ -61,14 +76,10 @@ def test_a_missing_probability_file_is_named(folders, capsys):
     assert not os.path.exists(tmp_path / 'soft')
 
 
-def test_tuned_crf_parameters_are_applied_from_their_json(folders, capsys):
+def test_tuned_crf_parameters_are_applied_from_their_json(folders, images, capsys):
     tmp_path, probs = folders
-    images, gt = tmp_path / 'images', tmp_path / 'gt'
-    rng = np.random.default_rng(1)
+    gt = tmp_path / 'gt'
     for ident in ('img1', 'img2'):
-        shape = probs['a', ident].shape[:2]
-        images.mkdir(exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, shape + (3,)).astype(np.uint8)).save(images / f'{ident}.png')
         save_label(str(gt / f'{ident}.png'), probs['a', ident].argmax(axis=2))
     best = tmp_path / 'crf' / 'best.json'
     assert run_cli(densecrf_inference.main, [
@@ -90,3 +101,66 @@ def test_unknown_crf_parameters_are_named(tmp_path):
     (tmp_path / 'p.json').write_text('{"bilateral_sxy": 40, "sxy": 3}')
     with pytest.raises(UserError, match='p.json: unknown CRF parameters sxy'):
         read_params(str(tmp_path / 'p.json'), PROBABILITY_DEFAULTS)
+
+
+def spoiled(kind, prob):
+    """`prob` [H, W, C] made into what another tool might leave: NaN or Inf entries, every value times 5 (per-pixel
+    sums of 5), or one pixel with a negative value that still sums to 1."""
+    prob = prob.astype(np.float32)
+    if kind in ('NaN', 'Inf'):
+        prob[0, 0, 3] = prob[1, 2, 0] = prob[2, 1, 5] = np.nan if kind == 'NaN' else np.inf
+    elif kind == 'sums to 5':
+        prob *= 5
+    else:
+        prob[0, 0] = 0
+        prob[0, 0, :2] = -0.5, 1.5
+    return prob.astype(np.float16)
+
+
+SPOILED_MESSAGES = {
+    'NaN': r'3 non-finite values \(NaN or Inf\)',
+    'Inf': r'3 non-finite values \(NaN or Inf\)',
+    'sums to 5': r'per-pixel sums (\d\.\d{3})\.\.(\d\.\d{3}), expected 1',
+    'negative': r'1 negative values \(lowest -0\.5\)',
+}
+
+
+def cli_argv(script, tmp_path, images):
+    """(main, argv, the outputs it writes for img1) of a soft ensemble of folders a and b, or a CRF of folder a."""
+    out = tmp_path / 'out'
+    if script == 'pixel_stacking':
+        return (pixel_stacking.main, ['--probabilities', '--inputs', str(tmp_path / 'a'), str(tmp_path / 'b'),
+                                      '--output_dir', str(out), '--num_workers', '1'],
+                [out / 'img1.png', out / 'probabilities' / 'img1.npz'])
+    return (densecrf_inference.main, ['--image_data_dir', str(images), '--prob_dir', str(tmp_path / 'a'),
+                                      '--output_dir', str(out), '--iterations', '1', '--num_workers', '1'],
+            [out / 'img1.png'])
+
+
+@pytest.mark.parametrize('script', ['pixel_stacking', 'densecrf_inference'])
+@pytest.mark.parametrize('kind', list(SPOILED_MESSAGES))
+def test_a_file_that_holds_no_probabilities_is_refused_by_name(folders, images, capsys, script, kind):
+    tmp_path, probs = folders
+    path = tmp_path / 'a' / 'img1.npz'
+    np.savez_compressed(path, probabilities=spoiled(kind, probs['a', 'img1']))
+    main, argv, outputs = cli_argv(script, tmp_path, images)
+    assert run_cli(main, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f'error: {path}: ')
+    match = re.search(SPOILED_MESSAGES[kind], err)
+    assert match, err
+    if kind == 'sums to 5':
+        assert all(float(total) == pytest.approx(5, abs=0.01) for total in match.groups())
+    assert not any(output.exists() for output in outputs)
+
+
+def test_the_suites_own_float16_files_pass_the_check(tmp_path):
+    # Each class just over half a float16 step above a representable value, so storing rounds every one up by
+    # almost half a step: the largest per-pixel sum float16 can make of a float32 softmax (about 1 + 2**-11).
+    step = 2.0 ** -10
+    top = [2.0 ** -(c + 1) * (1 + 0.51 * step) for c in range(10)]
+    prob = np.array(top + [(1 - sum(top)) / 11] * 11, np.float32)
+    stored = prob.astype(np.float16).astype(np.float64).sum()
+    assert stored - 1 > 0.9 * 2.0 ** -11
+    save_probabilities(str(tmp_path / 'x.npz'), np.tile(prob, (2, 3, 1)))
+    assert read_probabilities(str(tmp_path / 'x.npz'), 21).shape == (2, 3, 21)
