@@ -1,15 +1,17 @@
 """Pack test-set results for the PASCAL VOC evaluation server.
 
-    python make_submission.py --results_dir OUT --output results.tar.gz --comp comp6 --image_list test.txt
+    python make_submission.py --results_dir OUT --output results.tar.gz --comp comp6 --image_list test.txt \\
+        --image_data_dir JPEGImages
 
 The tarball holds results/VOC2012/Segmentation/<comp>_test_cls/<id>.png, each a VOC-palette PNG. comp5 is for
 methods trained on VOC data only, comp6 for methods using outside data (e.g. ImageNet/COCO pre-training). It
-refuses, writing nothing, when a listed image has no result (VOC 2012 test has 1456 images) or a result holds
-a value outside 0..20.
+refuses, writing nothing, when a listed image has no result (VOC 2012 test has 1456 images), a result holds
+a value outside 0..20, or a result does not have its test image's size (the server rejects such a package;
+without --image_data_dir the sizes cannot be checked, so nothing is packed).
 """
 import sys
 
-from utils.errors import run_cli
+from utils.errors import UserError, run_cli
 from utils.flags import parser_for
 from utils.parallel import default_workers
 from utils.submission import COMPETITIONS, VOC2012_TEST_IMAGES, make_submission
@@ -25,7 +27,8 @@ def build_parser():
                         help='List file of the test ids that must all have a result (e.g. VOC2012 '
                              'ImageSets/Segmentation/test.txt; default: every PNG in --results_dir).')
     parser.add_argument('--image_data_dir', default=None,
-                        help='Test image folder: when given, every result must have its image\'s size.')
+                        help='Test image folder (required): every result must have its image\'s size, as the server '
+                             'checks.')
     parser.add_argument('--num_workers', type=int, default=default_workers(),
                         help='Processes checking results (default: all %(default)s cores).')
     return parser
@@ -33,7 +36,10 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    count = make_submission(args.results_dir, args.output, args.comp, args.image_list, args.image_data_dir,
+    if args.image_data_dir is None:
+        raise UserError(f'{args.results_dir}: cannot check that each result has its test image\'s size (the server '
+                        'rejects other sizes); give the test images with --image_data_dir')
+    count = make_submission(args.results_dir, args.output, args.image_data_dir, args.comp, args.image_list,
                             args.num_workers)
     print(f'{args.output}: {count} results packed')
     if count != VOC2012_TEST_IMAGES:

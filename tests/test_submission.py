@@ -1,6 +1,7 @@
 """The PASCAL evaluation-server tarball: layout, palette PNGs, and refusals."""
 import io
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,21 +17,27 @@ FOLDER = 'results/VOC2012/Segmentation/comp6_test_cls'
 
 @pytest.fixture
 def results(tmp_path):
-    folder = tmp_path / 'results'
-    folder.mkdir()
+    """Two results, a list of them, and a test image folder of their sizes (2x2 and 3x1)."""
+    folder, images = tmp_path / 'results', tmp_path / 'images'
+    folder.mkdir(), images.mkdir()
     save_label(str(folder / '2008_000001.png'), np.array([[0, 15], [20, 0]], np.uint8))
     Image.fromarray(np.array([[1, 2, 3]], np.uint8), mode='L').save(folder / "b'2008_000002'.png")
+    Image.new('RGB', (2, 2)).save(images / '2008_000001.jpg')
+    Image.new('RGB', (3, 1)).save(images / '2008_000002.jpg')
     (tmp_path / 'test.txt').write_text('2008_000001\n2008_000002\n')
     return folder, tmp_path / 'test.txt'
 
 
-def run(argv, capsys):
+def run(argv, capsys, images=True):
+    """make_submission.py's exit code, stdout and stderr; the fixture's test images are given unless not `images`."""
+    if images:
+        argv = [*argv, '--image_data_dir', str(Path(argv[argv.index('--output') + 1]).parent / 'images')]
     code = run_cli(make_submission.main, argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err.strip()
 
 
-def test_tarball_layout_and_palette_pngs(results, tmp_path, capsys):
+def test_results_of_their_test_images_size_are_packed_as_palette_pngs(results, tmp_path, capsys):
     folder, listing = results
     out = tmp_path / 'sub.tar.gz'
     code, stdout, _ = run(['--results_dir', str(folder), '--output', str(out), '--image_list', str(listing),
@@ -55,6 +62,7 @@ def test_comp5_folder(results, tmp_path, capsys):
 def test_refuses_when_a_listed_image_has_no_result(results, tmp_path, capsys):
     folder, listing = results
     listing.write_text('2008_000001\n2008_000002\n2008_000003\n')
+    Image.new('RGB', (1, 1)).save(tmp_path / 'images' / '2008_000003.jpg')
     out = tmp_path / 'sub.tar.gz'
     code, _, err = run(['--results_dir', str(folder), '--output', str(out), '--image_list', str(listing)], capsys)
     assert code == 2 and err == f'error: {folder}: 1 missing files (2008_000003)'
@@ -73,13 +81,24 @@ def test_refuses_values_outside_class_ids(results, tmp_path, capsys, value):
 
 def test_refuses_a_result_of_the_wrong_size(results, tmp_path, capsys):
     folder, _ = results
-    images = tmp_path / 'images'
-    images.mkdir()
-    Image.new('RGB', (2, 2)).save(images / '2008_000001.jpg')
-    Image.new('RGB', (4, 1)).save(images / '2008_000002.jpg')
-    code, _, err = run(['--results_dir', str(folder), '--output', str(tmp_path / 's.tar.gz'), '--image_data_dir',
-                        str(images), '--num_workers', '1'], capsys)
+    Image.new('RGB', (4, 1)).save(tmp_path / 'images' / '2008_000002.jpg')
+    code, _, err = run(['--results_dir', str(folder), '--output', str(tmp_path / 's.tar.gz'), '--num_workers', '1'],
+                       capsys)
     assert code == 2 and "b'2008_000002'.png: result is 3x1" in err and '4x1' in err
+    assert not (tmp_path / 's.tar.gz').exists()
+
+
+def test_refuses_to_pack_without_the_test_images_as_sizes_cannot_be_checked(results, tmp_path, capsys):
+    folder, listing = results
+    for ident in ('2008_000001', '2008_000002'):
+        save_label(str(folder / f'{ident}.png'), np.zeros((10, 10), np.uint8))  # the test images are 2x2 and 3x1
+    (folder / "b'2008_000002'.png").unlink()
+    out = tmp_path / 'sub.tar.gz'
+    code, _, err = run(['--results_dir', str(folder), '--output', str(out), '--image_list', str(listing)], capsys,
+                       images=False)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f'error: {folder}: ') and 'cannot check' in err and '--image_data_dir' in err
+    assert not out.exists() and not list(tmp_path.glob('.sub*'))
 
 
 def test_refuses_a_missing_results_folder(tmp_path, capsys):

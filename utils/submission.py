@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from utils.errors import UserError
-from utils.files import atomic_path, find_file, read_id_list
+from utils.files import atomic_path, find_file, read_id_list, require_dir
 from utils.parallel import imap_progress
 from utils.scoring import missing_message, result_files
 from utils.voc import IMAGE_EXTENSIONS, NUM_CLASSES, image_size, label_image, read_label
@@ -27,21 +27,21 @@ def _encoded(task):
     bad = [int(v) for v in np.unique(label) if v >= NUM_CLASSES]
     if bad:
         raise UserError(f'{path}: values {bad[:5]} outside 0..{NUM_CLASSES - 1} (the server accepts class ids only)')
-    if image_path is not None:
-        height, width = image_size(image_path)
-        if (height, width) != label.shape:
-            raise UserError(f'{path}: result is {label.shape[1]}x{label.shape[0]} but image {image_path} is '
-                            f'{width}x{height}')
+    height, width = image_size(image_path)
+    if (height, width) != label.shape:
+        raise UserError(f'{path}: result is {label.shape[1]}x{label.shape[0]} but image {image_path} is '
+                        f'{width}x{height}')
     buffer = io.BytesIO()
     label_image(label).save(buffer, format='PNG')
     return ident, buffer.getvalue()
 
 
-def make_submission(results_dir, output, comp='comp6', image_list=None, image_dir=None, num_workers=None):
+def make_submission(results_dir, output, image_dir, comp='comp6', image_list=None, num_workers=None):
     """Pack the results of `image_list` (default: every PNG in `results_dir`) into the `output` .tar.gz.
 
-    Refuses (UserError, nothing written) when a listed image has no result, a value is not a class id, or,
-    given `image_dir`, a result does not have its image's size. Returns the number of results packed.
+    Refuses (UserError, nothing written) when a listed image has no result or no test image in `image_dir`, a
+    value is not a class id, or a result does not have its image's size (the server rejects such a package).
+    Returns the number of results packed.
     """
     if comp not in COMPETITIONS:
         raise UserError(f'competition must be one of {", ".join(COMPETITIONS)}, not {comp!r}')
@@ -49,14 +49,13 @@ def make_submission(results_dir, output, comp='comp6', image_list=None, image_di
     ids = sorted(index) if image_list is None else read_id_list(image_list)
     if not ids:
         raise UserError(f'{results_dir}: no result PNGs')
-    missing = {results_dir: [i for i in ids if i not in index]}
-    if image_dir is not None:
-        images = {i: find_file(image_dir, i, IMAGE_EXTENSIONS) for i in ids}
-        missing[image_dir] = [i for i in ids if images[i] is None]
+    require_dir(image_dir, 'test image folder')
+    images = {i: find_file(image_dir, i, IMAGE_EXTENSIONS) for i in ids}
+    missing = {results_dir: [i for i in ids if i not in index], image_dir: [i for i in ids if images[i] is None]}
     missing = {d: m for d, m in missing.items() if m}
     if missing:
         raise UserError(missing_message(missing, 'files'))
-    tasks = [(i, index[i], images[i] if image_dir is not None else None) for i in ids]
+    tasks = [(i, index[i], images[i]) for i in ids]
     encoded = dict(imap_progress(_encoded, tasks, num_workers, desc='checking'))
     folder = archive_folder(comp)
     with atomic_path(output) as tmp:
