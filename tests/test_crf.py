@@ -1,5 +1,5 @@
 """DenseCRF: equals a direct pydensecrf call on a noisy scene, cleans noise, moves a blurred edge, seed rule, folders,
-errors."""
+errors; the defaults are their sources' values and reach pydensecrf from the command line."""
 import numpy as np
 import pydensecrf.densecrf as dcrf
 import pytest
@@ -315,3 +315,72 @@ def test_refine_folder_refuses_to_overwrite_its_input(folders):
     images, labels, _, _ = folders
     with pytest.raises(UserError, match='inputs are never modified'):
         crf.refine_folder(str(images), str(labels), label_dir=str(labels))
+
+
+# DeepLab-v2's DenseCRF for ResNet-101 on VOC (its run_densecrf.sh: MAX_ITER 10, POS_W 3, POS_XY_STD 1, Bi_W 4,
+# Bi_XY_STD 67, Bi_RGB_STD 3), the values behind its 76.35 -> 77.69 val mIoU.
+DEEPLAB_V2_VOC = {'gauss_sxy': 1, 'gauss_compat': 3, 'bilateral_sxy': 67, 'bilateral_srgb': 3, 'bilateral_compat': 4,
+                  'iterations': 10}
+# pydensecrf's README and examples/inference.py (gt_prob 0.7, Gaussian sxy 3 compat 3, bilateral sxy 80 srgb 13
+# compat 10, inference(5)), which the seed's densecrf script ran on hard labels.
+PYDENSECRF_EXAMPLE = {'gt_prob': 0.7, 'gauss_sxy': 3, 'gauss_compat': 3, 'bilateral_sxy': 80, 'bilateral_srgb': 13,
+                      'bilateral_compat': 10, 'iterations': 5}
+# The seed's background-vs-one-class rule ran those values for a single mean-field step.
+SEED_RULE = dict(PYDENSECRF_EXAMPLE, iterations=1)
+
+
+def test_crf_defaults_are_deeplab_v2s_with_probabilities_and_the_seeds_with_hard_labels():
+    assert {k: v for k, v in crf.PROBABILITY_DEFAULTS._asdict().items() if k != 'gt_prob'} == DEEPLAB_V2_VOC
+    assert crf.LABEL_DEFAULTS._asdict() == PYDENSECRF_EXAMPLE
+    assert crf.SEED_DEFAULTS._asdict() == SEED_RULE
+
+
+@pytest.fixture
+def pydensecrf_calls(monkeypatch):
+    """Every DenseCRF2D the suite builds, as {'unary', 'gaussian', 'bilateral', 'iterations'} of what it was given."""
+    calls, real = [], dcrf.DenseCRF2D
+
+    class Spy:
+        def __init__(self, *shape):
+            self.crf, self.seen = real(*shape), {}
+            calls.append(self.seen)
+
+        def setUnaryEnergy(self, unary):
+            self.seen['unary'] = np.array(unary)
+            self.crf.setUnaryEnergy(unary)
+
+        def addPairwiseGaussian(self, **kernel):
+            self.seen['gaussian'] = kernel
+            self.crf.addPairwiseGaussian(**kernel)
+
+        def addPairwiseBilateral(self, **kernel):
+            self.seen['bilateral'] = {k: v for k, v in kernel.items() if k != 'rgbim'}
+            self.crf.addPairwiseBilateral(**kernel)
+
+        def inference(self, iterations):
+            self.seen['iterations'] = iterations
+            return self.crf.inference(iterations)
+
+    monkeypatch.setattr(crf.dcrf, 'DenseCRF2D', Spy)
+    return calls
+
+
+@pytest.mark.parametrize('mode, expected', [
+    (['--prob_dir'], DEEPLAB_V2_VOC),
+    (['--label_data_dir'], PYDENSECRF_EXAMPLE),
+    (['--seed_compat', '--label_data_dir'], SEED_RULE),
+], ids=['probabilities', 'hard labels', 'seed rule'])
+def test_without_parameter_flags_pydensecrf_gets_the_defaults(folders, tmp_path, capsys, pydensecrf_calls, mode,
+                                                               expected):
+    images, labels, probs, _ = folders
+    source = probs if mode[-1] == '--prob_dir' else labels
+    code, _, _ = run(['--image_data_dir', str(images), *mode, str(source), '--output_dir', str(tmp_path / 'out'),
+                      '--num_workers', '1'], capsys)
+    assert code == 0 and len(pydensecrf_calls) == 2
+    for seen in pydensecrf_calls:
+        assert seen['iterations'] == expected['iterations']
+        assert seen['gaussian'] == {'sxy': expected['gauss_sxy'], 'compat': expected['gauss_compat']}
+        assert seen['bilateral'] == {'sxy': expected['bilateral_sxy'], 'srgb': expected['bilateral_srgb'],
+                                     'compat': expected['bilateral_compat']}
+        if 'gt_prob' in expected:  # a labelled pixel's own class costs -log(gt_prob)
+            assert seen['unary'].min() == pytest.approx(-np.log(expected['gt_prob']))
