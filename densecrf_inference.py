@@ -57,10 +57,12 @@ def build_parser():
                         help='Number of classes (default: %(default)s).')
     tune = parser.add_argument_group('tuning (grid search over the bilateral kernel on a labelled split)')
     tune.add_argument('--tune', action='store_true',
-                      help='Report the mIoU without CRF and for every grid setting, and the best one; write nothing.')
+                      help='Report the mIoU without CRF and for every grid setting, and the best one (the highest '
+                           'mIoU; a tie goes to the earlier of no CRF, then grid order); write no labels.')
     tune.add_argument('--label_gt_dir', help='Ground-truth label folder for --tune.')
     tune.add_argument('--tune_output', default=None,
-                      help='Also write the parameters of the best CRF setting here as JSON (for --params_json).')
+                      help='Also write the best setting here as JSON, for --params_json (when no CRF is best, a file '
+                           'that makes --params_json pass the inputs through unchanged).')
     for name, values in crf.TUNE_GRID.items():
         tune.add_argument(f'--tune_{name}', type=float, nargs='+', default=list(values), metavar='V',
                           help=f'Values of {name} to try (default: %(default)s).')
@@ -69,12 +71,17 @@ def build_parser():
 
 
 def params_from(args):
-    """The mode's defaults with every parameter flag given on top."""
+    """The mode's defaults with every parameter flag given on top; NO_CRF when --params_json says so."""
     crf.check_mode(args.prob_dir, args.seed_compat)
     params = crf.default_params(args.prob_dir is not None, args.seed_compat)
     if args.params_json:
         params = crf.read_params(args.params_json, params)
     given = {name: getattr(args, name) for name in PARAM_HELP if getattr(args, name) is not None}
+    if params is crf.NO_CRF:
+        if given:
+            raise UserError(f'{args.params_json}: says no CRF (tuning found no setting better than the inputs); '
+                            f'--{next(iter(given))} cannot apply on top of it')
+        return params
     params = params._replace(**given)
     if not 0 < params.gt_prob < 1:
         raise UserError(f'--gt_prob must be in (0, 1), got {params.gt_prob}')
@@ -84,24 +91,31 @@ def params_from(args):
 
 
 def run_tune(args, params, ids):
-    """Print the mIoU and pixel accuracy of every setting, best last."""
+    """Print the mIoU and pixel accuracy of every setting, the chosen one last, and write what was chosen."""
     if not args.label_gt_dir:
         raise UserError('--tune needs --label_gt_dir (ground truth) and usually --image_list')
     grid = {name: getattr(args, f'tune_{name}') for name in crf.TUNE_GRID}
     scores, settings = crf.tune(args.image_data_dir, args.label_gt_dir, ids, args.label_data_dir, args.prob_dir, params,
-                         grid, args.num_classes, args.seed_compat, args.num_workers)
-    ranked = sorted(scores.confusion.items(), key=lambda item: mean_iou(item[1]))
-    width = max(len(name) for name in scores.confusion)
+                                grid, args.num_classes, args.seed_compat, args.num_workers)
+    confusion = scores.confusion
+    best = crf.best_setting(confusion)
+    order = list(confusion)
+    ranked = sorted(order, key=lambda name: (mean_iou(confusion[name]), -order.index(name)))
+    width = max(len(name) for name in order)
     print(f'{"setting".ljust(width)}  mIoU %  pixel acc %')
-    for name, conf in ranked:
+    for name in ranked:
+        conf = confusion[name]
         print(f'{name.ljust(width)}  {100 * mean_iou(conf):6.2f}  {100 * pixel_accuracy(conf):11.2f}')
-    best, conf = ranked[-1]
-    baseline = mean_iou(scores.confusion[crf.NO_CRF])
-    print(f'best: {best} ({100 * mean_iou(conf):.2f} mIoU, {100 * (mean_iou(conf) - baseline):+.2f} against no CRF)')
+    baseline = mean_iou(confusion[crf.NO_CRF])
+    if best == crf.NO_CRF:
+        print(f'best: {crf.NO_CRF} ({100 * baseline:.2f} mIoU): no setting beats the inputs on these images, so none '
+              'is applied')
+    else:
+        print(f'best: {best} ({100 * mean_iou(confusion[best]):.2f} mIoU, '
+              f'{100 * (mean_iou(confusion[best]) - baseline):+.2f} against no CRF)')
     if args.tune_output:
-        chosen = max(settings, key=lambda name: mean_iou(scores.confusion[name]))
-        crf.write_params(args.tune_output, settings[chosen])
-        print(f'{args.tune_output}: parameters of {chosen} written')
+        crf.write_params(args.tune_output, crf.NO_CRF if best == crf.NO_CRF else settings[best])
+        print(f'{args.tune_output}: {best} written')
 
 
 def main(argv=None):
@@ -115,7 +129,8 @@ def main(argv=None):
         raise UserError('--output_dir is required (except with --tune)')
     written, skipped = crf.refine_folder(args.image_data_dir, args.output_dir, ids, args.label_data_dir, args.prob_dir,
                                          params, args.num_classes, args.seed_compat, args.num_workers, args.overwrite)
-    print(f'{written} refined results written to {args.output_dir}, {skipped} existed already ({params})')
+    how = f'{args.params_json} says no CRF: inputs passed through' if params is crf.NO_CRF else params
+    print(f'{written} refined results written to {args.output_dir}, {skipped} existed already ({how})')
     return 0
 
 

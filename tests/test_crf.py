@@ -1,5 +1,7 @@
 """DenseCRF: equals a direct pydensecrf call on a noisy scene, cleans noise, moves a blurred edge, seed rule, folders,
 errors; the defaults are their sources' values and reach pydensecrf from the command line."""
+import json
+
 import numpy as np
 import pydensecrf.densecrf as dcrf
 import pytest
@@ -9,6 +11,7 @@ from pydensecrf.utils import unary_from_labels
 import densecrf_inference
 from utils import crf
 from utils.errors import UserError, run_cli
+from utils.scoring import Scores
 from utils.voc import read_label, save_label
 
 H, W, EDGE = 24, 32, 16
@@ -384,3 +387,62 @@ def test_without_parameter_flags_pydensecrf_gets_the_defaults(folders, tmp_path,
                                      'compat': expected['bilateral_compat']}
         if 'gt_prob' in expected:  # a labelled pixel's own class costs -log(gt_prob)
             assert seen['unary'].min() == pytest.approx(-np.log(expected['gt_prob']))
+
+
+def confusion_of(correct):
+    """A two-class confusion matrix [21, 22] with `correct` of 10 pixels of each class right."""
+    conf = np.zeros((21, 22), np.int64)
+    conf[0, 0], conf[15, 15], conf[0, 15], conf[15, 0] = correct, correct, 10 - correct, 10 - correct
+    return conf
+
+
+def test_the_best_setting_is_the_highest_and_a_tie_goes_to_the_earliest():
+    assert crf.best_setting({crf.NO_CRF: confusion_of(6), 'a': confusion_of(8), 'b': confusion_of(8)}) == 'a'
+    assert crf.best_setting({crf.NO_CRF: confusion_of(8), 'a': confusion_of(8), 'b': confusion_of(7)}) == crf.NO_CRF
+    assert crf.best_setting({crf.NO_CRF: confusion_of(8), 'a': confusion_of(7), 'b': confusion_of(9)}) == 'b'
+
+
+def tune_with(monkeypatch, folders, tmp_path, capsys, confusion):
+    """densecrf_inference.py --tune whose scores are `confusion` ({setting: matrix}); (stdout lines, JSON written)."""
+    images, labels, _, gt = folders
+    settings = {name: crf.LABEL_DEFAULTS._replace(bilateral_sxy=k) for k, name in enumerate(confusion) if k}
+    monkeypatch.setattr(crf, 'tune', lambda *args: (Scores(confusion, {}), settings))
+    output = tmp_path / 'best.json'
+    code, out, err = run(['--image_data_dir', str(images), '--label_data_dir', str(labels), '--tune', '--label_gt_dir',
+                          str(gt), '--tune_output', str(output)], capsys)
+    assert code == 0, err
+    return out.splitlines(), json.loads(output.read_text())
+
+
+def test_tuning_prints_and_writes_the_same_setting_on_a_tie(monkeypatch, folders, tmp_path, capsys):
+    lines, written = tune_with(monkeypatch, folders, tmp_path, capsys, {
+        crf.NO_CRF: confusion_of(6), 'first': confusion_of(8), 'second': confusion_of(8)})
+    assert lines[-3].startswith('first ') and lines[-2].startswith('best: first (')
+    assert lines[-1] == f'{tmp_path / "best.json"}: first written' and written['bilateral_sxy'] == 1
+
+
+def test_tuning_applies_no_crf_when_no_setting_beats_it(monkeypatch, folders, tmp_path, capsys):
+    lines, written = tune_with(monkeypatch, folders, tmp_path, capsys, {
+        crf.NO_CRF: confusion_of(8), 'first': confusion_of(8), 'second': confusion_of(7)})
+    assert lines[-2].startswith('best: no CRF (') and 'none is applied' in lines[-2]
+    assert written == {'no_crf': True}
+    images, labels, _, _ = folders
+    code, out, _ = run(['--image_data_dir', str(images), '--label_data_dir', str(labels), '--params_json',
+                        str(tmp_path / 'best.json'), '--output_dir', str(tmp_path / 'out'), '--num_workers', '1'], capsys)
+    assert code == 0 and 'says no CRF: inputs passed through' in out
+    for ident in ('x1', 'x2'):
+        np.testing.assert_array_equal(read_label(str(tmp_path / 'out' / f'{ident}.png')), blurred_label())
+    code, _, err = run(['--image_data_dir', str(images), '--label_data_dir', str(labels), '--params_json',
+                        str(tmp_path / 'best.json'), '--output_dir', str(tmp_path / 'out2'), '--iterations', '3'],
+                       capsys)
+    assert code == 2 and err.startswith(f'error: {tmp_path / "best.json"}: says no CRF') and '--iterations' in err
+
+
+def test_tuning_on_perfect_labels_chooses_no_crf(folders, tmp_path, capsys):
+    """No CRF can beat labels that equal the ground truth: at best it ties, and a tie keeps the inputs."""
+    images, _, _, gt = folders
+    code, out, _ = run(['--image_data_dir', str(images), '--label_data_dir', str(gt), '--tune', '--label_gt_dir',
+                        str(gt), '--tune_output', str(tmp_path / 'best.json'), '--tune_bilateral_sxy', '80',
+                        '--tune_bilateral_srgb', '13', '--tune_bilateral_compat', '10', '--num_workers', '1'], capsys)
+    assert code == 0 and out.splitlines()[-2].startswith('best: no CRF (100.00 mIoU)')
+    assert json.loads((tmp_path / 'best.json').read_text()) == {'no_crf': True}

@@ -11,6 +11,7 @@ from pydensecrf.utils import unary_from_labels
 
 from utils.errors import UserError
 from utils.files import atomic_path, find_file, pending, read_json_object, require_dir
+from utils.metrics import mean_iou
 from utils.parallel import imap_progress
 from utils.probabilities import read_probabilities
 from utils.scoring import collect, image_confusion, missing_message, read_checked_label, result_files
@@ -27,7 +28,8 @@ LABEL_DEFAULTS = CrfParams(0.7, 3, 3, 80, 13, 10, 5)
 SEED_DEFAULTS = LABEL_DEFAULTS._replace(iterations=1)
 TUNE_GRID = {'bilateral_sxy': (40, 67, 80), 'bilateral_srgb': (3, 5, 13), 'bilateral_compat': (4, 10)}
 PROBABILITY_EPSILON = 1e-8
-NO_CRF = 'no CRF'
+NO_CRF = 'no CRF'  # the tuning baseline; as parameters, "pass the inputs through"
+NO_CRF_JSON = {'no_crf': True}
 
 
 def default_params(from_probabilities, seed_compat=False):
@@ -38,15 +40,18 @@ def default_params(from_probabilities, seed_compat=False):
 
 
 def write_params(path, params):
-    """CRF parameters as a JSON object (atomic), e.g. the best setting of a tuning run."""
+    """CRF parameters (or NO_CRF) as a JSON object (atomic), e.g. the best setting of a tuning run."""
     with atomic_path(path) as tmp:
         with open(tmp, 'w', encoding='utf-8') as handle:
-            json.dump(params._asdict(), handle, indent=2)
+            json.dump(NO_CRF_JSON if params is NO_CRF else params._asdict(), handle, indent=2)
 
 
 def read_params(path, defaults):
-    """`defaults` with the values of a JSON file written by `write_params`; UserError naming the file otherwise."""
+    """`defaults` with the values of a JSON file written by `write_params` (NO_CRF when it says so); UserError
+    naming the file otherwise."""
     values = read_json_object(path, 'CRF parameter file')
+    if values == NO_CRF_JSON:
+        return NO_CRF
     unknown = sorted(set(values) - set(CrfParams._fields))
     if unknown:
         raise UserError(f'{path}: unknown CRF parameters {", ".join(unknown)}')
@@ -98,7 +103,10 @@ def seed_compat_crf(image, label, params):
 
 
 def refine(image, source, params, num_classes=NUM_CLASSES, seed_compat=False):
-    """CRF-refined labels of `image` from a label map [H, W] or probabilities [H, W, C]."""
+    """CRF-refined labels of `image` from a label map [H, W] or probabilities [H, W, C]; with NO_CRF, the
+    source's own labels (the argmax of probabilities)."""
+    if params is NO_CRF:
+        return source.argmax(axis=2).astype(np.uint8) if source.ndim == 3 else source
     if seed_compat:
         return seed_compat_crf(image, source, params)
     if source.ndim == 3:
@@ -201,8 +209,7 @@ def _tune_one(task, settings, num_classes, seed_compat):
     ident, image_path, source_path, gt_path = task
     image, source = _read_pair(image_path, source_path, num_classes)
     gt = read_label(gt_path)
-    baseline = source.argmax(axis=2) if source.ndim == 3 else source
-    preds = [baseline] + [refine(image, source, p, num_classes, seed_compat) for p in settings.values()]
+    preds = [refine(image, source, p, num_classes, seed_compat) for p in [NO_CRF, *settings.values()]]
     return ident, [image_confusion(gt, pred, gt_path, source_path, num_classes) for pred in preds]
 
 
@@ -219,3 +226,9 @@ def tune(image_dir, gt_dir, ids=None, label_dir=None, prob_dir=None, params=None
     worker = functools.partial(_tune_one, settings=settings, num_classes=num_classes, seed_compat=seed_compat)
     results = imap_progress(worker, tasks, num_workers, desc='tuning')
     return collect(results, [NO_CRF] + list(settings), num_classes), settings
+
+
+def best_setting(confusion):
+    """The name with the highest mIoU in `confusion` ({name: matrix}, NO_CRF first, then grid order); a tie goes
+    to the earliest, so a setting must beat no CRF to be chosen."""
+    return max(confusion, key=lambda name: mean_iou(confusion[name]))
