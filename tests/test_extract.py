@@ -16,7 +16,7 @@ def member(tar, name, data=b'x', kind=tarfile.REGTYPE, link=''):
 
 
 def make_archive(path, *bad):
-    """A .tar.gz with two good files, then the `bad` member (name, kind, link) if any."""
+    """A .tar.gz with two good files and a link inside, then the `bad` members (name, kind, link) if any."""
     with tarfile.open(path, 'w:gz') as tar:
         member(tar, 'VOCdevkit/VOC2012/a.txt', b'a')
         member(tar, 'VOCdevkit/VOC2012/sub/b.txt', b'b')
@@ -42,19 +42,28 @@ def test_an_existing_output_folder_is_a_finished_extraction(tmp_path, capsys):
     assert 'already extracted' in capsys.readouterr().out
 
 
-@pytest.mark.parametrize('bad, reason', [
-    (('../../etc/evil', tarfile.REGTYPE, ''), 'path with ..'),
-    (('VOCdevkit/../../evil', tarfile.REGTYPE, ''), 'path with ..'),
-    (('/tmp/evil', tarfile.REGTYPE, ''), 'absolute path'),
-    (('VOCdevkit/escape', tarfile.SYMTYPE, '../../outside'), 'link pointing outside'),
-    (('VOCdevkit/abs_link', tarfile.SYMTYPE, '/etc/passwd'), 'link to the absolute path'),
-    (('VOCdevkit/hard', tarfile.LNKTYPE, '../x'), 'link pointing outside'),
-])
+SYM, FILE = tarfile.SYMTYPE, tarfile.REGTYPE
+
+
+@pytest.mark.parametrize('bad, reason', [  # the last member is the one refused
+    ([('../../etc/evil', FILE, '')], 'path with ..'),
+    ([('VOCdevkit/../../evil', FILE, '')], 'path with ..'),
+    ([('/tmp/evil', FILE, '')], 'absolute path'),
+    ([('VOCdevkit/escape', SYM, '../../outside')], 'link pointing outside'),
+    ([('VOCdevkit/abs_link', SYM, '/etc/passwd')], 'link to the absolute path'),
+    ([('VOCdevkit/hard', tarfile.LNKTYPE, '../x')], 'link pointing outside'),
+    ([('up', SYM, '..')], 'link pointing outside the target (..)'),
+    # chains that stay inside when each link is read alone: a/l is the target itself, so a/l/m -> ../.. leaves it
+    ([('a/l', SYM, '..'), ('a/l/m', SYM, '../..')], 'link pointing outside the target (../..)'),
+    ([('a/l', SYM, '..'), ('a/l/m', SYM, '..')], 'link pointing outside the target (..)'),
+    ([('a/l', SYM, '.'), ('a/l/l/up', SYM, '../..')], 'link pointing outside the target (../..)'),
+    ([('loop', SYM, 'loop'), ('loop/x', FILE, '')], 'path through links that leave the target or loop'),
+], ids=lambda value: value if isinstance(value, str) else '+'.join(m[0] for m in value))
 def test_members_escaping_the_target_are_refused_naming_them(tmp_path, capsys, bad, reason):
-    archive = make_archive(tmp_path / 'bad.tar.gz', bad)
+    archive = make_archive(tmp_path / 'bad.tar.gz', *bad)
     assert run_cli(extract.main, ['--archive', archive, '--output_dir', str(tmp_path / 'out' / 'voc')]) == 2
     err = capsys.readouterr().err
-    assert err.count('\n') == 1 and repr(bad[0]) in err and reason in err
+    assert err.count('\n') == 1 and f'refused member {bad[-1][0]!r} ({reason}' in err, err
     assert os.listdir(tmp_path / 'out') == []  # nothing extracted, no staging folder left
 
 

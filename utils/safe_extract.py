@@ -13,20 +13,48 @@ from tqdm import tqdm
 from utils.errors import UserError
 
 
-def unsafe_reason(member):
-    """Why a tar member could write outside the target folder, or None when it is safe."""
+MAX_LINK_DEPTH = 40  # links followed within one path, as the kernel's own limit
+
+
+def _follow(path, links, depth=0):
+    """Where `path` (relative to the target) lands once the archive's earlier symlinks along it are followed, as
+    a normalised path under the target ('.' for the target itself); None when it leaves the target or loops."""
+    current = '.'
+    for part in path.split('/'):
+        if part in ('', '.'):
+            continue
+        if part == '..':
+            if current == '.':
+                return None
+            current = posixpath.dirname(current) or '.'
+            continue
+        current = posixpath.normpath(posixpath.join(current, part))
+        if current in links:
+            if depth >= MAX_LINK_DEPTH or links[current].startswith('/'):
+                return None
+            current = _follow(posixpath.join(posixpath.dirname(current), links[current]), links, depth + 1)
+            if current is None:
+                return None
+    return current
+
+
+def unsafe_reason(member, links=None):
+    """Why a tar member could write outside the target folder, or None when it is safe. `links` maps where the
+    archive's earlier symlinks land to their targets, so a chain of links in the target is followed."""
+    links = {} if links is None else links
     name = member.name
     if name.startswith('/') or (len(name) > 1 and name[1] == ':'):
         return 'absolute path'
     if '..' in name.replace('\\', '/').split('/'):
         return 'path with ..'
+    if _follow(posixpath.dirname(name), links) is None:
+        return 'path through links that leave the target or loop'
     if member.issym() or member.islnk():
         target = member.linkname
         if target.startswith('/'):
             return f'link to the absolute path {target}'
         base = posixpath.dirname(name) if member.issym() else ''
-        resolved = posixpath.normpath(posixpath.join(base, target))
-        if resolved == '..' or resolved.startswith('../'):
+        if _follow(posixpath.join(base, target), links) is None:
             return f'link pointing outside the target ({target})'
     if member.isdev():
         return 'device file'
@@ -34,11 +62,15 @@ def unsafe_reason(member):
 
 
 def check_members(archive, members):
-    """UserError naming the first member that could write outside the target."""
+    """UserError naming the first member that could write outside the target, symlinks followed in order."""
+    links = {}
     for member in members:
-        reason = unsafe_reason(member)
+        reason = unsafe_reason(member, links)
         if reason:
             raise UserError(f'{archive}: refused member {member.name!r} ({reason}); nothing extracted')
+        if member.issym():
+            parent = _follow(posixpath.dirname(member.name), links)
+            links[posixpath.normpath(posixpath.join(parent, posixpath.basename(member.name)))] = member.linkname
 
 
 def extract(archive, output_dir):
