@@ -1,5 +1,5 @@
-# The commands of the README. Each installs what it needs into ./.venv first (Python 3.11 required).
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The commands of the README. Each installs what it needs into ./.venv first: Python 3.11, found (or refused in one
+# line) by .ci/make_venv; `make PYTHON=/path/to/python3.11 ...` picks the interpreter.
 VENV := .venv
 STAMP := $(VENV)/.installed
 
@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WORK_DIR ?= reproduce_output
 
 $(STAMP): requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
+	.ci/make_venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -r requirements-dev.txt
 	touch $(STAMP)

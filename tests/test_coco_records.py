@@ -16,12 +16,16 @@ import create_coco_tf_record
 import evaluate
 from conftest import COCO_TRAIN, COCO_VAL, ROOT, write_coco
 from preprocessing import parse_record
-from utils.coco_classes import NUM_CLASSES, VOC_CATEGORY_IDS, category_classes
+from utils.coco import index_images, label_map
+from utils.coco_classes import CATEGORIES, NUM_CLASSES, VOC_CATEGORY_IDS, category_classes
 from utils.errors import UserError, run_cli
 from utils.records import decode_example, find_records
 from utils.voc import CLASS_NAMES, read_label
 
 MODES = ('voc', 'all', 'coco_ids')
+# torchvision's references/segmentation/coco_utils.py CAT_LIST, the independent reference: index = VOC class
+# (0 background), value = COCO category id.
+TORCHVISION_CAT_LIST = [0, 5, 2, 16, 9, 44, 6, 3, 17, 62, 21, 67, 18, 19, 4, 1, 64, 20, 63, 7, 72]
 
 
 @pytest.fixture(scope='module')
@@ -95,6 +99,21 @@ def test_voc_classes_are_the_coco_categories_in_voc_order():
     assert category_classes('all')[90] == 80 and category_classes('coco_ids')[90] == 90
     assert NUM_CLASSES == {'voc': 21, 'all': 81, 'coco_ids': 91}
 
+
+
+def test_voc_labels_follow_torchvision_cat_list():
+    """An image holding one square of a COCO category is labelled with that category's index in torchvision's
+    CAT_LIST under --classes voc, and background for the 60 categories it leaves out."""
+    data = {'images': [], 'annotations': [], 'categories': [{'id': i, 'name': n} for i, n in CATEGORIES.items()]}
+    for category in CATEGORIES:
+        data['images'].append({'id': category, 'file_name': f'{category}.jpg', 'height': 4, 'width': 4})
+        data['annotations'].append({'id': category, 'image_id': category, 'category_id': category, 'area': 16.0,
+                                    'iscrowd': 0, 'segmentation': [[0, 0, 4, 0, 4, 4, 0, 4]]})
+    found = {entry.image_id: int(label_map(entry).max()) for entry in index_images(data, 'instances.json', 'voc')}
+    expected = {category: TORCHVISION_CAT_LIST.index(category) if category in TORCHVISION_CAT_LIST else 0
+                for category in CATEGORIES}
+    assert found == expected
+    assert sorted(set(found.values())) == list(range(21))
 
 @pytest.mark.parametrize('mode', MODES)
 def test_label_maps_equal_pycocotools_masks_under_the_overlap_rule(coco, converted, mode):

@@ -221,6 +221,31 @@ def test_resized_predictions_follow_the_image(tmp_path):
     assert (labels[:, :510] == 0).all() and (labels[:, 516:] == 1).all()
 
 
+def patterned_zoo_graph(path):
+    """A zoo stand-in (sides up to 513) whose labels depend on the position only: (row + column) % 2 * 18 + row % 3,
+    so blending neighbours, as bilinear resizing does, gives values it never outputs (0 beside 18 gives 9)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        image = tf1.placeholder(tf.uint8, [1, None, None, 3], name='ImageTensor')
+        with tf.control_dependencies([tf1.assert_less_equal(tf.reduce_max(tf.shape(image)[1:3]), 513)]):
+            rows, cols = tf.range(tf.shape(image)[1])[:, None], tf.range(tf.shape(image)[2])[None, :]
+        tf.identity(((rows + cols) % 2 * 18 + rows % 3)[None], name='SemanticPredictions')
+    write_graph_def(graph.as_graph_def(), path)
+
+
+def test_resized_back_predictions_are_nearest_neighbour(tmp_path):
+    """299x600 runs at 255x513. With odd sides there no image pixel centre maps exactly onto a border between the
+    graph's pixels ((2x + 1) * 255 / 598 is never whole), where nearest-neighbour conventions differ."""
+    write_images(str(tmp_path), {'wide': (299, 600)})
+    pb_path = str(tmp_path / 'zoo.pb')
+    patterned_zoo_graph(pb_path)
+    (_, _, labels), = frozen_graph.iter_frozen_predictions(pb_path, str(tmp_path), ['wide'])
+    fitted = np.add.outer(np.arange(255), np.arange(513)) % 2 * 18 + np.arange(255)[:, None] % 3
+    rows, cols = (2 * np.arange(299) + 1) * 255 // 598, (2 * np.arange(600) + 1) * 513 // 1200
+    np.testing.assert_array_equal(labels, fitted[rows][:, cols])
+    assert set(np.unique(labels)) == {0, 1, 2, 18, 19, 20}
+
+
 def test_bad_graph_files_are_clear_user_errors(tmp_path):
     missing = str(tmp_path / 'missing.pb')
     with pytest.raises(UserError, match='missing.pb: frozen graph not found'):

@@ -1,5 +1,5 @@
 """train.py: warm start from slim ImageNet and DeepLab model-zoo checkpoints, resume over warm start, clear
-mismatch errors, the loss."""
+mismatch errors, the loss, the scale flags' way into the augmentation."""
 import os
 
 import numpy as np
@@ -209,3 +209,27 @@ def test_periodic_evaluation_pads_like_evaluate_py(records, tmp_path):
         estimator = tf.estimator.Estimator(deeplab_model.model_fn, model_dir, params=dict(params, eval_crop_size=crop))
         scores = estimator.evaluate(lambda: preprocessing.input_fn(records, False, 1))
         assert scores['miou'] == pytest.approx(expected, abs=1e-6), crop
+
+
+def test_the_scale_flags_reach_the_training_augmentation(records, tmp_path):
+    """--min_scale 0.25 --max_scale 0.25 (neither a default) shrinks every training image to a quarter: in a crop
+    larger than that, the image fills exactly round(h/4) x round(w/4) pixels at the top (round half to even, as
+    TensorFlow) and the rest is padding (image at the pad value, label void)."""
+    import preprocessing
+    from utils import training
+    from utils.records import find_records
+    args = train.build_parser().parse_args(
+        ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--batch_size', '1', '--crop_size', '48', '48',
+         '--min_scale', '0.25', '--max_scale', '0.25', '--seed', '3', '--num_classes', '21'])
+    params = train.training_params(args)
+    pad = preprocessing.pad_value(params['input_normalization'])
+    filled = []
+    for features, label in training.train_input(args, params, 1, args.seed)().as_numpy_iterator():
+        content = (features['image'][0] != pad).any(axis=-1) | (label[0, ..., 0] != 255)
+        rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
+        assert rows[-1] + 1 == rows.size and np.ptp(cols) + 1 == cols.size
+        assert content.sum() == rows.size * cols.size
+        filled.append((rows.size, cols.size))
+    sizes = [preprocessing.parse_record(serialized)[0].shape[:2]
+             for serialized in tf.data.TFRecordDataset(find_records(records, 'train'))]
+    assert sorted(filled) == sorted((int(np.round(h / 4)), int(np.round(w / 4))) for h, w in sizes)
