@@ -4,7 +4,9 @@
         --output downloads/VOCtrainval_11-May-2012.tar --md5 6cd6e144f989b92b3379bac3b3de84fd
 
 A present file is checked, not fetched again; one that fails the check is fetched again. A broken-off
-transfer continues where it stopped (OUTPUT.part, HTTP Range) when run again.
+transfer continues where it stopped (OUTPUT.part, HTTP Range) when run again. A whole, readable archive whose
+MD5 differs from --md5 (a mirror's own build) is kept as OUTPUT.part and not fetched twice: run again with its
+MD5 to accept it without another transfer.
 """
 import sys
 

@@ -8,7 +8,7 @@ import pytest
 
 import download
 from http_server import closed_port_url, serve
-from utils.download import NetworkError, fetch
+from utils.download import ChecksumMismatch, NetworkError, fetch
 from utils.errors import run_cli
 
 
@@ -62,6 +62,36 @@ def test_a_corrupted_download_is_detected_and_fetched_again(served, tmp_path):
     wrong.write_bytes(b'not it')  # MD5 check
     assert fetch(f'{url}/data.tar', str(wrong), md5(root / 'data.tar')) == 'fetched'
     assert wrong.read_bytes() == (root / 'data.tar').read_bytes()
+
+
+def test_a_present_readable_archive_with_another_md5_is_fetched_again(served, tmp_path):
+    """The MD5 decides, not only whether the archive reads: a whole archive of other bytes is replaced."""
+    root, url, log = served
+    out = tmp_path / 'model.tar.gz'
+    write_tar(out, {'model/weights.bin': b'an older build'})
+    assert fetch(f'{url}/model.tar.gz', str(out), md5(root / 'model.tar.gz')) == 'fetched'
+    assert out.read_bytes() == (root / 'model.tar.gz').read_bytes() and len(log) == 1
+    assert fetch(f'{url}/model.tar.gz', str(out), md5(root / 'model.tar.gz')) == 'present' and len(log) == 1
+
+
+def test_a_whole_archive_with_another_md5_is_kept_and_not_fetched_twice(served, tmp_path):
+    root, url, log = served
+    out = tmp_path / 'model.tar.gz'
+    with pytest.raises(ChecksumMismatch, match='reads to its end') as raised:
+        fetch(f'{url}/model.tar.gz', str(out), '0' * 32)
+    assert log == [('/model.tar.gz', None)] and not out.exists()
+    assert raised.value.part == f'{out}.part' and f'kept as {out}.part' in str(raised.value)
+    assert fetch(f'{url}/model.tar.gz', str(out), md5(root / 'model.tar.gz')) == 'fetched'  # its MD5 given now
+    assert out.read_bytes() == (root / 'model.tar.gz').read_bytes()
+    size = (root / 'model.tar.gz').stat().st_size
+    assert log[1:] == [('/model.tar.gz', f'bytes={size}-')]  # asked for the rest only: nothing transferred again
+
+
+def test_a_missing_file_is_a_network_error_with_its_reason(served, tmp_path):
+    root, url, log = served
+    with pytest.raises(NetworkError) as raised:
+        fetch(f'{url}/absent.tar', str(tmp_path / 'absent.tar'))
+    assert raised.value.url == f'{url}/absent.tar' and raised.value.reason == 'HTTP 404 Not Found'
 
 
 def test_a_broken_off_transfer_resumes_with_a_range_request(served, tmp_path):

@@ -1,4 +1,5 @@
 """extract.py: members that would land outside the target are refused; nothing is left half-extracted."""
+import hashlib
 import io
 import os
 import tarfile
@@ -33,6 +34,18 @@ def test_extracts_the_members_into_the_output_folder(tmp_path):
     assert (out / 'VOCdevkit/VOC2012/sub/b.txt').read_bytes() == b'b'
     assert os.readlink(out / 'VOCdevkit/VOC2012/link_inside') == 'a.txt'
     assert os.listdir(tmp_path / 'data') == ['voc']
+
+
+def test_md5_is_checked_before_anything_is_extracted(tmp_path, capsys):
+    archive = make_archive(tmp_path / 'ok.tar.gz')
+    out = tmp_path / 'out' / 'voc'
+    assert run_cli(extract.main, ['--archive', archive, '--output_dir', str(out), '--md5', '0' * 32]) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and f'{archive}: MD5 ' in err and f'expected {"0" * 32}; nothing extracted' in err
+    assert not (tmp_path / 'out').exists()
+    digest = hashlib.md5(open(archive, 'rb').read()).hexdigest()
+    assert run_cli(extract.main, ['--archive', archive, '--output_dir', str(out), '--md5', digest.upper()]) == 0
+    assert (out / 'VOCdevkit/VOC2012/a.txt').read_bytes() == b'a'
 
 
 def test_an_existing_output_folder_is_a_finished_extraction(tmp_path, capsys):

@@ -2,7 +2,8 @@
 
 A file is checked by its published MD5 when there is one, else by its content (the archive opens and every
 member header reads). A present file is checked, not fetched again; a file that fails the check is fetched
-again once from scratch.
+again once from scratch, unless it is a whole, readable archive whose MD5 differs: fetching it again would
+give the same bytes, so it is kept as OUTPUT.part for a decision.
 """
 import hashlib
 import os
@@ -20,8 +21,24 @@ CHUNK = 1 << 20
 TIMEOUT = 60
 
 
-class NetworkError(UserError):
-    """The server could not be reached: the file has to be fetched by hand."""
+class DownloadError(UserError):
+    """A file that could not be fetched and checked: its URL and why."""
+
+    def __init__(self, url, reason):
+        super().__init__(f'{url}: {reason}')
+        self.url, self.reason = url, reason
+
+
+class NetworkError(DownloadError):
+    """The server could not be reached or does not have the file: it has to be fetched by hand."""
+
+
+class ChecksumMismatch(DownloadError):
+    """A whole, readable archive with another MD5 than expected (a mirror's own build): kept as `part`."""
+
+    def __init__(self, url, reason, part):
+        super().__init__(url, reason)
+        self.part = part
 
 
 def read_checksums(path):
@@ -76,9 +93,9 @@ def _request(url, start):
     except urllib.error.HTTPError as err:
         if err.code == 416:  # the .part already holds everything
             return None
-        raise UserError(f'{url}: HTTP {err.code} {err.reason}') from None
+        raise NetworkError(url, f'HTTP {err.code} {err.reason}') from None
     except (urllib.error.URLError, socket.timeout, ConnectionError) as err:
-        raise NetworkError(f'{url}: cannot be reached ({getattr(err, "reason", err)})') from None
+        raise NetworkError(url, f'cannot be reached ({getattr(err, "reason", err)})') from None
 
 
 def _transfer(url, part):
@@ -99,14 +116,15 @@ def _transfer(url, part):
                     handle.write(block)
                     bar.update(len(block))
             except (socket.timeout, ConnectionError) as err:
-                raise NetworkError(f'{url}: transfer broken off ({err}); run again to resume') from None
+                raise NetworkError(url, f'transfer broken off ({err}); run again to resume') from None
 
 
 def fetch(url, output, md5=None):
     """Make `output` a checked copy of `url`; returns 'present' (already there and checked) or 'fetched'.
 
     A present file that fails its check is removed and fetched again; a fresh download that fails it is
-    fetched once more from scratch, then it is an error.
+    fetched once more from scratch, then it is an error. A fresh download that reads to its end but has another
+    MD5 is not fetched again (ChecksumMismatch, kept as OUTPUT.part: a run with its MD5 accepts it untransferred).
     """
     if os.path.isfile(output):
         problem = file_problem(output, md5)
@@ -122,7 +140,10 @@ def fetch(url, output, md5=None):
         if problem is None:
             os.replace(part, output)
             return 'fetched'
+        if md5 is not None and archive_problem(part) is None:
+            raise ChecksumMismatch(url, f'{problem}, yet the archive is whole and reads to its end (the server\'s '
+                                        f'own build?); kept as {part}, not fetched again', part)
         os.remove(part)
         if attempt == 0:
             tqdm.write(f'{url}: download is corrupt ({problem}); fetching it again from the start')
-    raise UserError(f'{url}: download is corrupt twice ({problem}); nothing kept at {output}')
+    raise DownloadError(url, f'download is corrupt twice ({problem}); nothing kept at {output}')

@@ -10,6 +10,7 @@ import zlib
 
 from tqdm import tqdm
 
+from utils.download import md5sum
 from utils.errors import UserError
 
 
@@ -73,13 +74,17 @@ def check_members(archive, members):
             links[posixpath.normpath(posixpath.join(parent, posixpath.basename(member.name)))] = member.linkname
 
 
-def extract(archive, output_dir):
-    """Unpack `archive` (any tar compression) so that `output_dir` holds its members; returns 'present' when
-    `output_dir` already exists (a finished extraction, since it only appears by rename) or 'extracted'."""
+def extract(archive, output_dir, md5=None):
+    """Unpack `archive` (any tar compression, checked against `md5` when given) so that `output_dir` holds its
+    members; returns 'present' when `output_dir` already exists (a finished extraction, since it only appears by
+    rename) or 'extracted'."""
     if os.path.isdir(output_dir):
         return 'present'
     if not os.path.isfile(archive):
         raise UserError(f'{archive}: archive not found')
+    actual = md5sum(archive) if md5 is not None else None
+    if actual is not None and actual != md5.lower():
+        raise UserError(f'{archive}: MD5 {actual}, expected {md5.lower()}; nothing extracted')
     parent = os.path.dirname(os.path.abspath(output_dir))
     os.makedirs(parent, exist_ok=True)
     prefix = f'.{os.path.basename(output_dir)}.extracting.'
