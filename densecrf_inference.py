@@ -77,7 +77,7 @@ def params_from(args):
     if args.params_json:
         params = crf.read_params(args.params_json, params)
     given = {name: getattr(args, name) for name in PARAM_HELP if getattr(args, name) is not None}
-    if params is crf.NO_CRF:
+    if params == crf.NO_CRF:
         if given:
             raise UserError(f'{args.params_json}: says no CRF (tuning found no setting better than the inputs); '
                             f'--{next(iter(given))} cannot apply on top of it')
@@ -129,7 +129,7 @@ def main(argv=None):
         raise UserError('--output_dir is required (except with --tune)')
     written, skipped = crf.refine_folder(args.image_data_dir, args.output_dir, ids, args.label_data_dir, args.prob_dir,
                                          params, args.num_classes, args.seed_compat, args.num_workers, args.overwrite)
-    how = f'{args.params_json} says no CRF: inputs passed through' if params is crf.NO_CRF else params
+    how = f'{args.params_json} says no CRF: inputs passed through' if params == crf.NO_CRF else params
     print(f'{written} refined results written to {args.output_dir}, {skipped} existed already ({how})')
     return 0
 

@@ -43,7 +43,7 @@ def write_params(path, params):
     """CRF parameters (or NO_CRF) as a JSON object (atomic), e.g. the best setting of a tuning run."""
     with atomic_path(path) as tmp:
         with open(tmp, 'w', encoding='utf-8') as handle:
-            json.dump(NO_CRF_JSON if params is NO_CRF else params._asdict(), handle, indent=2)
+            json.dump(NO_CRF_JSON if params == NO_CRF else params._asdict(), handle, indent=2)
 
 
 def read_params(path, defaults):
@@ -105,7 +105,7 @@ def seed_compat_crf(image, label, params):
 def refine(image, source, params, num_classes=NUM_CLASSES, seed_compat=False):
     """CRF-refined labels of `image` from a label map [H, W] or probabilities [H, W, C]; with NO_CRF, the
     source's own labels (the argmax of probabilities)."""
-    if params is NO_CRF:
+    if params == NO_CRF:
         return source.argmax(axis=2).astype(np.uint8) if source.ndim == 3 else source
     if seed_compat:
         return seed_compat_crf(image, source, params)
