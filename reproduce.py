@@ -5,9 +5,12 @@
     python reproduce.py --work_dir repro --dry_run > repro.sh   # every stage as plain commands instead
 
 Stages: download, extract, labels, records, train, evaluate, zoo, stack, crf, package, report. A finished stage
-is recorded in WORK_DIR/.reproduce and skipped when the command runs again; an interrupted one starts again
-cleanly (training resumes from its last checkpoint, batch tools keep finished images). Everything goes under
---work_dir; WORK_DIR/RESULTS.md is the end.
+is recorded in WORK_DIR/.reproduce with the commands it ran, and skipped when the command runs again; an
+interrupted one starts again cleanly (training resumes from its last checkpoint, batch tools keep finished
+images). A finished stage whose settings differ from this command's (--quick, --mirror, --num_gpus, ...) is
+refused before anything runs, naming what changed; --redo makes a stage anew, and the stages after it are then
+redone when they run. Training is seeded and op-deterministic, so a rerun gives the same numbers. Everything goes
+under --work_dir; WORK_DIR/RESULTS.md is the end.
 """
 import os
 import sys
@@ -43,7 +46,11 @@ def build_parser():
                              'to end in minutes before the multi-day run.')
     parser.add_argument('--stages', nargs='+', choices=STAGE_NAMES, default=list(STAGE_NAMES), metavar='STAGE',
                         help=f'Run only these stages ({", ".join(STAGE_NAMES)}; default: all).')
-    parser.add_argument('--redo', action='store_true', help='Run the chosen stages again even if they finished.')
+    parser.add_argument('--redo', action='store_true',
+                        help='Redo the chosen stages even if they finished: remove what each made, then run it anew '
+                             '(train: retrains from the ImageNet checkpoint, step 0; download: checks every present '
+                             'file against its MD5 again and fetches only those that fail). Finished stages after a '
+                             'redone one are then out of date and redone when they run (in this run if chosen).')
     parser.add_argument('--dry_run', action='store_true',
                         help='Print the chosen stages as a bash script of plain commands instead of running them.')
     return parser
@@ -57,10 +64,10 @@ def main(argv=None):
     checksums = read_checksums(args.checksums) if args.checksums else None
     plan = build_plan(layout, args.quick, args.mirror, args.num_gpus, checksums)
     if args.dry_run:
-        sys.stdout.write(shell_script(plan, layout, args.stages, ROOT))
+        sys.stdout.write(shell_script(plan, layout, args.stages, ROOT, sys.executable))
         return 0
     run_plan(plan, layout, args.stages, args.redo)
-    print_done_note(args.stages, layout)
+    print_done_note(plan, args.stages, layout)
     return 0
 
 

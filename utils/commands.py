@@ -10,9 +10,9 @@ Command = collections.namedtuple('Command', 'script argv')
 Command.__doc__ = 'One run of a suite script: its module name (train, inference, ...) and its arguments.'
 
 
-def command_line(command):
-    """The shell line of a command, run from the project folder."""
-    return shlex.join(['python', f'{command.script}.py', *command.argv])
+def command_line(command, python='python'):
+    """The shell line of a command, run from the project folder by `python` (a shell word, not quoted here)."""
+    return f'{python} {shlex.join([f"{command.script}.py", *command.argv])}'
 
 
 def run_command(command):

@@ -6,10 +6,17 @@ import os
 from utils.commands import Command
 from utils.sources import ROWS, SBD, SLIM, VOC_TEST, VOC_TRAINVAL, ZOO
 
-Stage = collections.namedtuple('Stage', 'name description commands')
+Stage = collections.namedtuple('Stage', 'name description commands outputs needs')
+Stage.__doc__ = ('A stage: its name, what it does, its commands, the paths it makes (removed to redo it; never an '
+                 'input such as a download or a ready-made SegmentationClassAug), and the stages whose outputs it '
+                 'reads (redoing one of them puts it out of date).')
 
 STAGE_NAMES = ('download', 'extract', 'labels', 'records', 'train', 'evaluate', 'zoo', 'stack', 'crf', 'package',
                'report')
+NEEDS = {'download': (), 'extract': ('download',), 'labels': ('extract',), 'records': ('labels',),
+         'train': ('extract', 'records'), 'evaluate': ('labels', 'train'), 'zoo': ('extract', 'labels'),
+         'stack': ('evaluate', 'zoo'), 'crf': ('labels', 'stack'), 'package': ('evaluate', 'zoo', 'stack', 'crf'),
+         'report': ('labels', 'evaluate', 'zoo', 'stack', 'crf')}
 MS_SCALES = ('0.5', '0.75', '1.0', '1.25', '1.5', '1.75')
 # Seed settings for DeepLabv3 ResNet-v2-101 from the slim ImageNet checkpoint: the seed's command (batch 16,
 # 46 epochs, as train.py's docstring keeps it) with the upstream v3 code it was based on (lr 7e-3 -> 1e-6,
@@ -27,6 +34,10 @@ QUICK = {'variant': 'resnet_v2_50', 'zoo_variant': None, 'zoo_output_stride': '1
          'predict': ['--eval_crop_size', '129', '129'], 'scales': ('0.75', '1.25'),
          'lists': ['--num_train', '8', '--num_val', '6', '--num_test', '4'], 'num_shards': '1',
          'crf_grid': ['--tune_bilateral_sxy', '67', '--tune_bilateral_srgb', '3', '13', '--tune_bilateral_compat', '4']}
+# Seeded and op-deterministic (about 6 % of training speed on a CPU, BENCHMARKS.md): the same machine and
+# software give the same model, so a rerun or the --dry_run script reproduces every row, the models' too.
+TRAIN_SEED = ('--seed', '0', '--deterministic')
+VARIANT_NAMES = {'resnet_v2_50': 'ResNet-v2-50', 'resnet_v2_101': 'ResNet-v2-101'}
 HARD_INPUTS = ('zoo_trainval', 'zoo_train_aug', 'deeplabv3_msflip')  # strongest first, as the seed voted
 SOFT_INPUTS = ('zoo_trainval_ckpt', 'zoo_train_aug_ckpt', 'deeplabv3_msflip')
 SUBMISSIONS = ('deeplabv3_msflip', 'zoo_train_aug', 'zoo_trainval', 'stack_hard', 'stack_hard_crf', 'stack_soft',
@@ -104,9 +115,14 @@ def _download_stage(layout, mode, mirror, checksums):
     return commands
 
 
-def _extract_stage(layout, mode):
+def _extract_stage(layout, mode, checksums):
+    """extract.py for every archive (the hand-fetched test tar checked against its MD5 in --checksums, if any);
+    then the checkpoints are described and checked against the variant they should hold."""
     archives = [(layout.voc_test_tar, VOC_TEST)] + [(path, a) for a, path in downloads(layout, mode)]
-    commands = [Command('extract', ['--archive', path, '--output_dir', layout.path(a.target)]) for path, a in archives]
+    commands = []
+    for path, archive in archives:
+        md5 = ['--md5', checksums[archive.filename]] if archive is VOC_TEST and archive.filename in checksums else []
+        commands.append(Command('extract', ['--archive', path, '--output_dir', layout.path(archive.target), *md5]))
     variant = mode['variant']
     commands.append(Command('describe_checkpoint', ['--checkpoint', layout.slim_checkpoint(variant),
                                                     '--expect_variant', variant]))
@@ -139,7 +155,7 @@ def _train_stage(layout, mode, num_gpus):
     return [Command('train', [
         '--model_dir', layout.model, '--data_dir', layout.records,
         '--pre_trained_model', layout.slim_checkpoint(mode['variant']), '--model_variant', mode['variant'],
-        *mode['train'], *gpus])]
+        *mode['train'], *TRAIN_SEED, *gpus])]
 
 
 def _inference(layout, list_name, output, source, extra=()):
@@ -168,7 +184,8 @@ def _zoo_stage(layout, mode):
     commands = []
     for name in ZOO:
         graph = ['--frozen_graph', os.path.join(layout.zoo_dir(name), 'frozen_inference_graph.pb')]
-        ckpt = ['--model_dir', os.path.join(layout.zoo_dir(name), 'model.ckpt'), *mode['predict']]
+        ckpt = ['--model_dir', os.path.join(layout.zoo_dir(name), 'model.ckpt'), '--output_stride',
+                mode['zoo_output_stride'], *mode['predict']]
         commands.append(_inference(layout, 'val_test', name, graph))
         commands.append(_inference(layout, 'val_test', f'{name}_ckpt', ckpt, ['--save_probabilities']))
     names = [n for name in ZOO for n in (name, f'{name}_ckpt')]
@@ -214,12 +231,42 @@ def _report_stage(layout, quick):
             Command('write_results', ['--work_dir', layout.work, *(['--quick'] if quick else [])])]
 
 
+def _outputs(layout, name, commands):
+    """The paths a stage makes, which --redo removes first so that its commands make them anew."""
+    results = {'evaluate': ('deeplabv3', 'deeplabv3_msflip'), 'zoo': [n for z in ZOO for n in (z, f'{z}_ckpt')],
+               'stack': ('stack_hard', 'stack_soft'), 'crf': ('stack_hard_crf', 'stack_soft_crf')}
+    paths = {
+        'download': [],  # kept: a redo checks every present file against its MD5 again
+        'extract': [c.argv[c.argv.index('--output_dir') + 1] for c in commands if c.script == 'extract'],
+        'labels': [layout.lists, layout.run_images] + ([] if layout.ready_made_aug else [layout.aug]),
+        'records': [layout.records],
+        'train': [layout.model],
+        'evaluate': [os.path.join(layout.scores, 'deeplabv3.json')],
+        'zoo': [os.path.join(layout.scores, 'zoo.json')],
+        'stack': [],
+        'crf': [layout.path('crf')],
+        'package': [layout.path('submission')],
+        'report': [os.path.join(layout.scores, n) for n in ('val.json', 'val_check.json')] + [
+            layout.path('iou_val_check.png'), layout.path('RESULTS.md')],
+    }[name]
+    return paths + [layout.result(n) for n in results.get(name, ())]
+
+
+def row_description(name, quick=False):
+    """A result row's description with the mode's backbone, scales and model-zoo output stride filled in."""
+    mode = QUICK if quick else FULL
+    scales = mode['scales']
+    return ROWS[name].description.format(variant=VARIANT_NAMES[mode['variant']], zoo_os=mode['zoo_output_stride'],
+                                         scales=f'{scales[0]}-{scales[-1]}' if len(scales) > 2 else ', '.join(scales))
+
+
 def build_plan(layout, quick=False, mirror=None, num_gpus=None, checksums=None):
     """Every stage of the reproduction, in order; `checksums` ({file name: MD5}) replace the published MD5s."""
     mode = QUICK if quick else FULL
+    checksums = checksums or {}
     stages = [
-        ('download', 'fetch the official archives (checked)', _download_stage(layout, mode, mirror, checksums or {})),
-        ('extract', 'unpack them safely; check and describe the checkpoints', _extract_stage(layout, mode)),
+        ('download', 'fetch the official archives (checked)', _download_stage(layout, mode, mirror, checksums)),
+        ('extract', 'unpack them safely; check and describe the checkpoints', _extract_stage(layout, mode, checksums)),
         ('labels', 'SegmentationClassAug, train_aug and the run\'s lists', _labels_stage(layout, mode)),
         ('records', 'TFRecords of train_aug and val', _records_stage(layout, mode)),
         ('train', f'DeepLabv3 {mode["variant"]} from the slim ImageNet checkpoint', _train_stage(layout, mode, num_gpus)),
@@ -230,4 +277,5 @@ def build_plan(layout, quick=False, mirror=None, num_gpus=None, checksums=None):
         ('package', 'PASCAL-server tarballs of the test results (comp6)', _package_stage(layout)),
         ('report', 'score every row on val and val_check, write RESULTS.md', _report_stage(layout, quick)),
     ]
-    return [Stage(*stage) for stage in stages]
+    return [Stage(name, description, commands, _outputs(layout, name, commands), NEEDS[name])
+            for name, description, commands in stages]

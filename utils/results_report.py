@@ -4,7 +4,8 @@ import json
 import os
 import time
 
-from utils.reproduce_plan import STAGE_NAMES, SUBMISSIONS, Layout, build_plan
+from utils.crf import NO_CRF_JSON
+from utils.reproduce_plan import STAGE_NAMES, SUBMISSIONS, Layout, build_plan, row_description
 from utils.reproduce_run import stage_times
 from utils.sources import ROWS
 from utils.voc import CLASS_NAMES
@@ -33,16 +34,24 @@ def _count(path):
         return sum(1 for line in handle if line.strip())
 
 
-def rows_table(layout):
+def _no_crf_note(layout, name):
+    """For a CRF row whose tuning chose no CRF: a note that it equals its input."""
+    source = name[:-len('_crf')]
+    if name not in TUNED or _load(layout.crf_params(source)) != NO_CRF_JSON:
+        return ''
+    return f'; no CRF setting beat {source} on val_tune, so none was applied: it equals {source}'
+
+
+def rows_table(layout, quick):
     """The seed's table with this run's columns: mIoU on the whole val list and on val_check."""
     val = _load(os.path.join(layout.scores, 'val.json'))
     check = _load(os.path.join(layout.scores, 'val_check.json'))
-    lines = [f'| row | what it is | published mIoU % | seed % | this run: val ({_count(layout.list("val"))}) | '
+    lines = [f'| row | what it is | published mIoU % | seed % (split) | this run: val ({_count(layout.list("val"))}) | '
              f'this run: val_check ({_count(layout.list("val_check"))}) |', '| --- | --- | --- | --- | --- | --- |']
     for name, row in ROWS.items():
         whole = '— (tuned on half of val)' if name in TUNED else _percent(val.get(name))
-        lines.append(f'| {name} | {row.description} | {row.published or "—"} | {row.seed or "—"} | {whole} | '
-                     f'{_percent(check.get(name))} |')
+        lines.append(f'| {name} | {row_description(name, quick)}{_no_crf_note(layout, name)} | {row.published or "—"} | {row.seed or "—"} | '
+                     f'{whole} | {_percent(check.get(name))} |')
     return '\n'.join(lines)
 
 
@@ -71,13 +80,13 @@ def per_class_table(layout):
     return '\n'.join(lines)
 
 
-def submissions_list(layout):
+def submissions_list(layout, quick):
     """A line per server tarball: the file and what it holds."""
     lines = []
     for name in SUBMISSIONS:
         path = layout.submission(name)
         state = '' if os.path.isfile(path) else ' (not made yet)'
-        lines.append(f'- `{os.path.relpath(path, layout.work)}`{state}: {ROWS[name].description}. Upload it at '
+        lines.append(f'- `{os.path.relpath(path, layout.work)}`{state}: {row_description(name, quick)}. Upload it at '
                      'the PASCAL VOC evaluation server as a comp6 (outside training data) segmentation result.')
     return '\n'.join(lines)
 
@@ -91,11 +100,12 @@ def results_markdown(work_dir, quick=False):
         '# Reproduction results', '',
         f'{mode}; written {time.strftime("%Y-%m-%d %H:%M")} by `write_results.py`. mIoU in %, VOC devkit '
         'definition. val_check is every second val image (odd positions); the CRF rows were tuned on the other '
-        'half (val_tune), so only val_check scores them fairly.', '',
-        '## Every row', '', rows_table(layout), '',
+        'half (val_tune), so only val_check scores them fairly. This run scores val only; the published and the '
+        'seed\'s numbers carry their own split (the seed names one for its DeepLabv3 row alone).', '',
+        '## Every row', '', rows_table(layout, quick), '',
         '## Stages', '', stages_table(layout, quick), '',
         '## Per-class IoU on val_check', '', per_class_table(layout), '',
         '![Per-class IoU on val_check](iou_val_check.png)', '',
-        '## PASCAL server tarballs (test set)', '', submissions_list(layout), '',
+        '## PASCAL server tarballs (test set)', '', submissions_list(layout, quick), '',
     ]
     return '\n'.join(parts)

@@ -24,21 +24,28 @@ VOC_TEST_NOTE = ('needs a login: register at the PASCAL VOC evaluation server (h
                  'download VOC2012test.tar there')
 
 Row = collections.namedtuple('Row', 'description published seed')
-Row.__doc__ = 'A result row: what it is, the published mIoU (text, with its split) and the seed\'s (text).'
+Row.__doc__ = ('A result row: what it is (a template of the run\'s mode: {variant}, {scales}, {zoo_os}), the '
+               'published mIoU (text, with its split) and the seed\'s (text, with its split as the seed gives it).')
+SPLIT_NOT_STATED = 'split not stated'
 ROWS = {
-    'deeplabv3': Row('DeepLabv3 ResNet-v2-101 (ResNet-v2-50 with --quick) trained here, single scale',
-                     '77.21 val (DeepLabv3 paper, OS 16 single scale)', '75.72'),
-    'deeplabv3_msflip': Row('the same, scales 0.5-1.75 (0.75, 1.25 with --quick) + flip',
+    'deeplabv3': Row('DeepLabv3 {variant} trained here, single scale',
+                     '77.21 val (DeepLabv3 paper, OS 16 single scale)',
+                     '75.72 test (the seed\'s README calls it a VOC 2012 test score)'),
+    'deeplabv3_msflip': Row('the same, scales {scales} + flip',
                             '79.77 val (DeepLabv3 paper, OS 8 + scales + flip)', ''),
-    'zoo_train_aug': Row('model-zoo DeepLabv3+ Xception-65 train_aug, frozen graph (OS 8, single scale)',
-                         '82.20 val at OS 16 single scale, 83.58 at OS 8 + scales + flip (model zoo)', '83.68'),
-    'zoo_train_aug_ckpt': Row('the same from its model.ckpt (gives probabilities)', '', ''),
-    'zoo_trainval': Row('model-zoo DeepLabv3+ Xception-65 trainval, frozen graph (trained on val: its val '
-                        'score is not a fair one)', '87.80 test at OS 8 + scales + flip (model zoo)', '87.8'),
-    'zoo_trainval_ckpt': Row('the same from its model.ckpt', '', ''),
+    'zoo_train_aug': Row('model-zoo DeepLabv3+ Xception-65 train_aug, frozen graph (the OS it was frozen at: 8 as '
+                         'published; single scale)',
+                         '82.20 val at OS 16 single scale, 83.58 at OS 8 + scales + flip (model zoo)',
+                         f'83.68 ({SPLIT_NOT_STATED})'),
+    'zoo_train_aug_ckpt': Row('the same from its model.ckpt, run at OS {zoo_os} (gives probabilities)', '', ''),
+    'zoo_trainval': Row('model-zoo DeepLabv3+ Xception-65 trainval, frozen graph (as above; trained on val: its '
+                        'val score is not a fair one)', '87.80 test at OS 8 + scales + flip (model zoo)',
+                        f'87.8 ({SPLIT_NOT_STATED}; the model zoo\'s 87.80 is on test)'),
+    'zoo_trainval_ckpt': Row('the same from its model.ckpt, run at OS {zoo_os}', '', ''),
     'stack_hard': Row('seed\'s stack: per-pixel vote of zoo trainval, zoo train_aug, ours (scales + flip)', '',
-                      '88.1'),
-    'stack_hard_crf': Row('seed\'s stack + DenseCRF on the voted labels (tuned on val_tune)', '', '84.12'),
+                      f'88.1 ({SPLIT_NOT_STATED})'),
+    'stack_hard_crf': Row('seed\'s stack + DenseCRF on the voted labels (tuned on val_tune)', '',
+                          f'84.12 ({SPLIT_NOT_STATED})'),
     'stack_soft': Row('soft stack: average of the three models\' probabilities', '', ''),
     'stack_soft_crf': Row('soft stack + DenseCRF on the averaged probabilities (tuned on val_tune)', '', ''),
 }

@@ -1,0 +1,201 @@
+"""reproduce.py's stage bookkeeping on a plan of stand-in commands: --redo makes a stage anew and the stages after
+it follow, changed settings are refused before anything runs, a stage's time counts every attempt, and the
+--dry_run script runs with the interpreter that printed it."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from utils import reproduce_run
+from utils.commands import Command
+from utils.errors import UserError
+from utils.reproduce_plan import Layout, Stage
+
+
+def make(path, text):
+    """A stand-in command: writes `text` to `path` unless it exists (as the suite's batch tools keep outputs)."""
+    return Command('make', ['--output', str(path), '--text', text])
+
+
+@pytest.fixture
+def ran(monkeypatch):
+    """The commands run, in order; each writes its --output unless it exists."""
+    calls = []
+
+    def run_command(command):
+        argv = dict(zip(command.argv[::2], command.argv[1::2]))
+        calls.append((command.script, argv['--output']))
+        if not os.path.exists(argv['--output']):
+            with open(argv['--output'], 'w') as handle:
+                handle.write(argv.get('--text', 'fetched'))
+    monkeypatch.setattr(reproduce_run, 'run_command', run_command)
+    return calls
+
+
+def plan_of(layout, texts=('a', 'b', 'c'), first_needs=()):
+    """Three stages, each writing one file from the text given and needing the one before."""
+    names = ('first', 'second', 'third')
+    return [Stage(name, f'makes {name}', [make(layout.path(f'{name}.txt'), text)], [layout.path(f'{name}.txt')],
+                  (names[k - 1],) if k else first_needs) for k, (name, text) in enumerate(zip(names, texts))]
+
+
+def run(layout, plan, stages=None, redo=False):
+    """What reproduce.py's main does with a plan."""
+    stages = stages or [s.name for s in plan]
+    reproduce_run.run_plan(plan, layout, stages, redo)
+    reproduce_run.print_done_note(plan, stages, layout)
+
+
+def contents(layout):
+    return [open(layout.path(f'{n}.txt')).read() for n in ('first', 'second', 'third')]
+
+
+def test_a_finished_stage_is_skipped(tmp_path, ran, capsys):
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout))
+    ran.clear()
+    run(layout, plan_of(layout))
+    assert ran == [] and capsys.readouterr().out.count('done already, skipped') == 3
+
+
+def test_redo_makes_the_stage_anew_and_the_later_stages_follow(tmp_path, ran, capsys):
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout))
+    run(layout, plan_of(layout, ('a', 'B', 'C')), ['second'], redo=True)  # the tools keep existing outputs
+    assert contents(layout) == ['a', 'B', 'c']
+    assert 'out of date after this run\'s redo, redone by the next run: third' in capsys.readouterr().out
+    run(layout, plan_of(layout, ('a', 'B', 'C')))
+    assert contents(layout) == ['a', 'B', 'C']
+    out = capsys.readouterr().out
+    assert 'first: done already' in out and 'second: done already' in out and 'third: redone, out of date' in out
+
+
+def test_a_redo_stopped_while_removing_removes_again(tmp_path, ran, monkeypatch):
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout))
+    remove = reproduce_run._remove_outputs
+
+    def killed(stage, layout):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(reproduce_run, '_remove_outputs', killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(layout, plan_of(layout, ('a', 'B', 'c')), ['second'], redo=True)
+    monkeypatch.setattr(reproduce_run, '_remove_outputs', remove)
+    run(layout, plan_of(layout, ('a', 'B', 'c')), ['second'])  # no --redo: the unfinished redo still removes
+    assert contents(layout)[1] == 'B'
+
+
+def test_changed_settings_are_refused_before_anything_runs(tmp_path, ran):
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout))
+    ran.clear()
+    with pytest.raises(UserError) as refused:
+        run(layout, plan_of(layout, ('a', 'b2', 'c2')))
+    message = str(refused.value)
+    assert '\n' not in message and ran == []
+    assert message == (f'{layout.work}: stage second finished with other settings (make.py --text b -> b2); run '
+                       'again with --redo --stages second third to redo them, or use a new --work_dir')
+    run(layout, plan_of(layout, ('a', 'b2', 'c2')), ['second', 'third'], redo=True)
+    assert contents(layout) == ['a', 'b2', 'c2']
+
+
+def test_a_change_is_described_flag_by_flag():
+    old = [['train', '--model_variant', 'resnet_v2_50', '--max_iter', '2', '--no_eval'], ['evaluate', '--x', '1']]
+    new = [['train', '--model_variant', 'resnet_v2_101', '--no_eval', '--num_gpus', '4']]
+    assert reproduce_run.describe_change(old, new) == (
+        'train.py --model_variant resnet_v2_50 -> resnet_v2_101; train.py --max_iter 2 -> (not given); '
+        'train.py --num_gpus (not given) -> 4; and 1 more')
+
+
+def test_only_the_stages_that_need_a_redone_one_follow_it(tmp_path, ran, capsys):
+    layout = Layout(tmp_path)
+    plan = plan_of(layout)
+    plan[2] = plan[2]._replace(needs=('first',))  # third reads first's output, not second's
+    run(layout, plan)
+    run(layout, plan, ['second'], redo=True)
+    ran.clear()
+    run(layout, plan)
+    assert ran == [] and 'third: done already' in capsys.readouterr().out
+    run(layout, plan, ['first'], redo=True)
+    assert "redone by the next run: second, third" in capsys.readouterr().out
+
+
+def test_markers_of_older_versions_are_taken_as_they_are(tmp_path, ran):
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout))
+    for name in ('first', 'second', 'third'):
+        with open(reproduce_run.marker(layout, name), 'w') as handle:
+            json.dump({'seconds': 1.0, 'finished': '2026-11-01 10:00:00'}, handle)
+    ran.clear()
+    run(layout, plan_of(layout, ('x', 'y', 'z')))
+    assert ran == []
+
+
+def test_a_stage_time_counts_every_attempt(tmp_path, ran, monkeypatch):
+    layout = Layout(tmp_path)
+    os.makedirs(layout.state)
+    with open(os.path.join(layout.state, 'second.partial.json'), 'w') as handle:
+        json.dump({'seconds': 100.0}, handle)  # what a killed attempt had spent
+    run(layout, plan_of(layout))
+    times = reproduce_run.stage_times(layout)
+    assert 100 <= times['second'] < 110 and times['first'] < 10 and sorted(times) == ['first', 'second', 'third']
+    assert not os.path.exists(os.path.join(layout.state, 'second.partial.json'))
+    run(layout, plan_of(layout), ['second'], redo=True)
+    assert reproduce_run.stage_times(layout)['second'] < 10  # a redo is timed afresh
+
+
+def test_a_running_stage_saves_its_time_so_far(tmp_path, monkeypatch):
+    layout = Layout(tmp_path)
+    monkeypatch.setattr(reproduce_run, 'HEARTBEAT_SECONDS', 0.05)
+    seen = []
+
+    def slow(command):
+        time.sleep(0.3)
+        with open(os.path.join(layout.state, 'first.partial.json')) as handle:
+            seen.append(json.load(handle)['seconds'])
+        open(command.argv[1], 'w').write('a')
+    monkeypatch.setattr(reproduce_run, 'run_command', slow)
+    run(layout, plan_of(layout)[:1])
+    assert 0.1 <= seen[0] <= 0.4
+
+
+def test_a_redone_download_that_fetches_nothing_keeps_the_later_stages(tmp_path, ran, capsys):
+    layout = Layout(tmp_path)
+    os.makedirs(layout.downloads)
+    open(layout.voc_test_tar, 'w').close()
+    download = Stage('download', 'fetch', [Command('download', ['--url', 'http://x/a.tar', '--output',
+                                                                layout.path('downloads', 'a.tar')])], [], ())
+    plan = [download, *plan_of(layout, first_needs=('download',))]
+    run(layout, plan)
+    ran.clear()
+    run(layout, plan, ['download'], redo=True)
+    assert ran == [('download', layout.path('downloads', 'a.tar'))]  # checked again, still there
+    run(layout, plan)
+    assert len(ran) == 1 and 'out of date' not in capsys.readouterr().out
+
+
+def test_outputs_outside_the_work_folder_are_never_removed(tmp_path, ran):
+    layout = Layout(tmp_path / 'work')
+    outside = tmp_path / 'SegmentationClassAug'
+    outside.mkdir()
+    plan = [Stage('first', 'x', [make(layout.path('a.txt'), 'a')], [str(outside)], ())]
+    os.makedirs(layout.work)
+    run(layout, plan)
+    with pytest.raises(UserError, match='not under'):
+        run(layout, plan, redo=True)
+    assert outside.is_dir()
+
+
+def test_the_dry_run_script_checks_its_interpreter(tmp_path):
+    script = subprocess.run([sys.executable, 'reproduce.py', '--work_dir', str(tmp_path), '--dry_run', '--stages',
+                             'records'], capture_output=True, text=True, check=True).stdout
+    assert f'PYTHON=${{PYTHON:-{sys.executable}}}' in script.splitlines()
+    assert '\n"$PYTHON" create_tf_record.py --data_dir ' in script
+    (tmp_path / 'run.sh').write_text(script)
+    bad = subprocess.run(['bash', str(tmp_path / 'run.sh')], capture_output=True, text=True,
+                         env={'PATH': '/usr/bin:/bin', 'PYTHON': '/bin/false'})
+    assert bad.returncode == 2 and bad.stderr.startswith('error: /bin/false cannot import tensorflow')
+    assert bad.stderr.count('\n') == 1
