@@ -313,3 +313,16 @@ def test_a_ready_made_segmentation_class_aug_replaces_sbd(tmp_path):
     assert 'benchmark.tgz' not in script
     assert f'--segmentation_class_aug {tmp_path}/SegmentationClassAug --list_dir' in script
     assert f'--label_data_dir {tmp_path}/SegmentationClassAug --train_data_list' in script
+
+
+def test_an_md5_for_the_hand_fetched_test_tar_is_checked(tmp_path):
+    def extract_lines(*extra):
+        script = subprocess.run([sys.executable, 'reproduce.py', '--work_dir', str(tmp_path), '--dry_run',
+                                 '--stages', 'extract', *extra], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout
+        return [line for line in script.splitlines() if line.startswith('"$PYTHON" extract.py')]
+    assert not any('--md5' in line for line in extract_lines())
+    (tmp_path / 'MD5SUMS').write_text(f'{"a" * 32}  VOC2012test.tar\n')
+    test_line = next(line for line in extract_lines('--checksums', str(tmp_path / 'MD5SUMS'))
+                     if 'VOC2012test.tar' in line)
+    assert test_line.endswith(f'--output_dir {tmp_path}/data/voc_test --md5 {"a" * 32}')
