@@ -1,7 +1,8 @@
 """tf.distribute training: 2 CPU replicas with synchronized batch norm reproduce one device, without it they
 differ, moving statistics are the replica mean; a local cluster of 2 workers + evaluator trains, evaluates, reads
 disjoint shards and resumes after a worker dies; checkpoints move between one device and replicas both ways and
-infer and export on one device; a bad global batch or TF_CONFIG is a one-line error."""
+infer and export on one device; TF_CONFIG forms and their chief; a bad global batch or TF_CONFIG is a one-line
+error."""
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import preprocessing
 import train
 from conftest import ROOT, write_random_checkpoint
 from nets import heads
+from utils import distribute
 from utils.checkpoints import checkpoint_values
 from utils.cluster import LocalCluster
 from utils.errors import run_cli
@@ -318,17 +320,48 @@ def test_a_negative_device_count_is_one_line(flag, records, tmp_path, capsys):
     assert error_line(capsys) == f'error: {flag} -1: a number of devices, 0 or more'
 
 
+WORKERS = ['127.0.0.1:1', '127.0.0.1:2']
+CHIEF = ['127.0.0.1:3']
+
+
+def tf_config(cluster, kind, index):
+    return json.dumps({'cluster': cluster, 'task': {'type': kind, 'index': index}})
+
+
+@pytest.mark.parametrize('cluster, task, chief', [
+    ({'worker': WORKERS}, ('worker', 0), True),  # TensorFlow's multi-worker guide: worker 0 is the chief
+    ({'worker': WORKERS}, ('worker', 1), False),
+    ({'worker': WORKERS}, ('evaluator', 0), False),  # the evaluator outside the cluster, as TensorFlow writes it
+    ({'worker': WORKERS, 'evaluator': ['127.0.0.1:4']}, ('evaluator', 0), False),  # or in it, as the launcher does
+    ({'chief': CHIEF, 'worker': WORKERS}, ('chief', 0), True),
+    ({'chief': CHIEF, 'worker': WORKERS}, ('worker', 0), False),  # with a chief, worker 0 is a worker like the others
+])
+def test_tf_config_forms_and_their_chief(cluster, task, chief):
+    run_plan = distribute.plan(environ={'TF_CONFIG': tf_config(cluster, *task)})
+    assert (run_plan.kind, run_plan.task, run_plan.chief) == ('multi_worker', task, chief)
+    assert run_plan.replicas == len(cluster.get('chief', [])) + len(WORKERS)
+
+
 @pytest.mark.parametrize('config, problem', [
     ('{"cluster": {"chief": ["127.0.0.1:1"]', 'TF_CONFIG: not valid JSON'),
-    (json.dumps({'cluster': {'chief': ['127.0.0.1:1'], 'worker': ['127.0.0.1:2']}, 'task': {'type': 'chief'}}),
-     'TF_CONFIG: the cluster needs one "evaluator" entry'),
+    (tf_config({'chief': CHIEF * 2, 'worker': WORKERS}, 'chief', 0),
+     'TF_CONFIG: the cluster has 2 "chief" addresses, at most one'),
+    (tf_config({'worker': WORKERS, 'evaluator': WORKERS}, 'worker', 0),
+     'TF_CONFIG: the cluster has 2 "evaluator" addresses, at most one'),
+    (tf_config({'evaluator': CHIEF}, 'evaluator', 0),
+     'TF_CONFIG: the cluster needs a "chief" or "worker" job (the tasks that train)'),
+    (tf_config({'worker': WORKERS}, 'chief', 0),
+     'TF_CONFIG: task {"type": "chief", "index": 0} is not one of the cluster\'s jobs'),
+    (tf_config({'worker': WORKERS}, 'worker', 2),
+     'TF_CONFIG: task {"type": "worker", "index": 2} is not one of the cluster\'s jobs'),
+    (tf_config({'worker': WORKERS}, 'evaluator', 1),
+     'TF_CONFIG: task {"type": "evaluator", "index": 1} is not one of the cluster\'s jobs'),
 ])
-def test_a_malformed_tf_config_or_a_missing_evaluator_is_one_line(config, problem, records, tmp_path, capsys,
-                                                                  monkeypatch):
+def test_a_malformed_tf_config_is_one_line(config, problem, records, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv('TF_CONFIG', config)
     argv = ['--model_dir', str(tmp_path / 'm'), '--data_dir', records, '--batch_size', '2', *TINY]
     assert run_cli(train.main, argv) == 2
-    assert problem in error_line(capsys)
+    assert error_line(capsys).startswith('error: ' + problem)
     assert not (tmp_path / 'm').exists()
 
 
