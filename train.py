@@ -106,7 +106,7 @@ def main(argv=None):
     params = training_params(args)
     from utils import training  # imports TensorFlow: after argument parsing, so --help stays instant
     per_epoch, resume, run_plan = training.prepare(args, params)  # every check first: nothing is written before
-    if run_plan.task in (None, ('chief', 0)):  # in a cluster, the chief alone prepares the shared folder
+    if run_plan.chief:  # in a cluster, the chief alone (worker 0 without one) prepares the shared folder
         training.check_model_dir(args.model_dir, args.clean_model_dir)
         save_model_params(args.model_dir, params)
     metrics = training.train_and_evaluate(args, params, per_epoch, resume, run_plan)

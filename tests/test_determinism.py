@@ -58,7 +58,7 @@ def _replayed_weights(argv, replays, steps=3):
     height, width = args.crop_size
     batches = [(rng.randint(0, 256, (args.batch_size, height, width, 3)).astype(np.float32),
                 rng.randint(0, 21, (args.batch_size, height, width, 1)).astype(np.int32)) for _ in range(steps)]
-    config = training.run_config(args, distribute.plan(need_evaluator=False)).session_config
+    config = training.run_config(args, distribute.plan()).session_config
     tf.compat.v1.Session(graph=tf.Graph()).close()  # the process's shared pool exists first, as in the demo
     graph = tf.Graph()
     with graph.as_default(), training.op_determinism(True):
@@ -95,7 +95,7 @@ def test_deterministic_training_steps_repeat_whatever_the_thread_timing(tmp_path
 def test_inter_op_threads_default_to_one_under_deterministic_in_a_pool_of_the_sessions_own(flags, threads):
     from utils import distribute, training
     args = train.build_parser().parse_args(['--model_dir', 'm', '--data_dir', 'd', '--seed', '1', *flags])
-    config = training.run_config(args, distribute.plan(need_evaluator=False)).session_config
+    config = training.run_config(args, distribute.plan()).session_config
     assert config.inter_op_parallelism_threads == threads
     assert [pool.num_threads for pool in config.session_inter_op_thread_pool] == ([threads] if threads else [])
 

@@ -1,11 +1,14 @@
 """tf.distribute training: 2 CPU replicas with synchronized batch norm reproduce one device, without it they
-differ, moving statistics are the replica mean; a local cluster of 2 workers + evaluator trains, evaluates, reads
-disjoint shards and resumes after a worker dies; checkpoints move between one device and replicas both ways and
-infer and export on one device; a bad global batch or TF_CONFIG is a one-line error."""
+differ, moving statistics are the replica mean; a local cluster of 2 workers + evaluator trains, evaluates (as
+evaluate.py scores), reads disjoint shards and resumes after a worker dies, restarted in TensorFlow's worker-only
+TF_CONFIG form (worker 0 the chief); checkpoints move between one device and replicas both ways and infer and
+export on one device; TF_CONFIG forms and their chief; a bad global batch or TF_CONFIG is a one-line error."""
+import collections
 import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 
@@ -15,14 +18,16 @@ import tensorflow as tf
 from PIL import Image
 
 import deeplab_model
+import evaluate
 import export_model
 import inference
 import preprocessing
 import train
 from conftest import ROOT, write_random_checkpoint
 from nets import heads
+from utils import distribute
 from utils.checkpoints import checkpoint_values
-from utils.cluster import LocalCluster
+from utils.cluster import LocalCluster, free_ports
 from utils.errors import run_cli
 from utils.flags import MODEL_DEFAULTS
 from utils.training import last_evaluation, logged_scalar
@@ -194,75 +199,126 @@ def copy_last_checkpoint(model_dir, target):
     return str(target)
 
 
+class WorkerOnlyCluster(LocalCluster):
+    """Two workers and an evaluator with TF_CONFIG as TensorFlow's multi-worker guide writes it: only "worker" in
+    the cluster (worker 0 is the chief) and the evaluator outside it, each process started here by hand."""
+
+    def __init__(self, train_args, log_dir, command):
+        super().__init__(train_args, 2, log_dir, command)
+        self.tasks = [('worker', 0), ('worker', 1), ('evaluator', 0)]
+
+    def start(self):
+        os.makedirs(self.log_dir, exist_ok=True)
+        workers = [f'127.0.0.1:{port}' for port in free_ports(2)]
+        for kind, index in self.tasks:
+            config = json.dumps({'cluster': {'worker': workers}, 'task': {'type': kind, 'index': index}})
+            with open(self.log_path((kind, index)), 'w', encoding='utf-8') as log:
+                self.processes[kind, index] = subprocess.Popen(
+                    self.command + self.train_args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                    env=dict(os.environ, TF_CONFIG=config))
+        return self.processes
+
+
+# restart_began: time.time_ns() just before the restart's processes were started
+ClusterRun = collections.namedtuple('ClusterRun', 'model_dir killed failure restarted examples restart_began')
+
+
 @pytest.fixture(scope='module')
 def cluster_run(records, runs, tmp_path_factory, request):
-    """A chief, a worker and an evaluator through TF_CONFIG, resuming the one-device run's step-2 checkpoint, up
-    to step 6 (checkpoints every 2 steps); the worker is killed once the step-4 checkpoint is the latest, then the
-    whole cluster is started again.
-    Returns (model_dir, killed cluster, its failure, restarted cluster, the restart's examples folder)."""
+    """A chief, a worker and an evaluator listed in the cluster (the launcher's form), resuming the one-device
+    run's step-2 checkpoint, up to step 6 (checkpoints every 2 steps); the worker is killed once the step-4
+    checkpoint is the latest, then the job is started again as a WorkerOnlyCluster, which resumes and finishes."""
     model_dir = copy_last_checkpoint(runs['one_device'], tmp_path_factory.mktemp('cluster') / 'model')
     # global batch 4: each worker's 2 crops a step, over the restart's 2 steps, are its whole half of the 8 examples
     argv = ['--model_dir', model_dir, '--data_dir', records, '--batch_size', '4', '--max_iter', str(STEPS + 4),
             '--save_checkpoints_steps', '2', '--eval_throttle_secs', '1', '--eval_crop_size', '33', '33', *TINY]
 
-    def cluster(attempt):
+    def recording(attempt):
+        """The attempt's log folder, and train.py's command recording what each task reads into `examples`."""
         examples = tmp_path_factory.mktemp(f'examples_{attempt}')
         command = [sys.executable, os.path.join(ROOT, 'tests', 'train_recording_examples.py'), str(examples)]
-        return LocalCluster(argv, 2, str(tmp_path_factory.mktemp(f'logs_{attempt}')), command), examples
+        return str(tmp_path_factory.mktemp(f'logs_{attempt}')), command, examples
 
-    killed, _ = cluster('killed')
+    log_dir, command, _ = recording('killed')
+    killed = LocalCluster(argv, 2, log_dir, command)
     killed.start()
     wait_for_checkpoint(model_dir, STEPS + 2)
     killed.processes[('worker', 0)].send_signal(signal.SIGKILL)
     failure = killed.wait()
-    restarted, examples = cluster('restarted')
+    log_dir, command, examples = recording('restarted')
+    restarted = WorkerOnlyCluster(argv, log_dir, command)
+    restart_began = time.time_ns()
     restarted.start()
-    assert restarted.wait() is None, [restarted.last_line(task) for task in restarted.tasks]
-    yield model_dir, killed, failure, restarted, examples
+    try:
+        assert restarted.wait() is None, [restarted.last_line(task) for task in restarted.tasks]
+    finally:
+        restarted.stop()
+    yield ClusterRun(model_dir, killed, failure, restarted, examples, restart_began)
     remove_unless_a_test_failed(request, model_dir)
 
 
-def restored_steps(cluster):
+def task_log(cluster, task):
+    with open(cluster.log_path(task), encoding='utf-8') as log:
+        return log.read()
+
+
+def restored_steps(cluster, chief):
     """The checkpoint steps the cluster's chief restored, in its log's order."""
-    with open(cluster.log_path(('chief', 0)), encoding='utf-8') as log:
-        return [int(line.rsplit('-', 1)[1]) for line in log if 'Restoring parameters from' in line]
+    return [int(line.rsplit('-', 1)[1]) for line in task_log(cluster, chief).splitlines()
+            if 'Restoring parameters from' in line]
 
 
 def test_a_one_device_checkpoint_resumes_on_the_cluster(cluster_run):
-    killed = cluster_run[1]
-    assert restored_steps(killed)[0] == STEPS
+    assert restored_steps(cluster_run.killed, ('chief', 0))[0] == STEPS
 
 
 def test_a_dead_worker_stops_the_cluster_and_a_restart_resumes_from_the_last_checkpoint(cluster_run):
-    model_dir, killed, failure, restarted, _ = cluster_run
-    assert failure == (('worker', 0), -signal.SIGKILL)
+    killed, restarted = cluster_run.killed, cluster_run.restarted
+    assert cluster_run.failure == (('worker', 0), -signal.SIGKILL)
     assert all(process.poll() is not None for process in killed.processes.values())
-    assert restored_steps(restarted)[0] >= STEPS + 2
-    assert tf.train.load_variable(tf.train.latest_checkpoint(model_dir), 'global_step') == STEPS + 4
+    assert restored_steps(restarted, ('worker', 0))[0] >= STEPS + 2
+    assert tf.train.load_variable(tf.train.latest_checkpoint(cluster_run.model_dir), 'global_step') == STEPS + 4
 
 
-def test_two_workers_reach_max_iter_and_the_evaluator_reports_miou(cluster_run):
-    model_dir, _, _, restarted, _ = cluster_run
+def test_without_a_chief_worker_0_writes_the_checkpoints_and_the_model_description(cluster_run):
+    """TensorFlow's rule: worker 0 saves into the model folder, the other workers into throwaway tmp_worker_<i>
+    folders inside it (their save ops take part in the all-reduce); train.py has worker 0 write
+    deeplab_params.json, as a chief does."""
+    model_dir, restarted = cluster_run.model_dir, cluster_run.restarted
+    saved = f'Saving checkpoints for {STEPS + 4} into '
+    assert saved + os.path.join(model_dir, 'model.ckpt.') in task_log(restarted, ('worker', 0))
+    assert saved + os.path.join(model_dir, 'tmp_worker_1', 'model.ckpt.') in task_log(restarted, ('worker', 1))
+    assert 'this task: worker 0, the chief)' in task_log(restarted, ('worker', 0))
+    params_written = os.stat(os.path.join(model_dir, 'deeplab_params.json')).st_mtime_ns
+    assert params_written > cluster_run.restart_began
+
+
+def test_two_workers_reach_max_iter_and_the_evaluator_reports_what_evaluate_py_scores(cluster_run, records, tmp_path):
+    """The evaluator's mIoU of the last checkpoint is what evaluate.py computes from it on one device, from the
+    same validation images with the same --eval_crop_size."""
+    model_dir, restarted = cluster_run.model_dir, cluster_run.restarted
     assert restarted.last_line(('evaluator', 0)).startswith('val mIoU ')
     metrics = last_evaluation(os.path.join(model_dir, 'eval'))
-    assert metrics['global_step'] == STEPS + 4 and 0.0 <= metrics['miou'] <= 1.0
+    assert metrics['global_step'] == STEPS + 4
+    data, scores = os.path.dirname(records), tmp_path / 'scores.json'
+    assert run_cli(evaluate.main, [
+        '--image_data_dir', os.path.join(data, 'images'), '--label_data_dir', os.path.join(data, 'labels'),
+        '--image_list', os.path.join(data, 'val.txt'), '--model_dir', model_dir, '--eval_crop_size', '33', '33',
+        '--output_json', str(scores)]) == 0
+    assert json.loads(scores.read_text())['miou'] == pytest.approx(metrics['miou'], rel=1e-6)
 
 
 def test_the_workers_read_disjoint_shards(cluster_run):
-    examples_dir = cluster_run[4]
-    read = {task: set((examples_dir / f'{task}.examples').read_text().splitlines()) for task in ('chief0', 'worker0')}
-    assert not read['chief0'] & read['worker0']
-    assert len(read['chief0'] | read['worker0']) == NUM_TRAIN
-    assert len(read['chief0']) == len(read['worker0']) == NUM_TRAIN // 2
+    examples_dir = cluster_run.examples
+    read = {task: set((examples_dir / f'{task}.examples').read_text().splitlines()) for task in ('worker0', 'worker1')}
+    assert not read['worker0'] & read['worker1']
+    assert len(read['worker0'] | read['worker1']) == NUM_TRAIN
+    assert len(read['worker0']) == len(read['worker1']) == NUM_TRAIN // 2
 
 
-def test_the_cluster_checkpoint_evaluates_on_one_device(cluster_run, records, runs):
-    model_dir = cluster_run[0]
-    names = dict(tf.train.list_variables(tf.train.latest_checkpoint(model_dir)))
+def test_the_cluster_checkpoint_has_the_one_device_variables(cluster_run, runs):
+    names = dict(tf.train.list_variables(tf.train.latest_checkpoint(cluster_run.model_dir)))
     assert names == dict(tf.train.list_variables(tf.train.latest_checkpoint(runs['one_device'])))
-    estimator = tf.estimator.Estimator(deeplab_model.model_fn, model_dir, params=dict(PARAMS, eval_crop_size=None))
-    scores = estimator.evaluate(lambda: preprocessing.input_fn(records, False, 1))
-    assert scores['global_step'] == STEPS + 4 and 0.0 <= scores['miou'] <= 1.0
 
 
 def test_a_two_replica_checkpoint_resumes_on_one_device(runs, records, tmp_path):
@@ -318,17 +374,48 @@ def test_a_negative_device_count_is_one_line(flag, records, tmp_path, capsys):
     assert error_line(capsys) == f'error: {flag} -1: a number of devices, 0 or more'
 
 
+WORKERS = ['127.0.0.1:1', '127.0.0.1:2']
+CHIEF = ['127.0.0.1:3']
+
+
+def tf_config(cluster, kind, index):
+    return json.dumps({'cluster': cluster, 'task': {'type': kind, 'index': index}})
+
+
+@pytest.mark.parametrize('cluster, task, chief', [
+    ({'worker': WORKERS}, ('worker', 0), True),  # TensorFlow's multi-worker guide: worker 0 is the chief
+    ({'worker': WORKERS}, ('worker', 1), False),
+    ({'worker': WORKERS}, ('evaluator', 0), False),  # the evaluator outside the cluster, as TensorFlow writes it
+    ({'worker': WORKERS, 'evaluator': ['127.0.0.1:4']}, ('evaluator', 0), False),  # or in it, as the launcher does
+    ({'chief': CHIEF, 'worker': WORKERS}, ('chief', 0), True),
+    ({'chief': CHIEF, 'worker': WORKERS}, ('worker', 0), False),  # with a chief, worker 0 is a worker like the others
+])
+def test_tf_config_forms_and_their_chief(cluster, task, chief):
+    run_plan = distribute.plan(environ={'TF_CONFIG': tf_config(cluster, *task)})
+    assert (run_plan.kind, run_plan.task, run_plan.chief) == ('multi_worker', task, chief)
+    assert run_plan.replicas == len(cluster.get('chief', [])) + len(WORKERS)
+
+
 @pytest.mark.parametrize('config, problem', [
     ('{"cluster": {"chief": ["127.0.0.1:1"]', 'TF_CONFIG: not valid JSON'),
-    (json.dumps({'cluster': {'chief': ['127.0.0.1:1'], 'worker': ['127.0.0.1:2']}, 'task': {'type': 'chief'}}),
-     'TF_CONFIG: the cluster needs one "evaluator" entry'),
+    (tf_config({'chief': CHIEF * 2, 'worker': WORKERS}, 'chief', 0),
+     'TF_CONFIG: the cluster has 2 "chief" addresses, at most one'),
+    (tf_config({'worker': WORKERS, 'evaluator': WORKERS}, 'worker', 0),
+     'TF_CONFIG: the cluster has 2 "evaluator" addresses, at most one'),
+    (tf_config({'evaluator': CHIEF}, 'evaluator', 0),
+     'TF_CONFIG: the cluster needs a "chief" or "worker" job (the tasks that train)'),
+    (tf_config({'worker': WORKERS}, 'chief', 0),
+     'TF_CONFIG: task {"type": "chief", "index": 0} is not one of the cluster\'s jobs'),
+    (tf_config({'worker': WORKERS}, 'worker', 2),
+     'TF_CONFIG: task {"type": "worker", "index": 2} is not one of the cluster\'s jobs'),
+    (tf_config({'worker': WORKERS}, 'evaluator', 1),
+     'TF_CONFIG: task {"type": "evaluator", "index": 1} is not one of the cluster\'s jobs'),
 ])
-def test_a_malformed_tf_config_or_a_missing_evaluator_is_one_line(config, problem, records, tmp_path, capsys,
-                                                                  monkeypatch):
+def test_a_malformed_tf_config_is_one_line(config, problem, records, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv('TF_CONFIG', config)
     argv = ['--model_dir', str(tmp_path / 'm'), '--data_dir', records, '--batch_size', '2', *TINY]
     assert run_cli(train.main, argv) == 2
-    assert problem in error_line(capsys)
+    assert error_line(capsys).startswith('error: ' + problem)
     assert not (tmp_path / 'm').exists()
 
 

@@ -12,8 +12,9 @@ TRAINING_TASKS = ('chief', 'worker')
 TASK_TYPES = (*TRAINING_TASKS, 'evaluator')
 
 # kind: 'none', 'mirrored' or 'multi_worker'; devices: this machine's replica devices (None: the strategy's
-# choice); task: (type, index) of this process in the cluster, None on one machine.
-Plan = collections.namedtuple('Plan', 'kind replicas devices task')
+# choice); task: (type, index) of this process in the cluster, None on one machine; chief: whether this process
+# prepares the model folder and writes the checkpoints and summaries.
+Plan = collections.namedtuple('Plan', 'kind replicas devices task chief', defaults=(True,))
 
 
 def visible_gpus():
@@ -22,11 +23,12 @@ def visible_gpus():
     return len(tf.config.list_physical_devices('GPU'))
 
 
-def parse_tf_config(text, need_evaluator=True):
+def parse_tf_config(text):
     """The cluster and this process's task from a TF_CONFIG value; a UserError names what is wrong with it.
 
-    Needs a chief, any number of workers, exactly one evaluator unless `need_evaluator` is False (the evaluator
-    task finds its place through the cluster's "evaluator" entry), and a task that is one of them."""
+    TensorFlow's forms: at most one chief (without one, worker 0 is the chief), any number of workers, and at most
+    one evaluator, which may also be left out of the cluster (an "evaluator" task, index 0, is not one of the
+    tasks that train); the task is one of them."""
     try:
         config = json.loads(text)
     except ValueError as err:
@@ -41,19 +43,24 @@ def parse_tf_config(text, need_evaluator=True):
     for job, addresses in cluster.items():
         if not (isinstance(addresses, list) and addresses and all(isinstance(a, str) for a in addresses)):
             raise UserError(f'{TF_CONFIG}: cluster job "{job}" needs a list of "host:port" addresses')
-    if len(cluster.get('chief', [])) != 1:
-        raise UserError(f'{TF_CONFIG}: the cluster needs exactly one "chief" (the worker that writes checkpoints)')
-    evaluators = len(cluster.get('evaluator', []))
-    if evaluators > 1 or (need_evaluator and not evaluators):
-        raise UserError(f'{TF_CONFIG}: the cluster needs one "evaluator" entry (the task that evaluates the '
-                        'checkpoints while the others train; --no_eval runs without)')
+    if not any(job in cluster for job in TRAINING_TASKS):
+        raise UserError(f'{TF_CONFIG}: the cluster needs a "chief" or "worker" job (the tasks that train)')
+    for job in ('chief', 'evaluator'):
+        if len(cluster.get(job, [])) > 1:
+            raise UserError(f'{TF_CONFIG}: the cluster has {len(cluster[job])} "{job}" addresses, at most one')
     kind, index = task.get('type'), task.get('index', 0)
-    if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
+    listed = kind in cluster and isinstance(index, int) and 0 <= index < len(cluster[kind])
+    if not (listed or (kind == 'evaluator' and index == 0)):
         raise UserError(f'{TF_CONFIG}: task {json.dumps(task)} is not one of the cluster\'s jobs')
     return cluster, (kind, index)
 
 
-def plan(num_gpus=None, num_cpu_replicas=None, need_evaluator=True, environ=None):
+def is_chief(cluster, task):
+    """Whether `task` is the chief of `cluster`: its "chief", else worker 0 (TensorFlow's rule)."""
+    return task == ('chief', 0) or ('chief' not in cluster and task == ('worker', 0))
+
+
+def plan(num_gpus=None, num_cpu_replicas=None, environ=None):
     """The strategy for this process from the flags and TF_CONFIG (see the module docstring)."""
     environ = os.environ if environ is None else environ
     for flag, value in (('--num_gpus', num_gpus), ('--num_cpu_replicas', num_cpu_replicas)):
@@ -63,9 +70,9 @@ def plan(num_gpus=None, num_cpu_replicas=None, need_evaluator=True, environ=None
         if num_gpus is not None or num_cpu_replicas:
             raise UserError(f'--num_gpus / --num_cpu_replicas do not apply with {TF_CONFIG}: every worker uses all '
                             'the GPUs it sees (choose them with CUDA_VISIBLE_DEVICES), or its CPU')
-        cluster, task = parse_tf_config(environ[TF_CONFIG], need_evaluator)
+        cluster, task = parse_tf_config(environ[TF_CONFIG])
         workers = sum(len(cluster.get(job, [])) for job in TRAINING_TASKS)
-        return Plan('multi_worker', workers * max(1, visible_gpus()), None, task)
+        return Plan('multi_worker', workers * max(1, visible_gpus()), None, task, is_chief(cluster, task))
     if num_cpu_replicas:
         if num_gpus:
             raise UserError('--num_gpus and --num_cpu_replicas exclude each other')
@@ -93,15 +100,27 @@ def strategy(run_plan):
         return tf.distribute.MirroredStrategy(run_plan.devices)
     if run_plan.kind == 'multi_worker':
         tf.compat.v1.disable_eager_execution()
+        if run_plan.task[0] == 'evaluator':
+            return evaluator_strategy()
         return tf.distribute.experimental.MultiWorkerMirroredStrategy()
     return None
+
+
+def evaluator_strategy():
+    """A strategy on this machine alone: it only sends the Estimator to the distribute coordinator, which reads the
+    evaluator's task from TF_CONFIG. Built from TF_CONFIG, it raises a KeyError for an evaluator the cluster does
+    not list (TensorFlow's own form of the evaluator)."""
+    import tensorflow as tf
+    local = tf.distribute.cluster_resolver.SimpleClusterResolver(tf.train.ClusterSpec({}))
+    return tf.distribute.experimental.MultiWorkerMirroredStrategy(cluster_resolver=local)
 
 
 def describe(run_plan, global_batch):
     """One log line: replicas, per-replica and global batch, and where they run."""
     if run_plan.kind == 'multi_worker':
-        where = 'MultiWorkerMirroredStrategy; this task: {} {}{}'.format(
-            *run_plan.task, ', evaluates the checkpoints' if run_plan.task[0] == 'evaluator' else '')
+        evaluator = run_plan.task[0] == 'evaluator'
+        role = ', evaluates the checkpoints' if evaluator else ', the chief' if run_plan.chief else ''
+        where = 'MultiWorkerMirroredStrategy; this task: {} {}{}'.format(*run_plan.task, role)
     elif run_plan.kind == 'mirrored':
         where = 'MirroredStrategy on ' + ', '.join(run_plan.devices)
     else:

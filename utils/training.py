@@ -81,7 +81,7 @@ def prepare(args, params):
     """Every check that needs no writing: the strategy and the global batch's split over its replicas, records,
     the step budget, the checkpoint to start from.
     Returns the training files' steps per epoch, whether the run resumes, and the distribute.Plan."""
-    run_plan = distribute.plan(args.num_gpus, args.num_cpu_replicas, need_evaluator=not args.no_eval)
+    run_plan = distribute.plan(args.num_gpus, args.num_cpu_replicas)
     distribute.per_replica_batch(args.batch_size, run_plan.replicas)
     train_files = find_records(args.data_dir, 'train')
     per_epoch = steps_per_epoch(count_records(train_files), args.batch_size, train_files[0])
@@ -137,7 +137,7 @@ def train_and_evaluate(args, params, per_epoch, resume, run_plan):
                             args.inter_op_threads)
     estimator = tf.estimator.Estimator(deeplab_model.model_fn, args.model_dir, run_config(args, run_plan), params)
     if run_plan.kind == 'multi_worker':
-        return _train_and_evaluate_cluster(estimator, args, params, max_iter)
+        return _train_and_evaluate_cluster(estimator, args, params, max_iter, run_plan.task)
     val_files = _optional_records(args.data_dir, 'val')
     metrics = {}
     cycle_steps = max(1, args.epochs_per_eval * per_epoch)
@@ -154,9 +154,9 @@ def train_and_evaluate(args, params, per_epoch, resume, run_plan):
     return metrics
 
 
-def _train_and_evaluate_cluster(estimator, args, params, max_iter):
-    """One task of a TF_CONFIG cluster: the chief and workers train together up to `max_iter` (the chief writes
-    the checkpoints), the evaluator scores each new checkpoint until the last one. Restarting every task
+def _train_and_evaluate_cluster(estimator, args, params, max_iter, task):
+    """The cluster's `task`: the chief and workers train together up to `max_iter` (the chief, else worker 0,
+    writes the checkpoints), the evaluator scores each new checkpoint until the last one. Restarting every task
     resumes from the latest checkpoint."""
     step = _global_step(args.model_dir)
     seed = None if args.seed is None else args.seed + step
@@ -165,7 +165,7 @@ def _train_and_evaluate_cluster(estimator, args, params, max_iter):
                                       throttle_secs=args.eval_throttle_secs)
     with _label_errors(params['num_classes']), op_determinism(args.deterministic):
         tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
-    if tf.estimator.RunConfig().task_type != 'evaluator':
+    if task[0] != 'evaluator':
         return {}
     metrics = last_evaluation(estimator.eval_dir())
     if metrics:
