@@ -19,7 +19,7 @@ from test_upstream_records import upstream_example
 from utils.demo_data import make_sample
 from utils.errors import run_cli
 from utils.flags import resolve_model_params
-from utils.upstream_commands import train_argv
+from utils.upstream_commands import export_argv, train_argv
 from utils.upstream_flags import flag_table, parse
 from utils.upstream_run import new_checkpoints
 from utils.voc import PALETTE, read_label
@@ -72,13 +72,11 @@ def trained(tmp_path_factory):
     params = resolve_model_params({'model_variant': 'xception_65', 'decoder_output_stride': 4})
     # random logits differ by about 0.02 here: this bias makes part of each image background
     write_random_checkpoint(str(root / 'init'), params, [BACKGROUND_BIAS] + [0.0] * 20)
-    command = ['deeplab/train.py', '--logtostderr', '--training_number_of_steps=2', '--train_split="train"', *MODEL,
+    command = ['--logtostderr', '--training_number_of_steps=2', '--train_split="train"', *MODEL,
                '--train_crop_size=33', '--train_crop_size=33', '--train_batch_size=1', '--dataset="pascal_voc_seg"',
                f'--tf_initial_checkpoint={root}/init/model.ckpt-0', f'--train_logdir={root}/train',
                f'--dataset_dir={root}/tfrecord']
-    done = subprocess.run([sys.executable, *_shell(command)], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert 'note: --logtostderr' in done.stderr
+    assert run_cli(_script('train'), _shell(command)) == 0  # in this process: TensorFlow is imported once
     return root
 
 
@@ -189,12 +187,32 @@ def test_upstream_flag_definitions_are_pinned():
     ('--learning_power=0.5', '--learning_power=0.5: cannot be honoured here'),
     ('--dataset=ade20k', '--dataset=ade20k: only pascal_voc_seg'),
     ('--no_such_flag=1', '--no_such_flag: not a flag of upstream deeplab/train.py'),
+    ('--model_variant=mobilenet_v2', '--model_variant=mobilenet_v2: this suite builds'),
 ])
 def test_an_unhonourable_or_unknown_flag_is_one_line_exit_2(flag, message, tmp_path, capsys):
     assert run_cli(_script('train'), [flag, f'--train_logdir={tmp_path}/t', f'--dataset_dir={tmp_path}']) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f'error: {message}')
     assert not (tmp_path / 't').exists()
+
+
+def test_export_refuses_multi_scale_by_name(tmp_path, capsys):
+    argv = ['--checkpoint_path=C', f'--export_path={tmp_path}/g.pb', '--model_variant=xception_65',
+            '--inference_scales=0.5', '--inference_scales=1.0']
+    assert run_cli(_script('export_model'), argv) == 2
+    assert capsys.readouterr().err == ('error: --inference_scales=[0.5, 1.0]: upstream export_model.py flag this '
+                                       'suite cannot honour (only its default [1.0])\n')
+
+
+def test_the_seed_export_flags_become_these_export_flags():
+    values, _ = parse('export_model', _shell(['--checkpoint_path=TRAIN/model.ckpt-30000', '--export_path=OUT.pb',
+                                              *MODEL, '--num_classes=21', '--crop_size=513', '--crop_size=513']))
+    assert export_argv(values) == ['--model_dir', 'TRAIN/model.ckpt-30000', '--export_path', 'OUT.pb',
+                                   '--num_classes', '21', '--eval_crop_size', '513', '513', *SUITE_MODEL[:2],
+                                   '--output_stride', '16', '--batch_norm_decay', '0.9997', '--atrous_rates', '6',
+                                   '12', '18', '--decoder_output_stride', '4']
+    values, _ = parse('export_model', ['--checkpoint_path=C', '--export_path=E', '--model_variant=xception_65'])
+    assert export_argv(values)[export_argv(values).index('--output_stride') + 1] == '8'  # upstream's export default
 
 
 def test_the_script_itself_exits_2_on_an_unknown_flag():
