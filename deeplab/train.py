@@ -23,6 +23,7 @@ from utils.upstream_flags import parse  # noqa: E402
 def main(argv=None):
     values, given = parse('train', sys.argv[1:] if argv is None else argv, __doc__)
     upstream_commands.check_flags('train', values, given)
+    upstream_commands.check_last_layers(values)
     with tempfile.TemporaryDirectory() as folder:
         argv = upstream_commands.train_argv(values, folder)
         upstream_data.link_as_training_split(values['dataset_dir'], values['train_split'], folder)

@@ -17,9 +17,9 @@ import inference
 from conftest import ROOT, write_random_checkpoint
 from test_upstream_records import upstream_example
 from utils.demo_data import make_sample
-from utils.errors import run_cli
+from utils.errors import UserError, run_cli
 from utils.flags import resolve_model_params
-from utils.upstream_commands import export_argv, train_argv
+from utils.upstream_commands import check_last_layers, export_argv, train_argv
 from utils.upstream_flags import flag_table, parse
 from utils.upstream_run import new_checkpoints
 from utils.voc import PALETTE, read_label
@@ -194,6 +194,32 @@ def test_an_unhonourable_or_unknown_flag_is_one_line_exit_2(flag, message, tmp_p
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f'error: {message}')
     assert not (tmp_path / 't').exists()
+
+
+def test_initialize_last_layer_false_is_refused_when_train_py_would_restore_the_head(trained, tmp_path, capsys):
+    argv = ['--initialize_last_layer=false', '--last_layers_contain_logits_only', *_shell(MODEL),
+            f'--tf_initial_checkpoint={trained}/init/model.ckpt-0', f'--train_logdir={tmp_path}/t',
+            f'--dataset_dir={trained}/tfrecord']
+    assert run_cli(_script('train'), argv) == 2
+    assert capsys.readouterr().err.startswith('error: --initialize_last_layer=false: ')
+
+
+@pytest.mark.parametrize('stored, honoured', [
+    ({'xception_65/entry_flow/conv1_1/weights': [3, 3, 3, 32]}, True),  # an ImageNet checkpoint: no head
+    ({'logits/semantic/weights': [1, 1, 256, 19], 'logits/semantic/weights/Momentum': [1, 1, 256, 19]}, True),
+    ({'logits/semantic/biases': [21]}, False),
+    ({'aspp0/weights': [1, 1, 2048, 256]}, False),
+])
+def test_initialize_last_layer_false_is_honoured_when_no_head_would_be_restored(stored, honoured, monkeypatch):
+    from utils import checkpoints
+    monkeypatch.setattr(checkpoints, 'resolve_checkpoint', lambda path: path)
+    monkeypatch.setattr(checkpoints, 'checkpoint_shapes', lambda path: stored)
+    values, _ = parse('train', ['--initialize_last_layer=false', '--tf_initial_checkpoint=C'])
+    if honoured:
+        check_last_layers(values)
+    else:
+        with pytest.raises(UserError, match='cannot start them fresh'):
+            check_last_layers(values)
 
 
 def test_export_refuses_multi_scale_by_name(tmp_path, capsys):

@@ -12,7 +12,8 @@ HONOURED = {
     'train': _MODEL + ('train_logdir', 'training_number_of_steps', 'train_batch_size', 'base_learning_rate',
                        'end_learning_rate', 'momentum', 'weight_decay', 'train_crop_size', 'fine_tune_batch_norm',
                        'min_scale_factor', 'max_scale_factor', 'num_clones', 'clone_on_cpu', 'save_interval_secs',
-                       'log_steps', 'tf_initial_checkpoint', 'train_split', 'last_layers_contain_logits_only'),
+                       'log_steps', 'tf_initial_checkpoint', 'train_split', 'initialize_last_layer',
+                       'last_layers_contain_logits_only'),
     'eval': _EVALUATING + ('eval_logdir', 'eval_crop_size', 'eval_split', 'eval_batch_size',
                            'max_number_of_evaluations'),
     'vis': _EVALUATING + ('vis_logdir', 'vis_crop_size', 'vis_split', 'vis_batch_size', 'also_save_raw_predictions',
@@ -21,11 +22,12 @@ HONOURED = {
 }
 REQUIRED = {'train': ('train_logdir', 'dataset_dir'), 'eval': ('checkpoint_dir', 'eval_logdir', 'dataset_dir'),
             'vis': ('checkpoint_dir', 'vis_logdir', 'dataset_dir'), 'export_model': ('checkpoint_path', 'export_path')}
+# upstream model.get_extra_layer_scopes: the layers --initialize_last_layer=false leaves out (logits first)
+# (scope prefixes, as slim's exclude matches them)
+LAST_LAYERS = ('logits', 'image_pooling', 'aspp', 'concat_projection', 'decoder', 'meta_architecture')
 # Honoured only at one value: flag -> (the value, why).
 _ONLY = {'learning_power': (0.9, 'the poly decay here has power 0.9'),
          'colormap_type': ('pascal', 'the prediction PNGs use the PASCAL palette'),
-         'initialize_last_layer': (True, 'a checkpoint\'s logits are restored when their class count matches the '
-                                         'model\'s and start fresh otherwise'),
          'learning_policy': ('poly', 'the learning rate decays by poly here')}
 
 
@@ -42,6 +44,25 @@ def check_flags(script, values, given):
     for name in REQUIRED[script]:
         if not values[name]:
             raise UserError(f'--{name} is required')
+
+
+def check_last_layers(values):
+    """--initialize_last_layer=false is honoured when --tf_initial_checkpoint holds none of upstream's last layers
+    that train.py would restore (none at all, or logits of another class count, which start fresh here anyway);
+    else a UserError, since train.py restores every layer whose shape fits."""
+    if values['initialize_last_layer'] or not values['tf_initial_checkpoint']:
+        return
+    from utils import checkpoints  # imports TensorFlow
+
+    stored = checkpoints.checkpoint_shapes(checkpoints.resolve_checkpoint(values['tf_initial_checkpoint']))
+    scopes = LAST_LAYERS[:1] if values['last_layers_contain_logits_only'] else LAST_LAYERS
+    num_classes = check_dataset(values['dataset'])
+    kept = sorted(name for name, shape in stored.items() if name.startswith(scopes)
+                  and not checkpoints.is_training_state(name)
+                  and not (name.startswith('logits/') and shape[-1] != num_classes))
+    if kept:
+        raise UserError(f'--initialize_last_layer=false: {values["tf_initial_checkpoint"]} holds {kept[0]} '
+                        f'({len(kept)} such variables), which train.py restores; it cannot start them fresh')
 
 
 def _pair(name, values):

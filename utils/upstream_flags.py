@@ -126,6 +126,8 @@ def parse(script, argv, description=''):
         if not token.startswith('-') or token in ('-', '--'):
             raise UserError(f'deeplab/{script}.py takes --flag=value arguments only, not {token}')
         name, value = _split(token)
+        if name.startswith('no') and LOGGING_FLAGS.get(name[2:]) == 'boolean' and value is None:
+            name = name[2:]
         if name in LOGGING_FLAGS:
             if value is None and LOGGING_FLAGS[name] != 'boolean':
                 index += 1
