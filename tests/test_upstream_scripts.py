@@ -141,7 +141,8 @@ def test_the_seed_train_flags_become_these_train_flags():
         '--weight_decay', '4e-05', '--crop_size', '513', '513', '--min_scale', '0.5', '--max_scale', '2.0',
         '--save_checkpoints_secs', '1200', '--log_every_n_steps', '10', '--num_gpus', '0', *SUITE_MODEL[:2],
         '--output_stride', '16', '--batch_norm_decay', '0.9997', '--atrous_rates', '6', '12', '18',
-        '--decoder_output_stride', '4', '--freeze_batch_norm', '--pre_trained_model', 'CKPT']
+        '--multi_grid', '1', '1', '1', '--decoder_output_stride', '4', '--freeze_batch_norm', '--pre_trained_model',
+        'CKPT']
 
 
 def test_absl_forms_parse_as_upstream():
@@ -188,6 +189,7 @@ def test_upstream_flag_definitions_are_pinned():
     ('--dataset=ade20k', '--dataset=ade20k: only pascal_voc_seg'),
     ('--no_such_flag=1', '--no_such_flag: not a flag of upstream deeplab/train.py'),
     ('--model_variant=mobilenet_v2', '--model_variant=mobilenet_v2: this suite builds'),
+    ('--master=grpc://10.0.0.1:2222', '--master=grpc://10.0.0.1:2222: upstream train.py flag this suite cannot'),
 ])
 def test_an_unhonourable_or_unknown_flag_is_one_line_exit_2(flag, message, tmp_path, capsys):
     assert run_cli(_script('train'), [flag, f'--train_logdir={tmp_path}/t', f'--dataset_dir={tmp_path}']) == 2
@@ -236,7 +238,7 @@ def test_the_seed_export_flags_become_these_export_flags():
     assert export_argv(values) == ['--model_dir', 'TRAIN/model.ckpt-30000', '--export_path', 'OUT.pb',
                                    '--num_classes', '21', '--eval_crop_size', '513', '513', *SUITE_MODEL[:2],
                                    '--output_stride', '16', '--batch_norm_decay', '0.9997', '--atrous_rates', '6',
-                                   '12', '18', '--decoder_output_stride', '4']
+                                   '12', '18', '--multi_grid', '1', '1', '1', '--decoder_output_stride', '4']
     values, _ = parse('export_model', ['--checkpoint_path=C', '--export_path=E', '--model_variant=xception_65'])
     assert export_argv(values)[export_argv(values).index('--output_stride') + 1] == '8'  # upstream's export default
 

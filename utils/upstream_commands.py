@@ -6,7 +6,7 @@ from utils.upstream_flags import flag_table
 
 # Flags every script translates: the model description and where the data come from.
 _MODEL = ('model_variant', 'atrous_rates', 'output_stride', 'multi_grid', 'decoder_output_stride', 'batch_norm_decay',
-          'dataset', 'dataset_dir', 'master')
+          'dataset', 'dataset_dir')
 _EVALUATING = _MODEL + ('checkpoint_dir', 'eval_interval_secs', 'eval_scales', 'add_flipped_images')
 HONOURED = {
     'train': _MODEL + ('train_logdir', 'training_number_of_steps', 'train_batch_size', 'base_learning_rate',
@@ -22,8 +22,7 @@ HONOURED = {
 }
 REQUIRED = {'train': ('train_logdir', 'dataset_dir'), 'eval': ('checkpoint_dir', 'eval_logdir', 'dataset_dir'),
             'vis': ('checkpoint_dir', 'vis_logdir', 'dataset_dir'), 'export_model': ('checkpoint_path', 'export_path')}
-# upstream model.get_extra_layer_scopes: the layers --initialize_last_layer=false leaves out (logits first)
-# (scope prefixes, as slim's exclude matches them)
+# upstream model.get_extra_layer_scopes: the scope prefixes --initialize_last_layer=false leaves out (logits first)
 LAST_LAYERS = ('logits', 'image_pooling', 'aspp', 'concat_projection', 'decoder', 'meta_architecture')
 # Honoured only at one value: flag -> (the value, why).
 _ONLY = {'learning_power': (0.9, 'the poly decay here has power 0.9'),
@@ -79,9 +78,10 @@ def model_argv(values):
         raise UserError(f'--model_variant={values["model_variant"]}: this suite builds {", ".join(MODEL_VARIANTS)}')
     argv = ['--model_variant', values['model_variant'], '--output_stride', str(values['output_stride']),
             '--batch_norm_decay', str(values['batch_norm_decay'])]
-    for name in ('atrous_rates', 'multi_grid'):
-        if values[name] is not None:
-            argv += [f'--{name}', *map(str, values[name])]
+    if values['atrous_rates'] is not None:
+        argv += ['--atrous_rates', *map(str, values['atrous_rates'])]
+    # upstream's unset multi-grid is none (rates 1 1 1), not the DeepLabv3 paper's 1 2 4 this suite gives ResNets
+    argv += ['--multi_grid', *map(str, values['multi_grid'] or [1, 1, 1])]
     if values['decoder_output_stride']:
         if len(values['decoder_output_stride']) != 1:
             raise UserError('--decoder_output_stride: one stride here (a single decoder level)')
