@@ -20,6 +20,7 @@ from utils.demo_data import make_sample
 from utils.errors import UserError, run_cli
 from utils.flags import resolve_model_params
 from utils.upstream_commands import check_last_layers, export_argv, train_argv
+from utils.upstream_data import split_shards
 from utils.upstream_flags import flag_table, parse
 from utils.upstream_run import new_checkpoints
 from utils.voc import PALETTE, read_label
@@ -222,6 +223,17 @@ def test_initialize_last_layer_false_is_honoured_when_no_head_would_be_restored(
     else:
         with pytest.raises(UserError, match='cannot start them fresh'):
             check_last_layers(values)
+
+
+def test_a_split_is_upstreams_shards_of_its_name_else_this_suites_records(tmp_path):
+    for name in ('train-00000-of-00001.tfrecord', 'train_aug-00000-of-00001.tfrecord', 'voc_val.record-00000-of-00002',
+                 'voc_val.record-00001-of-00002'):
+        (tmp_path / name).write_bytes(b'')
+    assert [os.path.basename(p) for p in split_shards(str(tmp_path), 'train')] == ['train-00000-of-00001.tfrecord']
+    assert [os.path.basename(p) for p in split_shards(str(tmp_path), 'val')] == [
+        'voc_val.record-00000-of-00002', 'voc_val.record-00001-of-00002']
+    with pytest.raises(UserError, match='no trainval-NNNNN-of-NNNNN.tfrecord shards nor voc_trainval.record'):
+        split_shards(str(tmp_path), 'trainval')
 
 
 def test_export_refuses_multi_scale_by_name(tmp_path, capsys):

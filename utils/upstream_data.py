@@ -2,7 +2,7 @@
 import os
 
 from utils.errors import UserError
-from utils.records import UPSTREAM_LABEL_KEY, upstream_shards
+from utils.records import UPSTREAM_LABEL_KEY, existing_records, record_name, upstream_shards
 
 # Upstream's data sets this suite can serve: name -> (classes, void label).
 DATASETS = {'pascal_voc_seg': (21, 255)}
@@ -17,12 +17,14 @@ def check_dataset(name):
 
 
 def split_shards(dataset_dir, split):
-    """The `split`-NNNNN-of-NNNNN.tfrecord shards of --dataset_dir, or a UserError naming what is missing."""
+    """The `split`-NNNNN-of-NNNNN.tfrecord shards of --dataset_dir (upstream's), else its voc_`split`.record files
+    (create_tf_record.py's), or a UserError naming what is missing."""
     if not dataset_dir or not os.path.isdir(dataset_dir):
         raise UserError(f'--dataset_dir={dataset_dir}: folder of TFRecords not found')
-    shards = upstream_shards(dataset_dir, split)
+    shards = upstream_shards(dataset_dir, split) or existing_records(dataset_dir, split)
     if not shards:
-        raise UserError(f'--dataset_dir={dataset_dir}: no {split}-NNNNN-of-NNNNN.tfrecord shards for split {split}')
+        raise UserError(f'--dataset_dir={dataset_dir}: no {split}-NNNNN-of-NNNNN.tfrecord shards nor '
+                        f'{record_name(split)} files for split {split}')
     return shards
 
 
