@@ -187,6 +187,7 @@ def test_upstream_flag_definitions_are_pinned():
 @pytest.mark.parametrize('flag, message', [
     ('--hard_example_mining_step=100', '--hard_example_mining_step=100: upstream train.py flag this suite cannot'),
     ('--learning_power=0.5', '--learning_power=0.5: cannot be honoured here'),
+    ('--scale_factor_step_size=0.25', '--scale_factor_step_size=0.25: cannot be honoured here (training scales'),
     ('--dataset=ade20k', '--dataset=ade20k: only pascal_voc_seg'),
     ('--no_such_flag=1', '--no_such_flag: not a flag of upstream deeplab/train.py'),
     ('--model_variant=mobilenet_v2', '--model_variant=mobilenet_v2: this suite builds'),
