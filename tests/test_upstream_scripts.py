@@ -126,6 +126,19 @@ def test_the_seed_eval_command_logs_the_miou_evaluate_gives(trained, tmp_path, c
     assert logged == [(2, 'eval/miou_1.0_overall', pytest.approx(expected, rel=1e-6))]
 
 
+@pytest.mark.slow  # a further 20 s of freezing and running Xception-65: with `make test-slow`
+def test_the_upstream_export_command_freezes_the_checkpoints_predictions(trained, tmp_path):
+    export = [f'--checkpoint_path={trained}/train/model.ckpt-2', f'--export_path={tmp_path}/frozen.pb', *MODEL,
+              '--num_classes=21', f'--crop_size={CROP}', f'--crop_size={CROP}']
+    assert run_cli(_script('export_model'), _shell(export)) == 0
+    assert run_cli(inference.main, ['--image_data_dir', str(trained / 'JPEGImages'), '--image_list',
+                                    str(trained / 'val.txt'), '--output_dir', str(tmp_path / 'frozen'),
+                                    '--frozen_graph', str(tmp_path / 'frozen.pb')]) == 0
+    for seed in SPLITS['val']:
+        np.testing.assert_array_equal(read_label(str(tmp_path / 'frozen' / f'val_{seed}.png')),
+                                      read_label(str(suite_predictions(trained) / f'val_{seed}.png')))
+
+
 def test_the_default_zero_evaluations_follows_checkpoints_and_says_so(trained, capsys):
     first = next(new_checkpoints(str(trained / 'train'), 0, 1, '--max_number_of_evaluations'))
     assert first.endswith('model.ckpt-2')
@@ -148,8 +161,9 @@ def test_the_seed_train_flags_become_these_train_flags():
 
 def test_absl_forms_parse_as_upstream():
     values, given = parse('eval', ['--eval_scales', '0.5', '--eval_scales=1.0,1.5', '--add_flipped_images',
-                                   '--eval_crop_size=321,513', '--v', '1', '--alsologtostderr', '--noadd_flipped_images',
-                                   '--max_number_of_evaluations', '3', '--keep_aspect_ratio=false'])
+                                   '--eval_crop_size=321,513', '--v', '1', '--alsologtostderr',
+                                   '--noadd_flipped_images', '--max_number_of_evaluations', '3',
+                                   '--keep_aspect_ratio=false', '--nologtostderr'])
     assert values['eval_scales'] == [0.5, 1.0, 1.5] and values['eval_crop_size'] == ['321', '513']
     assert (values['add_flipped_images'], values['max_number_of_evaluations'], values['keep_aspect_ratio']) == (
         False, 3, False)

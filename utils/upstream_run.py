@@ -69,7 +69,8 @@ def save_visualisation(logdir, image_dir, result_dir, ids, raw):
         os.makedirs(folder, exist_ok=True)
     for index, image_id in enumerate(ids):
         labels = read_label(os.path.join(result_dir, image_id + '.png'))
-        Image.fromarray(read_image(find_file(image_dir, image_id, IMAGE_EXTENSIONS))).save(os.path.join(folders[0], IMAGE_FORMAT % index))
+        image = read_image(find_file(image_dir, image_id, IMAGE_EXTENSIONS))
+        Image.fromarray(image).save(os.path.join(folders[0], IMAGE_FORMAT % index))
         Image.fromarray(PALETTE[labels]).save(os.path.join(folders[0], PREDICTION_FORMAT % index))
         if raw:
             Image.fromarray(labels.astype(np.uint8)).save(os.path.join(folders[1], image_id + '.png'))
