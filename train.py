@@ -60,7 +60,10 @@ def build_parser():
                              'bit-identical checkpoints on the same hardware and software, also on GPUs, where '
                              'seeding alone is not enough.')
     parser.add_argument('--save_checkpoints_steps', type=int, default=None,
-                        help='Checkpoint every N steps (default: every 10 minutes and at the end).')
+                        help='Checkpoint every N steps (default: every --save_checkpoints_secs and at the end).')
+    parser.add_argument('--save_checkpoints_secs', type=int, default=600,
+                        help='Checkpoint every N seconds when --save_checkpoints_steps is not given '
+                             '(default: %(default)s).')
     parser.add_argument('--keep_checkpoints', type=int, default=3, help='Checkpoints kept (default: %(default)s).')
     parser.add_argument('--log_every_n_steps', type=int, default=10,
                         help='Log loss and write summaries every N steps (default: %(default)s).')

@@ -10,8 +10,9 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
-def write_random_checkpoint(model_dir, params):
-    """A train.py-like checkpoint (model variables + global_step) with random weights and batch-norm statistics."""
+def write_random_checkpoint(model_dir, params, logit_biases=None):
+    """A train.py-like checkpoint (model variables + global_step) with random weights and batch-norm statistics,
+    and `logit_biases` (one per class) when given, to favour some classes."""
     import tensorflow as tf
 
     import deeplab_model
@@ -23,6 +24,9 @@ def write_random_checkpoint(model_dir, params):
         tf1.train.get_or_create_global_step()
         means = [v for v in tf1.global_variables() if v.op.name.endswith('moving_mean')]
         shuffle = [tf1.assign(v, tf1.random_normal(v.shape, stddev=0.1)) for v in means]
+        if logit_biases is not None:
+            biases = next(v for v in tf1.global_variables() if v.op.name == 'logits/semantic/biases')
+            shuffle.append(tf1.assign(biases, logit_biases))
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
             sess.run(shuffle)

@@ -72,15 +72,22 @@ def upstream_records(data_dir, split):
     """Shards of upstream build_voc2012_data.py for `split` (train: train_aug, else train), checked complete;
     [] when there are none."""
     for name in UPSTREAM_SPLITS[split]:
-        shards = sorted(glob.glob(os.path.join(glob.escape(data_dir), f'{name}-*-of-*.tfrecord')))
-        shards = [p for p in shards if _UPSTREAM_SHARD.search(os.path.basename(p))]
-        if shards:
-            totals = {int(_UPSTREAM_SHARD.search(p).group(2)) for p in shards}
-            if len(totals) != 1 or len(shards) != totals.pop():
-                raise UserError(f'{data_dir}: the {name}-NNNNN-of-NNNNN.tfrecord shards are incomplete '
-                                f'({len(shards)} files)')
+        if shards := upstream_shards(data_dir, name):
             return shards
     return []
+
+
+def upstream_shards(data_dir, name):
+    """The `name`-NNNNN-of-NNNNN.tfrecord shards in `data_dir` (upstream's split name), checked complete; [] when
+    there are none."""
+    shards = sorted(glob.glob(os.path.join(glob.escape(data_dir), f'{glob.escape(name)}-*-of-*.tfrecord')))
+    shards = [p for p in shards if _UPSTREAM_SHARD.fullmatch(os.path.basename(p)[len(name):])]
+    if shards:
+        totals = {int(_UPSTREAM_SHARD.search(p).group(2)) for p in shards}
+        if len(totals) != 1 or len(shards) != totals.pop():
+            raise UserError(f'{data_dir}: the {name}-NNNNN-of-NNNNN.tfrecord shards are incomplete '
+                            f'({len(shards)} files)')
+    return shards
 
 
 def find_records(data_dir, split):

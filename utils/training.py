@@ -63,7 +63,8 @@ def run_config(args, run_plan):
         session.session_inter_op_thread_pool.add(num_threads=inter_op)
     return tf.estimator.RunConfig(
         tf_random_seed=args.seed, save_checkpoints_steps=args.save_checkpoints_steps,
-        save_checkpoints_secs=None if args.save_checkpoints_steps else 600, keep_checkpoint_max=args.keep_checkpoints,
+        save_checkpoints_secs=None if args.save_checkpoints_steps else args.save_checkpoints_secs,
+        keep_checkpoint_max=args.keep_checkpoints,
         log_step_count_steps=args.log_every_n_steps, save_summary_steps=args.log_every_n_steps,
         session_config=session, train_distribute=distribute.strategy(run_plan))
 
