@@ -209,11 +209,11 @@ def run_plan(plan, layout, selected, redo=False):
     every selected one); a stage whose settings changed is refused first (check_settings)."""
     check_settings(plan, layout, selected, redo)
     for number, stage in enumerate(plan, 1):
+        if stage.name not in selected:
+            continue
         markers = _read_markers(layout)
         content = markers.get(stage.name)
         fresh = up_to_date(plan, markers).get(stage.name, False)
-        if stage.name not in selected:
-            continue
         if content is not None and fresh and not redo:
             print(f'=== {number}. {stage.name}: done already, skipped', flush=True)
             continue
