@@ -14,13 +14,14 @@ interrupted run goes on where it stopped when started again with the same flags.
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from utils.cli.environment import tensorflow_defaults
+from utils.data.coco_classes import CLASS_MODES, NUM_CLASSES, VOC_CATEGORY_IDS  # noqa: E402
+from utils.common.errors import UserError, run_cli  # noqa: E402
+from utils.common.files import require_dir  # noqa: E402
+from utils.cli.flags import parser_for  # noqa: E402
+from utils.common.parallel import default_workers  # noqa: E402
 
-from utils.coco_classes import CLASS_MODES, NUM_CLASSES, VOC_CATEGORY_IDS  # noqa: E402
-from utils.errors import UserError, run_cli  # noqa: E402
-from utils.files import require_dir  # noqa: E402
-from utils.flags import parser_for  # noqa: E402
-from utils.parallel import default_workers  # noqa: E402
+tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 DEFAULT_MIN_AREA = 1000  # torchvision's reference keeps a training image with more than 1000 annotated pixels
 
@@ -61,7 +62,7 @@ def parse_args(argv):
 
 def sources_of(args):
     """{split: Source} of the splits given on the command line, each with its image folder and annotation file."""
-    from utils.coco import Source
+    from utils.data.coco import Source
     sources = {}
     for split in ('train', 'val'):
         image_dir, annotations = getattr(args, f'{split}_image_dir'), getattr(args, f'{split}_annotations_file')
@@ -84,7 +85,7 @@ def main(argv=None):
     if min_area is None and args.classes == 'voc':
         min_area = DEFAULT_MIN_AREA
     sources = sources_of(args)
-    from utils import coco_records  # imports TensorFlow: after the argument checks
+    from utils.records.tfrecords import coco_records  # imports TensorFlow: after the argument checks
     done = coco_records.convert(sources, args.data_dir, args.classes, min_area, args.num_shards,
                                 args.label_output_dir, args.num_workers, args.overwrite)
     for split, (images, paths, written) in done.items():

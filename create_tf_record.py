@@ -8,13 +8,14 @@ is listed.
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from utils.cli.environment import tensorflow_defaults
+from utils.common.errors import UserError, run_cli  # noqa: E402
+from utils.common.files import read_id_list, require_dir  # noqa: E402
+from utils.cli.flags import parser_for  # noqa: E402
+from utils.common.parallel import default_workers  # noqa: E402
+from utils.data.voc import IGNORE_LABEL, NUM_CLASSES  # noqa: E402
 
-from utils.errors import UserError, run_cli  # noqa: E402
-from utils.files import read_id_list, require_dir  # noqa: E402
-from utils.flags import parser_for  # noqa: E402
-from utils.parallel import default_workers  # noqa: E402
-from utils.voc import IGNORE_LABEL, NUM_CLASSES  # noqa: E402
+tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 
 def default_list(image_data_dir, split):
@@ -66,7 +67,7 @@ def main(argv=None):
     lists = {'train': args.train_data_list or default_list(args.image_data_dir, 'train'),
              'val': args.valid_data_list or default_list(args.image_data_dir, 'val')}
     ids = {split: read_id_list(path) for split, path in lists.items()}
-    from utils.records import find_pairs, write_records  # imports TensorFlow: after the argument checks
+    from utils.records.tfrecords import find_pairs, write_records  # imports TensorFlow: after the argument checks
     splits = {split: find_pairs(split_ids, args.image_data_dir, args.label_data_dir)
               for split, split_ids in ids.items()}
     outputs = write_records(args.data_dir, splits, args.num_shards, args.num_workers, args.overwrite,

@@ -8,26 +8,18 @@ import tensorflow as tf
 
 import preprocessing
 from nets import heads, layers, resnet_v2, xception
-from utils import checkpoints
-from utils.flags import resolve_model_params
-from utils.voc import IGNORE_LABEL, PALETTE
+from utils.runtime import checkpoints
+from utils.runtime.model_config import BATCH_NORM_DECAY, DEFAULT_WEIGHT_DECAY, backbone_scope, resolve_model_params
+from utils.data.voc import IGNORE_LABEL, PALETTE
 
 tf1 = tf.compat.v1
-
-DEFAULT_WEIGHT_DECAY = {'resnet_v2_50': 1e-4, 'resnet_v2_101': 1e-4, 'xception_65': 4e-5}
-
-
-def backbone_scope(params):
-    """The variable scope of the backbone, which is also the scope of its ImageNet checkpoint."""
-    return params['model_variant']
-
 
 def batch_norm_config(params, training):
     """Batch norm mode: batch statistics while training unless `freeze_batch_norm` fixes them entirely; those of
     the global batch under tf.distribute unless `sync_batch_norm` is False."""
     frozen = params.get('freeze_batch_norm', False)
     return layers.BatchNorm(training=training and not frozen, trainable=not frozen,
-                            decay=params.get('batch_norm_decay', 0.9997), epsilon=1e-5,
+                            decay=params.get('batch_norm_decay', BATCH_NORM_DECAY), epsilon=layers.BATCH_NORM_EPSILON,
                             sync=params.get('sync_batch_norm', True))
 
 

@@ -2,13 +2,154 @@
 
     python demo.py --output_dir demo_output
 
-Every stage is printed as the shell command it equals, so the demo doubles as a tour of the scripts.
-"""
-import sys
+Every stage is printed as the shell command it equals and run through that script's main(), so the demo
+doubles as a tour of the scripts. Stages: data -> records -> train DeepLabv3 and DeepLabv3+ -> evaluate ->
+inference (plain, decoder, 3-scale + flip) -> pixel stacking -> DenseCRF on probabilities -> one table scoring
+every stage and the background-everywhere baseline -> test-set tarball.
 
-from utils.demo_pipeline import run_demo
-from utils.errors import run_cli
-from utils.flags import parser_for
+Training is seeded and runs with TensorFlow's op determinism (train.py --deterministic), so the demo gives
+bit-identical checkpoints (and so the same table) on every run on the same hardware and software. Another CPU
+(oneDNN picks its kernels by instruction set; CPUs without oneDNN use other convolution kernels) or another
+TensorFlow gives other rounding, and 400 steps from scratch amplify it: expect scores a few points apart there.
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+import create_tf_record
+import densecrf_inference
+import evaluate
+import inference
+import make_submission
+import pixel_stacking
+import train
+from utils.cli.environment import tensorflow_defaults
+from utils.cli.commands import Command, run_command
+from utils.cli.flags import parser_for
+from utils.common.errors import run_cli
+from utils.common.files import read_id_list
+from utils.data.demo_data import make_demo_voc
+from utils.data.voc import read_label, save_label
+
+tensorflow_defaults()  # before TensorFlow's first import, which reads them once
+
+# (name, extra train flags) of the two demo models: ResNet-v2-50 DeepLabv3 and v3+ trained from scratch; a
+# short run needs a faster batch-norm moving average than DeepLab's 0.9997 (set in run_demo).
+MODELS = (
+    ('deeplabv3', ['--model_variant', 'resnet_v2_50', '--seed', '1']),
+    ('deeplabv3plus', ['--model_variant', 'resnet_v2_50', '--decoder_output_stride', '4', '--seed', '2']),
+)
+TTA_FLAGS = ['--inference_scales', '0.75', '1.0', '1.25', '--add_flipped_images']
+
+# The final table: one row per scored stage, in this order, with what the stage is.
+STAGE_DESCRIPTIONS = {
+    'deeplabv3': 'DeepLabv3, single scale',
+    'deeplabv3plus': 'DeepLabv3+ (decoder at stride 4), single scale',
+    'deeplabv3_tta': 'DeepLabv3, scales 0.75/1.0/1.25 + flip',
+    'stacking': 'per-pixel vote of the three above',
+    'densecrf': '21-class DenseCRF on the TTA probabilities',
+    'background_only': 'the trivial baseline: background everywhere',
+}
+
+
+def run(title, script, argv):
+    """Print a stage as the shell command it equals, then run that command's main()."""
+    print(f'\n=== {title}', flush=True)
+    started = time.time()
+    run_command(Command(script.__name__, argv))
+    print(f'--- {title}: {time.time() - started:.0f} s', flush=True)
+
+
+def write_background_baseline(data, folder):
+    """The trivial baseline every model must beat: background everywhere, at each val image's size."""
+    for image_id in read_id_list(data['val_list']):
+        save_label(os.path.join(folder, image_id + '.png'), np.zeros_like(read_label(
+            os.path.join(data['label_dir'], image_id + '.png'))))
+    return folder
+
+
+def _percent(value):
+    return 'n/a' if value is None else f'{100 * value:.2f}'
+
+
+def summary_table(scores):
+    """The README's markdown table (mIoU and pixel accuracy in %) from evaluate.py's --output_json of several
+    folders: {stage: {"miou", "pixel_accuracy", "per_class_iou"}}. Stages in STAGE_DESCRIPTIONS order, then any
+    other stage with an empty description; an undefined score (null) is n/a."""
+    stages = [s for s in STAGE_DESCRIPTIONS if s in scores] + [s for s in scores if s not in STAGE_DESCRIPTIONS]
+    lines = ['| stage | what it is | val mIoU | pixel accuracy |', '| --- | --- | --- | --- |']
+    for stage in stages:
+        miou, accuracy = _percent(scores[stage]['miou']), _percent(scores[stage]['pixel_accuracy'])
+        lines.append(f'| {stage} | {STAGE_DESCRIPTIONS.get(stage, "")} | {miou} | {accuracy} |')
+    return '\n'.join(lines)
+
+
+def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learning_rate):
+    """Run every stage into `out`, print the scores table; returns the paths of the final score JSON and chart."""
+    data = make_demo_voc(os.path.join(out, 'VOC2012'), num_train=num_train, num_val=num_val, num_test=4)
+    records = os.path.join(out, 'records')
+    run('TFRecords', create_tf_record, [
+        '--data_dir', records, '--image_data_dir', data['image_dir'], '--label_data_dir', data['aug_label_dir'],
+        '--num_shards', '2', '--overwrite'])
+    for name, flags in MODELS:
+        run(f'train {name}', train, [
+            '--model_dir', os.path.join(out, 'models', name), '--clean_model_dir', '--data_dir', records,
+            '--batch_size', str(batch_size), '--max_iter', str(train_steps), '--train_epochs', '1000',
+            '--epochs_per_eval', '1000', '--crop_size', str(crop_size), str(crop_size),
+            '--initial_learning_rate', str(learning_rate), '--batch_norm_decay', '0.99', '--log_every_n_steps', '20',
+            '--deterministic',
+            # Later stages need only the final checkpoint: one save at the end (none on a timer), and keeping
+            # one removes the Estimator's step-0 checkpoint once the final one is written.
+            '--save_checkpoints_steps', str(train_steps), '--keep_checkpoints', '1', *flags])
+    first_model = os.path.join(out, 'models', MODELS[0][0])
+    run('evaluate deeplabv3 checkpoint', evaluate, [
+        '--image_data_dir', data['image_dir'], '--label_data_dir', data['label_dir'],
+        '--evaluation_data_list', data['val_list'], '--model_dir', first_model])
+
+    results = os.path.join(out, 'results')
+    stages = {name: os.path.join(results, name) for name, _ in MODELS}
+    stages['deeplabv3_tta'] = os.path.join(results, 'deeplabv3_tta')
+    predict_args = [('deeplabv3', first_model, []),
+                    ('deeplabv3plus', os.path.join(out, 'models', 'deeplabv3plus'), []),
+                    ('deeplabv3_tta', first_model, TTA_FLAGS)]
+    for stage, model_dir, flags in predict_args:
+        run(f'inference {stage}', inference, [
+            '--data_dir', data['image_dir'], '--infer_data_list', data['val_list'], '--model_dir', model_dir,
+            '--output_dir', stages[stage], '--save_probabilities', '--panel_dir', os.path.join(out, 'panels', stage),
+            '--num_panels', '4', '--label_data_dir', data['label_dir'], '--overwrite', *flags])
+
+    stages['stacking'] = os.path.join(results, 'stacking')
+    run('pixel stacking', pixel_stacking, [
+        '--inputs', stages['deeplabv3plus'], stages['deeplabv3_tta'], stages['deeplabv3'],
+        '--path_stacking', stages['stacking'], '--image_list', data['val_list'], '--overwrite'])
+    stages['densecrf'] = os.path.join(results, 'densecrf')
+    run('DenseCRF on deeplabv3_tta probabilities', densecrf_inference, [
+        '--image_data_dir', data['image_dir'], '--prob_dir', os.path.join(stages['deeplabv3_tta'], 'probabilities'),
+        '--output_dir', stages['densecrf'], '--test_data_list', data['val_list'], '--overwrite'])
+
+    stages['background_only'] = write_background_baseline(data, os.path.join(results, 'background_only'))
+    scores, chart = os.path.join(out, 'scores.json'), os.path.join(out, 'iou_stacking.png')
+    run('score every stage on val', evaluate, [
+        '--prediction_dir', *stages.values(), '--label_data_dir', data['label_dir'],
+        '--evaluation_data_list', data['val_list'], '--output_json', scores,
+        '--per_image_csv', os.path.join(out, 'per_image.csv'), '--plot', chart])
+
+    test_results = os.path.join(results, 'test')
+    run('inference on test', inference, [
+        '--data_dir', data['image_dir'], '--infer_data_list', data['test_list'], '--model_dir', first_model,
+        '--output_dir', test_results, '--overwrite'])
+    run('evaluation-server tarball', make_submission, [
+        '--results_dir', test_results, '--output', os.path.join(out, 'voc2012_test_results.tar.gz'),
+        '--comp', 'comp6', '--image_list', data['test_list'], '--image_data_dir', data['image_dir']])
+    with open(scores, encoding='utf-8') as handle:
+        table = summary_table(json.load(handle))
+    print(f'\nDemo outputs in {out}: results/ (palette PNGs per stage), panels/ (image | prediction | ground '
+          f'truth), {os.path.basename(chart)}, scores.json, voc2012_test_results.tar.gz', file=sys.stderr)
+    print(f'\nEvery stage scored on val (%, from {scores}):\n\n{table}', flush=True)
+    return scores, chart
 
 
 def build_parser():

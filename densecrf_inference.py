@@ -15,12 +15,12 @@ A 255 label carries no information (uniform unary); 0 is the real background cla
 """
 import sys
 
-from utils import crf
-from utils.errors import UserError, run_cli
-from utils.files import read_id_list
-from utils.flags import add_batch_flags, parser_for
-from utils.metrics import mean_iou, pixel_accuracy
-from utils.voc import NUM_CLASSES
+from utils.postprocess import crf
+from utils.common.errors import UserError, run_cli
+from utils.common.files import read_id_list
+from utils.cli.flags import add_batch_flags, parser_for
+from utils.postprocess.metrics import mean_iou, pixel_accuracy
+from utils.data.voc import NUM_CLASSES
 
 PARAM_HELP = {
     'gt_prob': 'Confidence given to a hard label, in (0, 1) (default: 0.7).',

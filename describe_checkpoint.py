@@ -8,8 +8,12 @@ and class count, so inference.py / evaluate.py / export_model.py need only --mod
 """
 import sys
 
-from utils.errors import run_cli
-from utils.flags import MODEL_VARIANTS, OUTPUT_STRIDES, parser_for
+from utils.cli.environment import tensorflow_defaults
+from utils.common.errors import run_cli
+from utils.cli.flags import parser_for
+from utils.runtime.model_config import MODEL_VARIANTS, OUTPUT_STRIDES
+
+tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 
 def build_parser():
@@ -24,7 +28,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from utils.checkpoint_description import check_and_describe  # imports TensorFlow: after the flags
+    from utils.runtime.checkpoint_description import check_and_describe  # imports TensorFlow: after the flags
     ckpt, description = check_and_describe(args.checkpoint, args.output_stride, args.expect_variant)
     head = ('DeepLab head, deeplab_params.json written' if description['num_classes'] is not None
             else 'backbone only')

@@ -10,9 +10,9 @@ MD5 to accept it without another transfer.
 """
 import sys
 
-from utils.download import fetch
-from utils.errors import run_cli
-from utils.flags import parser_for
+from utils.reproduce.download import fetch
+from utils.common.errors import run_cli
+from utils.cli.flags import parser_for
 
 
 def build_parser():

@@ -14,13 +14,16 @@ import sys
 
 from tqdm import tqdm
 
-from utils.dataset_info import dataset_num_classes
-from utils.errors import UserError, run_cli
-from utils.files import read_id_list, require_dir
-from utils.flags import add_predict_flags, model_params, parser_for
-from utils.parallel import default_workers
-from utils.scoring import collect, image_confusion, missing_message, result_files, score_folders, write_outputs
-from utils.voc import NUM_CLASSES, read_label
+from utils.cli.environment import tensorflow_defaults
+from utils.data.dataset_info import dataset_num_classes
+from utils.common.errors import UserError, run_cli
+from utils.common.files import read_id_list, require_dir
+from utils.cli.flags import add_predict_flags, model_params, parser_for, prediction_source
+from utils.common.parallel import default_workers
+from utils.postprocess.scoring import collect, image_confusion, missing_message, result_files, score_folders, write_outputs
+from utils.data.voc import NUM_CLASSES, read_label
+
+tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 
 def build_parser():
@@ -48,9 +51,11 @@ def checkpoint_confusions(args, ids):
     missing = [i for i in ids if i not in gt_index]
     if missing:
         raise UserError(missing_message({args.label_data_dir: missing}, 'labels'))
-    from utils import predict  # imports TensorFlow, so only in this mode
+    source = prediction_source(args)
+    import deeplab_model  # imports TensorFlow, so only in this mode
+    from utils.runtime import predict
 
-    predictions = predict.iter_predictions(args, args.image_data_dir, ids)
+    predictions = predict.iter_predictions(args.image_data_dir, ids, deeplab_model.predict_probabilities, **source)
     for image_id, pred in tqdm(predictions, total=len(ids), desc='evaluating', unit='img', disable=None):
         gt = read_label(gt_index[image_id])
         yield image_id, [image_confusion(gt, pred, gt_index[image_id], f'prediction for {image_id}', args.num_classes)]

@@ -8,8 +8,11 @@ Input `ImageTensor:0` (uint8 [1, H, W, 3], RGB); outputs `SemanticPredictions:0`
 """
 import sys
 
-from utils.errors import run_cli
-from utils.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for
+from utils.cli.environment import tensorflow_defaults
+from utils.common.errors import run_cli
+from utils.cli.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for
+
+tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 
 def build_parser():
@@ -27,9 +30,10 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from utils import export  # imports TensorFlow: after argument parsing, so --help stays instant
-    export.export(args.model_dir, args.export_path, model_params(args), eval_crop_size_of(args),
-                  args.saved_model_dir)
+    import deeplab_model  # imports TensorFlow: after argument parsing, so --help stays instant
+    from utils.runtime import export
+    export.export(args.model_dir, args.export_path, model_params(args), deeplab_model.predict_probabilities,
+                  eval_crop_size_of(args), args.saved_model_dir)
     saved = f' and SavedModel {args.saved_model_dir}' if args.saved_model_dir else ''
     print(f'wrote {args.export_path}{saved}', file=sys.stderr)
     return 0

@@ -9,9 +9,9 @@ checked against it first (for a file fetched by hand, such as VOC2012test.tar).
 """
 import sys
 
-from utils.errors import run_cli
-from utils.flags import parser_for
-from utils.safe_extract import extract
+from utils.common.errors import run_cli
+from utils.cli.flags import parser_for
+from utils.reproduce.safe_extract import extract
 
 
 def build_parser():

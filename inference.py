@@ -7,11 +7,15 @@ import sys
 
 from tqdm import tqdm
 
-from utils import plots, voc
-from utils.errors import UserError, problem_list, run_cli
-from utils.files import find_file, list_ids, pending, read_id_list, require_dir
-from utils.flags import add_predict_flags, model_params, parser_for
-from utils.probabilities import save_probabilities
+from utils.cli.environment import tensorflow_defaults
+from utils.postprocess import plots
+from utils.data import voc
+from utils.common.errors import UserError, problem_list, run_cli
+from utils.common.files import find_file, list_ids, pending, read_id_list, require_dir
+from utils.cli.flags import add_predict_flags, model_params, parser_for, prediction_source
+from utils.postprocess.probabilities import save_probabilities
+
+tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 
 def build_parser():
@@ -40,7 +44,7 @@ def build_parser():
 
 def image_ids(image_dir, image_list):
     """The ids to segment (the list's, else every image in the folder), each with its image file as
-    utils.predict.image_path finds it; else a UserError naming every missing image, before anything is written."""
+    utils.runtime.image_feed.image_path finds it; else a UserError naming every missing image, before anything is written."""
     require_dir(image_dir, 'image folder')
     if not image_list:
         ids = list_ids(image_dir, voc.IMAGE_EXTENSIONS)
@@ -92,8 +96,10 @@ def main(argv=None):
     print(f'{len(ids) - len(todo)} of {len(ids)} results exist already; segmenting {len(todo)}', file=sys.stderr)
     if not todo:
         return 0
-    from utils import predict  # imports TensorFlow: after the checks above, so --help and errors stay instant
-    outputs = predict.iter_outputs(args, args.image_data_dir, todo, args.save_probabilities)
+    source = prediction_source(args, args.save_probabilities)
+    import deeplab_model  # imports TensorFlow: after the checks above, so --help and errors stay instant
+    from utils.runtime import predict
+    outputs = predict.iter_outputs(args.image_data_dir, todo, deeplab_model.predict_probabilities, **source)
     for image_id, image, labels, probabilities in tqdm(outputs, total=len(todo), unit='img', disable=None):
         voc.save_label(result_path(image_id), labels)
         if probabilities is not None:

@@ -10,8 +10,11 @@ latest checkpoint in MODEL_DIR.
 """
 import sys
 
-from utils.errors import UserError, run_cli
-from utils.flags import parser_for
+from utils.cli.environment import tensorflow_defaults
+from utils.common.errors import UserError, run_cli
+from utils.cli.flags import parser_for
+
+tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 
 def build_parser():
@@ -29,7 +32,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.num_workers < 1:
         raise UserError(f'--num_workers {args.num_workers}: at least one worker (the chief)')
-    from utils.cluster import LocalCluster
+    from utils.runtime.cluster import LocalCluster
     cluster = LocalCluster(args.train_args, args.num_workers, args.log_dir)
     for (kind, index), process in cluster.start().items():
         print(f'{kind} {index}: pid {process.pid}, log {cluster.log_path((kind, index))}', flush=True)

@@ -15,12 +15,12 @@ go to OUT/probabilities for densecrf_inference.py --prob_dir.
 """
 import sys
 
-from utils.errors import UserError, run_cli
-from utils.files import read_id_list
-from utils.flags import add_batch_flags, parser_for
-from utils.voc import NUM_CLASSES
-from utils.soft_voting import fuse_folders
-from utils.voting import TIE_BREAKS, stack_folders
+from utils.common.errors import UserError, run_cli
+from utils.common.files import read_id_list
+from utils.cli.flags import add_batch_flags, parser_for
+from utils.data.voc import NUM_CLASSES
+from utils.postprocess.soft_voting import fuse_folders
+from utils.postprocess.voting import TIE_BREAKS, stack_folders
 
 
 def build_parser():

@@ -13,12 +13,12 @@ lists: run_train, run_val, run_val_tune / run_val_check (even / odd val position
 import os
 import sys
 
-from utils.errors import UserError, run_cli
-from utils.files import read_id_list
-from utils.flags import parser_for
-from utils.parallel import default_workers
-from utils.run_images import link_images
-from utils.train_aug import (build_label_folder, count_note, label_sources, ready_made_ids, run_lists, split_lists,
+from utils.common.errors import UserError, run_cli
+from utils.common.files import read_id_list
+from utils.cli.flags import parser_for
+from utils.common.parallel import default_workers
+from utils.reproduce.image_links import link_images
+from utils.data.train_aug import (build_label_folder, count_note, label_sources, ready_made_ids, run_lists, split_lists,
                              train_aug_ids, write_list)
 
 

@@ -8,13 +8,12 @@ import secrets
 
 import tensorflow as tf
 
-from utils.errors import UserError
-from utils.flags import NORMALIZATIONS
-from utils.records import READ_FEATURES, UPSTREAM_LABEL_KEY, find_records
-from utils.voc import IGNORE_LABEL, MEAN_RGB, NUM_CLASSES
+from utils.common.errors import UserError
+from utils.runtime.model_config import NORMALIZATIONS
+from utils.records.tfrecords import BAD_LABEL_TAG, READ_FEATURES, UPSTREAM_LABEL_KEY, find_records
+from utils.data.voc import IGNORE_LABEL, MEAN_RGB, NUM_CLASSES
 
 DEFAULT_SHUFFLE_BUFFER = 2048
-BAD_LABEL_TAG = 'label value outside the classes'  # utils.training parses the assertion carrying it
 
 
 def parse_record(serialized):
@@ -23,7 +22,7 @@ def parse_record(serialized):
     (`image/segmentation/class/encoded`).
 
     JPEGs are decoded with the accurate integer DCT, which gives exactly the pixels Pillow (and so
-    utils.voc.read_image in evaluation and inference) gives; TensorFlow's default differs by a few levels.
+    utils.data.voc.read_image in evaluation and inference) gives; TensorFlow's default differs by a few levels.
     """
     features = tf.io.parse_single_example(serialized, READ_FEATURES)
     encoded = features['image/encoded']

@@ -15,11 +15,14 @@ under --work_dir; WORK_DIR/RESULTS.md is the end.
 import os
 import sys
 
-from utils.download import read_checksums
-from utils.errors import UserError, run_cli
-from utils.flags import parser_for
-from utils.reproduce_plan import STAGE_NAMES, Layout, build_plan
-from utils.reproduce_run import print_done_note, run_plan, shell_script
+from utils.cli.environment import tensorflow_defaults
+from utils.reproduce.download import read_checksums
+from utils.common.errors import UserError, run_cli
+from utils.cli.flags import parser_for
+from utils.reproduce.plan import STAGE_NAMES, Layout, build_plan
+from utils.reproduce.run import print_done_note, run_plan, shell_script
+
+tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 

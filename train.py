@@ -8,11 +8,16 @@ model.ckpt), trains from scratch without it, and resumes from the latest checkpo
 Several GPUs: MirroredStrategy (--num_gpus); several machines: a TF_CONFIG cluster in the environment
 (see launch_local_cluster.py to try one on this machine). --batch_size is the global batch either way.
 """
+import dataclasses
 import sys
 
-from utils.dataset_info import dataset_num_classes
-from utils.errors import UserError, run_cli
-from utils.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for, save_model_params
+from utils.cli.environment import tensorflow_defaults
+from utils.data.dataset_info import dataset_num_classes
+from utils.common.errors import UserError, run_cli
+from utils.cli.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for
+from utils.runtime.model_config import save_model_params
+
+tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 
 def build_parser():
@@ -100,6 +105,13 @@ def training_params(args):
                 log_every_n_steps=args.log_every_n_steps, eval_crop_size=eval_crop_size_of(args))
 
 
+def training_run(args):
+    """The run's settings (utils.runtime.training.TrainingRun) from the flags of the same names."""
+    from utils.runtime.training import TrainingRun
+    names = [field.name for field in dataclasses.fields(TrainingRun)]
+    return TrainingRun(**{name: getattr(args, name) for name in names})
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.deterministic and args.seed is None:
@@ -107,12 +119,16 @@ def main(argv=None):
     if args.num_classes is None:
         args.num_classes = dataset_num_classes(args.data_dir)  # COCO records say how many classes they hold
     params = training_params(args)
-    from utils import training  # imports TensorFlow: after argument parsing, so --help stays instant
-    per_epoch, resume, run_plan = training.prepare(args, params)  # every check first: nothing is written before
+    import deeplab_model  # imports TensorFlow: after argument parsing, so --help stays instant
+    import preprocessing
+    from utils.runtime import training
+    run = training_run(args)
+    per_epoch, resume, run_plan = training.prepare(run, params, deeplab_model.network_logits)  # nothing written yet
     if run_plan.chief:  # in a cluster, the chief alone (worker 0 without one) prepares the shared folder
         training.check_model_dir(args.model_dir, args.clean_model_dir)
         save_model_params(args.model_dir, params)
-    metrics = training.train_and_evaluate(args, params, per_epoch, resume, run_plan)
+    metrics = training.train_and_evaluate(run, params, per_epoch, resume, run_plan, deeplab_model.model_fn,
+                                          preprocessing.input_fn)
     if metrics:
         print(f"val mIoU {metrics['miou']:.4f}  pixel accuracy {metrics['pixel_accuracy']:.4f}")
     return 0

@@ -5,10 +5,10 @@
 import os
 import sys
 
-from utils.errors import run_cli
-from utils.files import atomic_path, require_dir
-from utils.flags import parser_for
-from utils.results_report import results_markdown
+from utils.common.errors import run_cli
+from utils.common.files import atomic_path, require_dir
+from utils.cli.flags import parser_for
+from utils.reproduce.report import results_markdown
 
 
 def build_parser():

@@ -25,8 +25,8 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.coco_classes import CATEGORIES  # noqa: E402
-from utils.parallel import default_workers  # noqa: E402
+from utils.data.coco_classes import CATEGORIES  # noqa: E402
+from utils.common.parallel import default_workers  # noqa: E402
 
 HEIGHT, WIDTH = 480, 640
 MEAN_INSTANCES = 7
@@ -119,7 +119,7 @@ def convert_in_child(root, out, workers):
     CPU seconds (main process and workers; TensorFlow's import left out), the main process's peak RSS and the
     peak PSS of it and its workers (MB)."""
     code = ('import json, resource, sys, time; sys.path.insert(0, sys.argv[1]); import create_coco_tf_record; '
-            'import utils.coco_records; '  # TensorFlow's import (seconds) is not part of the conversion
+            'import utils.records.coco_records; '  # TensorFlow's import (seconds) is not part of the conversion
             'cpu = lambda who: resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime; '
             'start, main, workers = time.perf_counter(), cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN); '
             'create_coco_tf_record.main(sys.argv[2:]); '
@@ -146,7 +146,8 @@ def part_costs(root, count):
     (CPU time, not wall time: other jobs on a shared machine slow the wall clock, not the work)."""
     import tensorflow as tf
 
-    from utils import coco, coco_records
+    from utils.data import coco
+    from utils.records.tfrecords import coco_records
     path = os.path.join(root, 'instances.json')
     start = time.process_time()
     entries = coco.index_images(coco.load_instances(path), path, 'all')
@@ -182,7 +183,7 @@ def json_cost(root, count):
     path = os.path.join(root, 'big.json')
     with open(path, 'w', encoding='utf-8') as handle:
         json.dump(instances(rng, count), handle)
-    code = ('import json, sys, time; sys.path.insert(0, sys.argv[1]); from utils import coco; '
+    code = ('import json, sys, time; sys.path.insert(0, sys.argv[1]); from utils.data import coco; '
             'hwm = lambda: int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]); '
             'base = hwm(); start = time.process_time(); '
             'entries = coco.index_images(coco.load_instances(sys.argv[2]), sys.argv[2], "all"); '

@@ -67,7 +67,7 @@ def build(workload):
     import tensorflow as tf
 
     import deeplab_model
-    from utils.flags import add_model_flags, model_params
+    from utils.cli.flags import add_model_flags, model_params
 
     tf1 = tf.compat.v1
     _, flags, batch, size = WORKLOADS[workload]

@@ -1,7 +1,7 @@
 """tf.distribute training: what MirroredStrategy costs with one replica, and 2-replica / 2-worker correctness runs.
 
 step      Training step time through the Estimator as train.py builds it (deeplab_model.model_fn, the records input
-          pipeline, utils.training.run_config), with no strategy and with MirroredStrategy on one device
+          pipeline, utils.runtime.training.run_config), with no strategy and with MirroredStrategy on one device
           (/cpu:0), the only difference being RunConfig's train_distribute. Each run trains --warmup_steps
           untimed steps, then --steps timed ones (wall time between step ends, median); configurations alternate,
           --rounds rounds, so machine load hits both alike. Goal: within 5 %.
@@ -13,7 +13,7 @@ agree     The same --agree_steps of global batch 4 from the same random start (w
           The cluster reads a disjoint half of the records per worker, so its batches are other crops than the
           single-device run's; dropout masks differ too: its losses agree in level, not to the digit.
 
-Data: generated demo scenes (utils.demo_data) written to records in a temporary folder; random weights.
+Data: generated demo scenes (utils.data.demo_data) written to records in a temporary folder; random weights.
 Usage: .venv/bin/python bench/bench_distribute.py [--parts step agree] [--rounds 3] [--steps 8]
 """
 import argparse
@@ -33,13 +33,14 @@ import tensorflow as tf  # noqa: E402
 
 import create_tf_record  # noqa: E402
 import deeplab_model  # noqa: E402
+import preprocessing  # noqa: E402
 import train  # noqa: E402
-from utils import training  # noqa: E402
-from utils.checkpoints import checkpoint_values  # noqa: E402
-from utils.cluster import LocalCluster  # noqa: E402
-from utils.demo_data import make_demo_voc  # noqa: E402
-from utils.distribute import Plan  # noqa: E402
-from utils.errors import run_cli  # noqa: E402
+from utils.runtime import training  # noqa: E402
+from utils.runtime.checkpoints import checkpoint_values  # noqa: E402
+from utils.runtime.cluster import LocalCluster  # noqa: E402
+from utils.data.demo_data import make_demo_voc  # noqa: E402
+from utils.runtime.distribute import Plan  # noqa: E402
+from utils.common.errors import run_cli  # noqa: E402
 
 tf1 = tf.compat.v1
 PLANS = {'no strategy': Plan('none', 1, None, None),
@@ -71,9 +72,11 @@ def step_seconds(plan, argv, steps, warmup, model_dir):
     """Median step time of one Estimator training run with `plan`'s strategy."""
     args = train.build_parser().parse_args(['--model_dir', model_dir, *argv])
     params = dict(train.training_params(args), max_iter=10 ** 6)
-    estimator = tf.estimator.Estimator(deeplab_model.model_fn, model_dir, training.run_config(args, plan), params)
+    run = train.training_run(args)
+    estimator = tf.estimator.Estimator(deeplab_model.model_fn, model_dir, training.run_config(run, plan), params)
     times = StepTimes()
-    estimator.train(training.train_input(args, params, None, 0), hooks=[times], steps=warmup + steps + 1)
+    estimator.train(training.train_input(run, params, None, 0, preprocessing.input_fn), hooks=[times],
+                    steps=warmup + steps + 1)
     return statistics.median(times.durations(warmup))
 
 

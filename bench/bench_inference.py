@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import deeplab_model  # noqa: E402
-from utils.flags import add_model_flags, model_params  # noqa: E402
+from utils.cli.flags import add_model_flags, model_params  # noqa: E402
 
 tf1 = tf.compat.v1
 SIZE = 513

@@ -18,9 +18,9 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from preprocessing import input_fn  # noqa: E402
-from utils.demo_data import make_sample  # noqa: E402
-from utils.parallel import default_workers  # noqa: E402
-from utils.records import write_records  # noqa: E402
+from utils.data.demo_data import make_sample  # noqa: E402
+from utils.common.parallel import default_workers  # noqa: E402
+from utils.records.tfrecords import write_records  # noqa: E402
 
 VOC_SIZE = (500, 375)
 

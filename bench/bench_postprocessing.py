@@ -21,11 +21,11 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils import crf  # noqa: E402
-from utils.parallel import default_workers  # noqa: E402
-from utils.scoring import score_folders  # noqa: E402
-from utils.voc import NUM_CLASSES, read_image, read_label, save_label  # noqa: E402
-from utils.voting import stack_folders  # noqa: E402
+from utils.postprocess import crf  # noqa: E402
+from utils.common.parallel import default_workers  # noqa: E402
+from utils.postprocess.scoring import score_folders  # noqa: E402
+from utils.data.voc import NUM_CLASSES, read_image, read_label, save_label  # noqa: E402
+from utils.postprocess.voting import stack_folders  # noqa: E402
 
 HEIGHT, WIDTH = 375, 500
 FOLDERS = ('model_a', 'model_b', 'model_c')

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tensorflow as tf  # noqa: E402
 
 import deeplab_model  # noqa: E402
-from utils.flags import resolve_model_params  # noqa: E402
+from utils.runtime.model_config import resolve_model_params  # noqa: E402
 
 tf1 = tf.compat.v1
 # (name, model description, square input side)

@@ -14,9 +14,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import export_model  # noqa: E402  (the repository root's export_model.py: the root is first on the path)
-from utils import upstream_commands  # noqa: E402
-from utils.errors import run_cli  # noqa: E402
-from utils.upstream_flags import parse  # noqa: E402
+from utils.upstream import commands as upstream_commands  # noqa: E402
+from utils.common.errors import run_cli  # noqa: E402
+from utils.upstream.flags import parse  # noqa: E402
 
 
 def main(argv=None):

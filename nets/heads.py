@@ -7,7 +7,6 @@ tf1 = tf.compat.v1
 
 HEAD_DEPTH = 256
 LOW_LEVEL_DEPTH = 48
-BATCH_NORM_EPSILON = 1e-5
 CONCAT_DROPOUT_KEEP = 0.9
 # Fresh-head initialisers of DeepLab's model.py: the split separable convs and the logits use truncated normals;
 # the other head convs keep slim's default (layers.GLOROT).
@@ -37,7 +36,7 @@ def aspp(features, bn, atrous_rates, training, weight_decay, separable):
 
     Image pooling averages over the whole feature map (not a fixed 33x33 window), so any input size works.
     """
-    bn = bn._replace(epsilon=BATCH_NORM_EPSILON)
+    bn = bn._replace(epsilon=layers.BATCH_NORM_EPSILON)
     size = tf.shape(features)[1:3]
     pooled = tf.reduce_mean(features, axis=[1, 2], keepdims=True)
     pooled = layers.conv2d(pooled, HEAD_DEPTH, 1, 'image_pooling', bn=bn, weight_decay=weight_decay)
@@ -54,7 +53,7 @@ def aspp(features, bn, atrous_rates, training, weight_decay, separable):
 
 def decoder(features, low_level, bn, weight_decay):
     """DeepLabv3+ decoder: upsample to the low-level map, concat its 48-ch projection, two separable 3x3."""
-    bn = bn._replace(epsilon=BATCH_NORM_EPSILON)
+    bn = bn._replace(epsilon=layers.BATCH_NORM_EPSILON)
     with tf1.variable_scope('decoder'):
         projected = layers.conv2d(low_level, LOW_LEVEL_DEPTH, 1, 'feature_projection0', bn=bn,
                                   weight_decay=weight_decay)

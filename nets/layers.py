@@ -13,6 +13,7 @@ tf1 = tf.compat.v1
 # How batch norm behaves in one network: `training` uses batch statistics and updates the moving ones;
 # `trainable` decides whether beta/gamma are trained (False freezes batch norm completely); `sync` takes the batch
 # statistics over all replicas of a tf.distribute strategy instead of each replica's own slice of the batch.
+BATCH_NORM_EPSILON = 1e-5  # slim's resnet_arg_scope and DeepLab's heads; Xception uses its own 1e-3
 BatchNorm = collections.namedtuple('BatchNorm', 'training trainable decay epsilon sync', defaults=(False,))
 
 

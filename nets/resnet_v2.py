@@ -10,7 +10,6 @@ BLOCKS = {
     'resnet_v2_50': ((64, 3, 2), (128, 4, 2), (256, 6, 2), (512, 3, 1)),
     'resnet_v2_101': ((64, 3, 2), (128, 4, 2), (256, 23, 2), (512, 3, 1)),
 }
-BATCH_NORM_EPSILON = 1e-5
 # resnet_arg_scope's kernel initialiser (He et al.: variance scaling, fan-in, factor 2, truncated normal).
 INITIALIZER = tf1.initializers.variance_scaling(scale=2.0, mode='fan_in', distribution='truncated_normal')
 LOW_LEVEL_END_POINT = 'block1/unit_2'
@@ -37,7 +36,7 @@ def resnet_v2(inputs, variant, bn, output_stride, multi_grid, weight_decay):
     Strides beyond `output_stride` (8 or 16) become atrous rates, exactly as slim's stack_blocks_dense does,
     and the three units of block4 multiply their rate by `multi_grid` (DeepLabv3 paper, section 3.2).
     """
-    bn = bn._replace(epsilon=BATCH_NORM_EPSILON)
+    bn = bn._replace(epsilon=layers.BATCH_NORM_EPSILON)
     end_points = {}
     with tf1.variable_scope(variant):
         net = layers.conv2d_same(inputs, 64, 7, 2, 'conv1', activation=None, weight_decay=weight_decay,

@@ -8,7 +8,7 @@ import tensorflow as tf
 from nets import layers
 
 SCOPE = 'xception_65'
-BATCH_NORM_EPSILON = 1e-3
+BATCH_NORM_EPSILON = 1e-3  # slim's xception_arg_scope (ResNet and the heads: layers.BATCH_NORM_EPSILON)
 INITIALIZER = tf.compat.v1.initializers.truncated_normal(stddev=0.09)  # xception_arg_scope's kernel initialiser
 MULTI_GRID_BLOCK = 'exit_flow/block2'  # the block whose three separable convs multiply their rate by multi_grid
 LOW_LEVEL_END_POINT = 'entry_flow/block2/unit_1/xception_module/separable_conv2_pointwise'

@@ -1,4 +1,5 @@
-"""Test set-up: import the project from its root, keep TensorFlow quiet; shared model fixtures."""
+"""Test set-up: import the project from its root, TensorFlow's environment as the scripts set it; shared model
+fixtures."""
 import os
 import sys
 
@@ -7,7 +8,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, 'tests', 'fixtures')
 sys.path.insert(0, ROOT)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from utils.cli.environment import tensorflow_defaults  # noqa: E402
+
+tensorflow_defaults()
 
 
 def write_random_checkpoint(model_dir, params, logit_biases=None):
@@ -39,8 +43,8 @@ def write_voc_with_model(root, sizes, params):
     import numpy as np
     from PIL import Image
 
-    from utils.flags import save_model_params
-    from utils.voc import save_label
+    from utils.runtime.model_config import save_model_params
+    from utils.data.voc import save_label
     images, labels, model_dir = root / 'JPEGImages', root / 'SegmentationClass', root / 'model'
     images.mkdir(), labels.mkdir(), model_dir.mkdir()
     rng = np.random.RandomState(0)
@@ -56,8 +60,8 @@ def write_voc_with_model(root, sizes, params):
 def write_demo_records(tmp_path_factory, num_train, num_val):
     """Records of a generated VOC-layout data set (create_tf_record.py, one worker); returns their folder."""
     import create_tf_record
-    from utils.demo_data import make_demo_voc
-    from utils.errors import run_cli
+    from utils.data.demo_data import make_demo_voc
+    from utils.common.errors import run_cli
     demo = make_demo_voc(str(tmp_path_factory.mktemp('voc')), num_train=num_train, num_val=num_val, num_test=0)
     out = str(tmp_path_factory.mktemp('records'))
     assert run_cli(create_tf_record.main, ['--data_dir', out, '--image_data_dir', demo['image_dir'],
@@ -131,7 +135,7 @@ def write_coco_split(image_dir, annotations_file, images):
 
     from PIL import Image
 
-    from utils.coco_classes import CATEGORIES
+    from utils.data.coco_classes import CATEGORIES
     rng = np.random.RandomState(len(images))
     os.makedirs(image_dir, exist_ok=True)
     data = {'images': [], 'annotations': [],

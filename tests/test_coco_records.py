@@ -16,11 +16,11 @@ import create_coco_tf_record
 import evaluate
 from conftest import COCO_TRAIN, COCO_VAL, ROOT, write_coco
 from preprocessing import parse_record
-from utils.coco import index_images, label_map
-from utils.coco_classes import CATEGORIES, NUM_CLASSES, VOC_CATEGORY_IDS, category_classes
-from utils.errors import UserError, run_cli
-from utils.records import decode_example, find_records
-from utils.voc import CLASS_NAMES, read_label
+from utils.data.coco import index_images, label_map
+from utils.data.coco_classes import CATEGORIES, NUM_CLASSES, VOC_CATEGORY_IDS, category_classes
+from utils.common.errors import UserError, run_cli
+from utils.records.tfrecords import decode_example, find_records
+from utils.data.voc import CLASS_NAMES, read_label
 
 MODES = ('voc', 'all', 'coco_ids')
 # torchvision's references/segmentation/coco_utils.py CAT_LIST, the independent reference: index = VOC class
@@ -76,7 +76,7 @@ def stored(data_dir, split):
 
 
 def expected_label(annotation_file, image_id, mode):
-    """The label map by pycocotools' own annToMask and the rule, written independently of utils.coco: each
+    """The label map by pycocotools' own annToMask and the rule, written independently of utils.data.coco: each
     selected instance paints its class, a pixel painted twice or more becomes 255."""
     api = COCO(annotation_file)
     classes = category_classes(mode)

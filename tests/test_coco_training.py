@@ -12,8 +12,8 @@ import create_coco_tf_record
 import evaluate
 import train
 from conftest import write_coco, write_demo_records
-from utils.errors import run_cli
-from utils.flags import saved_model_params
+from utils.common.errors import run_cli
+from utils.runtime.model_config import saved_model_params
 
 TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '33', '33', '--no_eval',
         '--log_every_n_steps', '1', '--seed', '1']

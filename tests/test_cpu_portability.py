@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, write_random_checkpoint
-from utils.flags import MODEL_DEFAULTS
+from utils.runtime.model_config import MODEL_DEFAULTS
 
 NUM_CLASSES = 5
 MODELS = {
@@ -44,7 +44,7 @@ import tensorflow as tf
 from tensorflow.python.util import _pywrap_util_port
 import deeplab_model
 from nets import layers
-from utils import checkpoints
+from utils.runtime import checkpoints
 
 tf1 = tf.compat.v1
 models, train_params, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
@@ -157,8 +157,15 @@ def run_python(code, env):
 
 
 @pytest.mark.parametrize('user_value, expected', [(None, '1'), ('0', '0'), ('1', '1')])
-def test_importing_utils_turns_onednn_on_unless_the_user_chose(user_value, expected):
+def test_a_tensorflow_script_turns_onednn_on_unless_the_user_chose(user_value, expected):
     env = {k: v for k, v in os.environ.items() if k != 'TF_ENABLE_ONEDNN_OPTS'}
     if user_value is not None:
         env['TF_ENABLE_ONEDNN_OPTS'] = user_value
-    assert run_python('import os, utils; print(os.environ.get("TF_ENABLE_ONEDNN_OPTS"))', env) == expected
+    assert run_python('import os, train; print(os.environ.get("TF_ENABLE_ONEDNN_OPTS"))', env) == expected
+
+
+def test_importing_the_library_leaves_the_environment_alone():
+    env = {k: v for k, v in os.environ.items() if k not in ('TF_ENABLE_ONEDNN_OPTS', 'TF_CPP_MIN_LOG_LEVEL')}
+    code = ('import os, utils, utils.cli.flags, utils.postprocess.crf, utils.data.voc; '
+            'print(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), os.environ.get("TF_CPP_MIN_LOG_LEVEL"))')
+    assert run_python(code, env) == 'None None'

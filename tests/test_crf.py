@@ -9,10 +9,10 @@ from PIL import Image
 from pydensecrf.utils import unary_from_labels
 
 import densecrf_inference
-from utils import crf
-from utils.errors import UserError, run_cli
-from utils.scoring import Scores
-from utils.voc import read_label, save_label
+from utils.postprocess import crf
+from utils.common.errors import UserError, run_cli
+from utils.postprocess.scoring import Scores
+from utils.data.voc import read_label, save_label
 
 H, W, EDGE = 24, 32, 16
 
@@ -228,7 +228,7 @@ def test_tune_reports_no_crf_and_every_setting(folders):
     assert list(scores.confusion) == [crf.NO_CRF, 'bilateral_sxy=20 bilateral_srgb=13 bilateral_compat=10',
                                       'bilateral_sxy=80 bilateral_srgb=13 bilateral_compat=10']
     assert settings['bilateral_sxy=20 bilateral_srgb=13 bilateral_compat=10'].bilateral_sxy == 20
-    from utils.metrics import mean_iou
+    from utils.postprocess.metrics import mean_iou
     assert mean_iou(scores.confusion['bilateral_sxy=80 bilateral_srgb=13 bilateral_compat=10']) > mean_iou(
         scores.confusion[crf.NO_CRF])
 

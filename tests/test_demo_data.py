@@ -1,4 +1,4 @@
-"""utils/demo_data.py: VOC layout, label kinds and values, void band, varied sizes, determinism."""
+"""utils/data/demo_data.py: VOC layout, label kinds and values, void band, varied sizes, determinism."""
 import os
 import pathlib
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils.demo_data import CLASS_STYLES, MAX_SIDE, MIN_SIDE, VOID_RADIUS, make_demo_voc, make_sample
-from utils.files import read_id_list
-from utils.voc import IGNORE_LABEL, read_image, read_label
+from utils.data.demo_data import CLASS_STYLES, MAX_SIDE, MIN_SIDE, VOID_RADIUS, make_demo_voc, make_sample
+from utils.common.files import read_id_list
+from utils.data.voc import IGNORE_LABEL, read_image, read_label
 
 
 @pytest.fixture(scope='module')

@@ -7,7 +7,7 @@ import os
 import pytest
 
 import demo
-from utils.errors import run_cli
+from utils.common.errors import run_cli
 
 # 200 steps on 40 images: measured 54.87 / 38.15 mIoU (v3 / v3+) against 14.56 for background everywhere.
 ARGV = ['--train_steps', '200', '--num_train', '40', '--num_val', '10']

@@ -1,5 +1,5 @@
 """The demo's closing table: what the README's table is pasted from."""
-from utils.demo_pipeline import STAGE_DESCRIPTIONS, summary_table
+from demo import STAGE_DESCRIPTIONS, summary_table
 
 
 def score(miou, accuracy):

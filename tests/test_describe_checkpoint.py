@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import describe_checkpoint
-from utils.errors import run_cli
+from utils.common.errors import run_cli
 
 tf1 = tf.compat.v1
 

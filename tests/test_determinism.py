@@ -9,8 +9,8 @@ import tensorflow as tf
 import deeplab_model
 import train
 from conftest import write_demo_records
-from utils.checkpoints import checkpoint_values
-from utils.errors import run_cli
+from utils.runtime.checkpoints import checkpoint_values
+from utils.common.errors import run_cli
 
 TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '33', '33', '--max_iter', '3',
         '--no_eval', '--log_every_n_steps', '1', '--initial_learning_rate', '0.02', '--batch_norm_decay', '0.9']
@@ -28,10 +28,11 @@ def differing(a, b):
 
 def test_two_seeded_trainings_give_bit_identical_checkpoints(records, tmp_path, monkeypatch):
     from tensorflow.python.framework import config
-    from utils import training
+
+    import preprocessing
     determinism = []  # op determinism as each training cycle's input pipeline is built
-    original = training.preprocessing.input_fn
-    monkeypatch.setattr(training.preprocessing, 'input_fn',
+    original = preprocessing.input_fn
+    monkeypatch.setattr(preprocessing, 'input_fn',
                         lambda *a, **k: determinism.append(config.is_op_determinism_enabled()) or original(*a, **k))
     model_dirs = [str(tmp_path / name) for name in ('first', 'second')]
     for model_dir in model_dirs:
@@ -50,7 +51,7 @@ def test_two_seeded_trainings_give_bit_identical_checkpoints(records, tmp_path, 
 def _replayed_weights(argv, replays, steps=3):
     """Final global variables of `steps` seeded training steps (fixed random batches) replayed from the start in
     `replays` fresh sessions of one graph, under train.py's session config and op determinism for `argv`."""
-    from utils import distribute, training
+    from utils.runtime import distribute, training
     args = train.build_parser().parse_args(argv)
     params = train.training_params(args)
     params['max_iter'] = steps
@@ -58,7 +59,7 @@ def _replayed_weights(argv, replays, steps=3):
     height, width = args.crop_size
     batches = [(rng.randint(0, 256, (args.batch_size, height, width, 3)).astype(np.float32),
                 rng.randint(0, 21, (args.batch_size, height, width, 1)).astype(np.int32)) for _ in range(steps)]
-    config = training.run_config(args, distribute.plan()).session_config
+    config = training.run_config(train.training_run(args), distribute.plan()).session_config
     tf.compat.v1.Session(graph=tf.Graph()).close()  # the process's shared pool exists first, as in the demo
     graph = tf.Graph()
     with graph.as_default(), training.op_determinism(True):
@@ -93,9 +94,9 @@ def test_deterministic_training_steps_repeat_whatever_the_thread_timing(tmp_path
 @pytest.mark.parametrize('flags, threads', [([], 0), (['--deterministic'], 1), (['--inter_op_threads', '3'], 3),
                                             (['--deterministic', '--inter_op_threads', '2'], 2)])
 def test_inter_op_threads_default_to_one_under_deterministic_in_a_pool_of_the_sessions_own(flags, threads):
-    from utils import distribute, training
+    from utils.runtime import distribute, training
     args = train.build_parser().parse_args(['--model_dir', 'm', '--data_dir', 'd', '--seed', '1', *flags])
-    config = training.run_config(args, distribute.plan()).session_config
+    config = training.run_config(train.training_run(args), distribute.plan()).session_config
     assert config.inter_op_parallelism_threads == threads
     assert [pool.num_threads for pool in config.session_inter_op_thread_pool] == ([threads] if threads else [])
 

@@ -25,12 +25,12 @@ import preprocessing
 import train
 from conftest import ROOT, write_random_checkpoint
 from nets import heads
-from utils import distribute
-from utils.checkpoints import checkpoint_values
-from utils.cluster import LocalCluster, free_ports
-from utils.errors import run_cli
-from utils.flags import MODEL_DEFAULTS
-from utils.training import last_evaluation, logged_scalar
+from utils.runtime import distribute
+from utils.runtime.checkpoints import checkpoint_values
+from utils.runtime.cluster import LocalCluster, free_ports
+from utils.common.errors import run_cli
+from utils.runtime.model_config import MODEL_DEFAULTS
+from utils.runtime.training import last_evaluation, logged_scalar
 
 tf1 = tf.compat.v1
 PARAMS = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50')
@@ -48,7 +48,7 @@ def write_void_free_records(tmp_path_factory):
     import create_tf_record
     from PIL import Image
 
-    from utils.voc import save_label
+    from utils.data.voc import save_label
     root = tmp_path_factory.mktemp('void_free')
     (root / 'images').mkdir(), (root / 'labels').mkdir()
     rng = np.random.RandomState(0)

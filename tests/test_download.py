@@ -8,8 +8,8 @@ import pytest
 
 import download
 from http_server import closed_port_url, serve
-from utils.download import ChecksumMismatch, NetworkError, fetch
-from utils.errors import run_cli
+from utils.reproduce.download import ChecksumMismatch, NetworkError, fetch
+from utils.common.errors import run_cli
 
 
 def write_tar(path, files):

@@ -7,9 +7,9 @@ import numpy as np
 from PIL import Image
 
 import demo
-from utils.demo_pipeline import summary_table
-from utils.errors import run_cli
-from utils.files import read_id_list
+from demo import summary_table
+from utils.common.errors import run_cli
+from utils.common.files import read_id_list
 
 STAGES = ['deeplabv3', 'deeplabv3plus', 'deeplabv3_tta', 'stacking', 'densecrf']
 BASELINE = 'background_only'

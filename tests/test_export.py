@@ -1,4 +1,4 @@
-"""export_model.py writes a model-zoo style frozen graph; utils/frozen_graph.py runs it and the zoo's own graphs."""
+"""export_model.py writes a model-zoo style frozen graph; utils/runtime/frozen_graph.py runs it and the zoo's own graphs."""
 import os
 
 import numpy as np
@@ -10,13 +10,15 @@ from tensorflow.core.protobuf import saved_model_pb2
 import deeplab_model
 import export_model
 from conftest import write_random_checkpoint
-from utils import frozen_graph
-from utils.errors import UserError, run_cli
+from utils.runtime import frozen_graph
+from utils.common.errors import UserError, run_cli
 import preprocessing
-from utils.export import MODEL_PARAMS_NAME, build_inference_graph, write_graph_def
-from utils.flags import DEFAULT_EVAL_CROP_SIZE, MODEL_DEFAULTS, model_params as params_from_args
-from utils.predict import CheckpointPredictor
-from utils.voc import MEAN_RGB
+from utils.runtime.export import build_inference_graph, write_graph_def
+from utils.runtime.frozen_graph import MODEL_PARAMS_NAME
+from utils.cli.flags import model_params as params_from_args
+from utils.runtime.model_config import DEFAULT_EVAL_CROP_SIZE, MODEL_DEFAULTS
+from utils.runtime.predict import CheckpointPredictor
+from utils.data.voc import MEAN_RGB
 
 tf1 = tf.compat.v1
 MODEL_FLAGS = ['--model_variant', 'xception_65', '--decoder_output_stride', '4']
@@ -56,7 +58,8 @@ def exported(tmp_path_factory):
 @pytest.fixture(scope='module')
 def checkpoint_results(exported):
     """{id: (labels, probabilities)} from the checkpoint inference path."""
-    predictor = CheckpointPredictor(exported['model_dir'], model_params(), eval_crop_size=DEFAULT_EVAL_CROP_SIZE)
+    predictor = CheckpointPredictor(exported['model_dir'], model_params(), deeplab_model.predict_probabilities,
+                                    eval_crop_size=DEFAULT_EVAL_CROP_SIZE)
     try:
         return {i: predictor(image, with_probabilities=True) for i, image in exported['images'].items()}
     finally:
@@ -65,7 +68,7 @@ def checkpoint_results(exported):
 
 @pytest.fixture(scope='module')
 def frozen(exported):
-    """The exported graph reloaded by utils/frozen_graph.py, once."""
+    """The exported graph reloaded by utils/runtime/frozen_graph.py, once."""
     predictor = frozen_graph.FrozenPredictor(exported['pb'])
     yield predictor
     predictor.close()
@@ -113,7 +116,7 @@ def test_eval_crop_size_pads_inside_the_graph_crops_back_and_takes_larger_images
     outputs = {}
     for crop_size in (None, (5, 7), (9, 12)):
         with tf.Graph().as_default(), tf1.Session() as sess:
-            images, tensors = build_inference_graph(model_params(), crop_size)
+            images, tensors = build_inference_graph(model_params(), deeplab_model.predict_probabilities, crop_size)
             outputs[crop_size] = sess.run(tensors, {images: image})
             if crop_size == (9, 12):
                 taller = sess.run(tensors, {images: np.zeros((1, 10, 3, 3), np.uint8)})

@@ -7,7 +7,7 @@ import tarfile
 import pytest
 
 import extract
-from utils.errors import run_cli
+from utils.common.errors import run_cli
 
 
 def member(tar, name, data=b'x', kind=tarfile.REGTYPE, link=''):

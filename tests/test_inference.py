@@ -11,10 +11,10 @@ from PIL import Image
 import evaluate
 import inference
 from conftest import write_random_checkpoint, write_voc_with_model
-from utils.errors import run_cli
-from utils.flags import MODEL_DEFAULTS
-from utils.probabilities import read_probabilities
-from utils.voc import save_label
+from utils.common.errors import run_cli
+from utils.runtime.model_config import MODEL_DEFAULTS
+from utils.postprocess.probabilities import read_probabilities
+from utils.data.voc import save_label
 
 SIZES = {'2007_000032': (37, 50), '2007_000039': (45, 29)}
 PARAMS = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', atrous_rates=[6, 12, 18], num_classes=5)
@@ -94,10 +94,12 @@ def test_bad_input_is_a_one_line_error(voc, tmp_path, capsys, case, message):
 
 @pytest.fixture
 def no_model(monkeypatch):
-    """Make reaching the model (importing utils.predict, hence TensorFlow) fail: these checks come first."""
-    import utils
-    monkeypatch.delattr(utils, 'predict', raising=False)
-    monkeypatch.setitem(sys.modules, 'utils.predict', None)
+    """Make reaching the model (importing deeplab_model or utils.runtime.predict, hence TensorFlow) fail: these
+    checks come first."""
+    import utils.runtime
+    monkeypatch.delattr(utils.runtime, 'predict', raising=False)
+    monkeypatch.setitem(sys.modules, 'utils.runtime.predict', None)
+    monkeypatch.setitem(sys.modules, 'deeplab_model', None)
 
 
 @pytest.fixture

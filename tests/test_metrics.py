@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from utils import metrics
+from utils.postprocess import metrics
 
 GT = np.array([[0, 0, 1, 1],
                [0, 2, 2, 255]], dtype=np.uint8)

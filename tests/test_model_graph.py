@@ -10,7 +10,7 @@ from tensorflow.python.framework import tensor_util
 
 import deeplab_model
 from nets import layers
-from utils.flags import add_model_flags, model_params, parser_for
+from utils.cli.flags import add_model_flags, model_params, parser_for
 
 tf1 = tf.compat.v1
 

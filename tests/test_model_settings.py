@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 
 import deeplab_model
-from utils.checkpoints import unused_variables
-from utils.errors import UserError
-from utils.flags import (MODEL_DEFAULTS, PARAMS_FILE, add_model_flags, model_params, parser_for,
-                         resolve_model_params, save_model_params)
+from utils.runtime.checkpoints import unused_variables
+from utils.common.errors import UserError
+from utils.cli.flags import add_model_flags, model_params, parser_for
+from utils.runtime.model_config import MODEL_DEFAULTS, PARAMS_FILE, resolve_model_params, save_model_params
 
 tf1 = tf.compat.v1
 

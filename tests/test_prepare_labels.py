@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 import prepare_labels
-from utils.errors import UserError, run_cli
-from utils.sbd import read_sbd_label
-from utils.train_aug import TRAIN_AUG_SIZE, count_note, run_lists, train_aug_ids
+from utils.common.errors import UserError, run_cli
+from utils.data.sbd import read_sbd_label
+from utils.data.train_aug import TRAIN_AUG_SIZE, count_note, run_lists, train_aug_ids
 from voc_archives import make_voc_and_sbd, write_sbd_mat
 
 VOC_TRAIN, VOC_VAL = ['2007_a', '2007_b'], ['2008_c', '2008_d', '2008_g']

@@ -7,10 +7,10 @@ import tensorflow as tf
 
 import create_tf_record
 from preprocessing import augment, input_fn, normalize, pad_value
-from utils.demo_data import make_demo_voc
-from utils.errors import UserError, run_cli
-from utils.files import read_id_list
-from utils.voc import IGNORE_LABEL, MEAN_RGB, NUM_CLASSES, read_image, read_label
+from utils.data.demo_data import make_demo_voc
+from utils.common.errors import UserError, run_cli
+from utils.common.files import read_id_list
+from utils.data.voc import IGNORE_LABEL, MEAN_RGB, NUM_CLASSES, read_image, read_label
 
 CROP = (48, 48)
 

@@ -1,4 +1,4 @@
-"""create_tf_record.py and utils/records.py: label decoding, round trip, shards, class count, bad input,
+"""create_tf_record.py and utils/records/tfrecords.py: label decoding, round trip, shards, class count, bad input,
 overwrite, instant --help."""
 import os
 import shutil
@@ -14,12 +14,12 @@ import create_pascal_tf_record
 import create_tf_record
 from conftest import ROOT
 from preprocessing import parse_record
-from utils.records import find_records
-from utils.demo_data import make_demo_voc
-from utils.errors import UserError, run_cli
-from utils.files import read_id_list
-from utils.records import decode_example
-from utils.voc import read_image, read_label
+from utils.records.tfrecords import find_records
+from utils.data.demo_data import make_demo_voc
+from utils.common.errors import UserError, run_cli
+from utils.common.files import read_id_list
+from utils.records.tfrecords import decode_example
+from utils.data.voc import read_image, read_label
 
 
 @pytest.fixture(scope='module')

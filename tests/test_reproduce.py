@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from conftest import ROOT
 from http_server import closed_port_url, serve
-from utils.reproduce_plan import STAGE_NAMES, SUBMISSIONS
-from utils.sources import ROWS
+from utils.reproduce.plan import STAGE_NAMES, SUBMISSIONS
+from utils.reproduce.sources import ROWS
 from voc_archives import make_model_archives, make_voc_and_sbd, tar_folder
 
 VOC_TRAIN, VOC_VAL = ['2007_000001', '2007_000002', '2007_000003'], [f'2008_00000{k}' for k in range(1, 7)]

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from utils import reproduce_run
-from utils.commands import Command
-from utils.errors import UserError
-from utils.reproduce_plan import Layout, Stage
+from utils.reproduce import run as reproduce_run
+from utils.cli.commands import Command
+from utils.common.errors import UserError
+from utils.reproduce.plan import Layout, Stage
 
 
 def make(path, text):

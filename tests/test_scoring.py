@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 import evaluate
-from utils import metrics
-from utils.errors import UserError, run_cli
-from utils.scoring import score_folders
-from utils.voc import save_label
+from utils.postprocess import metrics
+from utils.common.errors import UserError, run_cli
+from utils.postprocess.scoring import score_folders
+from utils.data.voc import save_label
 
 GT = {'a': [[0, 0, 1], [1, 255, 2]], 'b': [[2, 2], [0, 0]]}
 PRED = {'a': [[0, 1, 1], [1, 0, 2]], 'b': [[2, 200], [0, 2]]}
@@ -161,22 +161,22 @@ def test_score_folders_raises_for_missing_ground_truth(data):
 
 @pytest.fixture
 def fake_model(monkeypatch):
-    """Stand-in for utils.predict (TensorFlow): predictions are the PRED maps, or `sizes` overrides."""
+    """Stand-in for utils.runtime.predict (TensorFlow): predictions are the PRED maps, or `sizes` overrides."""
     import types
 
-    import utils
-    fake = types.ModuleType('utils.predict')
+    import utils.runtime
+    fake = types.ModuleType('utils.runtime.predict')
     fake.calls = []
 
-    def iter_predictions(args, image_dir, ids):
+    def iter_predictions(image_dir, ids, predict_fn, **source):
         fake.calls.append((image_dir, list(ids)))
         for ident in ids:
             yield ident, np.array(PRED[ident], dtype=np.uint8)[:fake.rows]
 
     fake.rows = None
     fake.iter_predictions = iter_predictions
-    monkeypatch.setitem(sys.modules, 'utils.predict', fake)
-    monkeypatch.setattr(utils, 'predict', fake, raising=False)
+    monkeypatch.setitem(sys.modules, 'utils.runtime.predict', fake)
+    monkeypatch.setattr(utils.runtime, 'predict', fake, raising=False)
     return fake
 
 

@@ -4,9 +4,9 @@ import pytest
 from PIL import Image
 
 import pixel_stacking
-from utils.errors import UserError, run_cli
-from utils.voc import read_label, save_label
-from utils.voting import stack_folders, vote
+from utils.common.errors import UserError, run_cli
+from utils.data.voc import read_label, save_label
+from utils.postprocess.voting import stack_folders, vote
 
 
 def labels(*rows):

@@ -10,8 +10,8 @@ import deeplab_model
 import train
 from conftest import write_demo_records, write_random_checkpoint
 from nets import layers, resnet_v2
-from utils.errors import run_cli
-from utils.flags import MODEL_DEFAULTS
+from utils.common.errors import run_cli
+from utils.runtime.model_config import MODEL_DEFAULTS
 
 tf1 = tf.compat.v1
 TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '33', '33', '--no_eval',
@@ -195,15 +195,15 @@ def test_warm_starting_a_v3_from_a_v3plus_checkpoint_names_the_decoder_flag(reco
 def test_periodic_evaluation_pads_like_evaluate_py(records, tmp_path):
     """The Estimator's evaluation pads each image to --eval_crop_size, so it scores what evaluate.py scores."""
     import preprocessing
-    from utils.metrics import confusion_matrix, mean_iou
-    from utils.predict import CheckpointPredictor
+    from utils.postprocess.metrics import confusion_matrix, mean_iou
+    from utils.runtime.predict import CheckpointPredictor
     params = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', num_classes=21)
     model_dir = str(tmp_path / 'model')
     write_random_checkpoint(model_dir, params)
     pairs = [(features['image'][0].astype(np.uint8), label[0, ..., 0]) for features, label in
              preprocessing.input_fn(records, False, 1).as_numpy_iterator()]
     for crop in ([257, 257], None):
-        predictor = CheckpointPredictor(model_dir, params, eval_crop_size=crop)
+        predictor = CheckpointPredictor(model_dir, params, deeplab_model.predict_probabilities, eval_crop_size=crop)
         expected = mean_iou(sum(confusion_matrix(label, predictor(image)[0], 21) for image, label in pairs))
         predictor.close()
         estimator = tf.estimator.Estimator(deeplab_model.model_fn, model_dir, params=dict(params, eval_crop_size=crop))
@@ -216,15 +216,15 @@ def test_the_scale_flags_reach_the_training_augmentation(records, tmp_path):
     larger than that, the image fills exactly round(h/4) x round(w/4) pixels at the top (round half to even, as
     TensorFlow) and the rest is padding (image at the pad value, label void)."""
     import preprocessing
-    from utils import training
-    from utils.records import find_records
+    from utils.runtime import training
+    from utils.records.tfrecords import find_records
     args = train.build_parser().parse_args(
         ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--batch_size', '1', '--crop_size', '48', '48',
          '--min_scale', '0.25', '--max_scale', '0.25', '--seed', '3', '--num_classes', '21'])
     params = train.training_params(args)
     pad = preprocessing.pad_value(params['input_normalization'])
     filled = []
-    for features, label in training.train_input(args, params, 1, args.seed)().as_numpy_iterator():
+    for features, label in training.train_input(train.training_run(args), params, 1, args.seed, preprocessing.input_fn)().as_numpy_iterator():
         content = (features['image'][0] != pad).any(axis=-1) | (label[0, ..., 0] != 255)
         rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
         assert rows[-1] + 1 == rows.size and np.ptp(cols) + 1 == cols.size

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 import deeplab_model
 from nets import heads
-from utils.flags import MODEL_DEFAULTS
+from utils.runtime.model_config import MODEL_DEFAULTS
 
 tf1 = tf.compat.v1
 PARAMS = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', atrous_rates=[6, 12, 18], num_classes=4)

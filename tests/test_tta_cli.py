@@ -8,9 +8,9 @@ import pytest
 import evaluate
 import inference
 from conftest import write_voc_with_model
-from utils import predict
-from utils.errors import run_cli
-from utils.flags import MODEL_DEFAULTS
+from utils.runtime import predict
+from utils.common.errors import run_cli
+from utils.runtime.model_config import MODEL_DEFAULTS
 
 SIZES = {'2007_000032': (29, 37), '2007_000039': (33, 26)}
 PARAMS = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', num_classes=5)

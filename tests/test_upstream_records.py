@@ -8,9 +8,9 @@ import tensorflow as tf
 from PIL import Image
 
 import preprocessing
-from utils.demo_data import make_sample
-from utils.errors import UserError
-from utils.records import find_records
+from utils.data.demo_data import make_sample
+from utils.common.errors import UserError
+from utils.records.tfrecords import find_records
 
 
 def upstream_example(image, label, name):

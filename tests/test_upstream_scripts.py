@@ -16,14 +16,14 @@ import evaluate
 import inference
 from conftest import ROOT, write_random_checkpoint
 from test_upstream_records import upstream_example
-from utils.demo_data import make_sample
-from utils.errors import UserError, run_cli
-from utils.flags import resolve_model_params
-from utils.upstream_commands import check_last_layers, export_argv, train_argv
-from utils.upstream_data import split_shards
-from utils.upstream_flags import flag_table, parse
-from utils.upstream_run import new_checkpoints
-from utils.voc import PALETTE, read_label
+from utils.data.demo_data import make_sample
+from utils.common.errors import UserError, run_cli
+from utils.runtime.model_config import resolve_model_params
+from utils.upstream.commands import check_last_layers, export_argv, train_argv
+from utils.upstream.data import split_shards
+from utils.upstream.flags import flag_table, parse
+from utils.upstream.run import new_checkpoints
+from utils.data.voc import PALETTE, read_label
 
 MODEL = ['--model_variant="xception_65"', '--atrous_rates=6', '--atrous_rates=12', '--atrous_rates=18',
          '--output_stride=16', '--decoder_output_stride=4']
@@ -229,7 +229,7 @@ def test_initialize_last_layer_false_is_refused_when_train_py_would_restore_the_
     ({'aspp0/weights': [1, 1, 2048, 256]}, False),
 ])
 def test_initialize_last_layer_false_is_honoured_when_no_head_would_be_restored(stored, honoured, monkeypatch):
-    from utils import checkpoints
+    from utils.runtime import checkpoints
     monkeypatch.setattr(checkpoints, 'resolve_checkpoint', lambda path: path)
     monkeypatch.setattr(checkpoints, 'checkpoint_shapes', lambda path: stored)
     values, _ = parse('train', ['--initialize_last_layer=false', '--tf_initial_checkpoint=C'])

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils import files, voc
-from utils.errors import UserError
+from utils.common import files
+from utils.data import voc
+from utils.common.errors import UserError
 
 
 def test_palette_is_the_voc_devkit_colour_map():

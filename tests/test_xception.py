@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from conftest import FIXTURES
 from nets import layers, xception
-from utils.flags import add_model_flags, model_params, parser_for
+from utils.cli.flags import add_model_flags, model_params, parser_for
 
 tf1 = tf.compat.v1
 REFERENCE = os.path.join(FIXTURES, 'reference', 'deeplabv3plus_xception_65_variables.json')

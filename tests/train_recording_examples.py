@@ -13,7 +13,7 @@ import tensorflow as tf  # noqa: E402
 
 import preprocessing  # noqa: E402
 import train  # noqa: E402
-from utils.errors import run_cli  # noqa: E402
+from utils.common.errors import run_cli  # noqa: E402
 
 
 def _recording(check_labels, examples_dir):

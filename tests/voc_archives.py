@@ -7,8 +7,8 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
-from utils.demo_data import make_sample
-from utils.voc import label_image
+from utils.data.demo_data import make_sample
+from utils.data.voc import label_image
 
 
 def write_sbd_mat(path, label):
@@ -89,8 +89,8 @@ def make_model_archives(folder, work):
     import tensorflow as tf
 
     import deeplab_model
-    from utils.export import frozen_graph_def, write_graph_def
-    from utils.flags import resolve_model_params
+    from utils.runtime.export import frozen_graph_def, write_graph_def
+    from utils.runtime.model_config import resolve_model_params
     tf1 = tf.compat.v1
     params = resolve_model_params({'model_variant': 'resnet_v2_50', 'decoder_output_stride': 4})
     slim_dir, zoo_dir = os.path.join(work, 'slim'), os.path.join(work, 'zoo')
@@ -108,7 +108,8 @@ def make_model_archives(folder, work):
             tf1.train.Saver(model_vars).save(sess, os.path.join(zoo_dir, 'model.ckpt'), write_meta_graph=False)
     os.remove(os.path.join(slim_dir, 'checkpoint'))
     os.remove(os.path.join(zoo_dir, 'checkpoint'))
-    write_graph_def(frozen_graph_def(os.path.join(zoo_dir, 'model.ckpt'), params, [129, 129]),
+    write_graph_def(frozen_graph_def(os.path.join(zoo_dir, 'model.ckpt'), params, deeplab_model.predict_probabilities,
+                                     [129, 129]),
                     os.path.join(zoo_dir, 'frozen_inference_graph.pb'))
     tar_folder(slim_dir, os.path.join(folder, 'resnet_v2_50_2017_04_14.tar.gz'))
     for name, archive in (('deeplabv3_pascal_train_aug', 'deeplabv3_pascal_train_aug_2018_01_04.tar.gz'),

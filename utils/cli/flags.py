@@ -1,0 +1,113 @@
+"""Command-line flags shared by several scripts, defined once so every script spells them the same."""
+import argparse
+
+from utils.common.errors import UserError
+from utils.common.parallel import default_workers
+from utils.data.voc import NUM_CLASSES
+from utils.runtime.model_config import (BATCH_NORM_DECAY, DECODER_OUTPUT_STRIDES, DEFAULT_EVAL_CROP_SIZE, MODEL_DEFAULTS,
+                                        MODEL_VARIANTS, NORMALIZATIONS, OUTPUT_STRIDES, resolve_model_params,
+                                        saved_model_params)
+
+
+
+def add_model_flags(parser):
+    """Flags that define the network; the same for train, evaluate, inference and export.
+
+    Unset flags fall back to the model folder's deeplab_params.json (written by train.py), then to the
+    defaults, so a trained model is evaluated and exported without repeating its flags.
+    """
+    group = parser.add_argument_group('model (unset flags: MODEL_DIR/deeplab_params.json, then the default)')
+    group.add_argument('--model_variant', '--base_architecture', dest='model_variant', choices=MODEL_VARIANTS,
+                       help='Backbone network (default: resnet_v2_101).')
+    group.add_argument('--output_stride', type=int, choices=OUTPUT_STRIDES,
+                       help='Ratio of input to backbone output resolution (default: 16).')
+    group.add_argument('--atrous_rates', type=int, nargs=3, metavar='RATE',
+                       help='ASPP atrous rates (default: 6 12 18 at output stride 16, 12 24 36 at 8).')
+    group.add_argument('--multi_grid', type=int, nargs=3, metavar='M',
+                       help='Rate multipliers of the three units of ResNet block4 (DeepLabv3 paper) or of the three '
+                            'separable convs of Xception exit_flow/block2 (DeepLab\'s unit_rate_list) '
+                            '(default: 1 2 4 for ResNet, 1 1 1 for Xception, as the model zoo).')
+    group.add_argument('--decoder_output_stride', type=int, choices=DECODER_OUTPUT_STRIDES,
+                       help='Add the DeepLabv3+ decoder, at stride 4 (default: no decoder).')
+    group.add_argument('--num_classes', type=int,
+                       help=f'Number of classes, background included (default: {NUM_CLASSES}; train.py takes the count '
+                            'of COCO records from their dataset.json).')
+    group.add_argument('--input_normalization', choices=NORMALIZATIONS,
+                       help='inception: x/127.5-1, as the slim ResNet-v2 and Xception checkpoints were trained; '
+                            'mean_subtraction: x minus the ImageNet RGB mean (123.68, 116.78, 103.94), the upstream '
+                            'v3 behaviour (default: inception; Xception takes inception only).')
+    group.add_argument('--batch_norm_decay', type=float,
+                       help=f'Moving-average decay of batch norm statistics (default: {BATCH_NORM_DECAY}).')
+    return group
+
+
+def model_params(args, saved=None):
+    """The model description (a plain dict, as tf.estimator `params`): explicit flags win over the model
+    folder's saved description (default: read from `args.model_dir`), which wins over the defaults."""
+    saved = saved_model_params(getattr(args, 'model_dir', None)) if saved is None else saved
+    params = {key: getattr(args, key) if getattr(args, key) is not None else saved.get(key, default)
+              for key, default in MODEL_DEFAULTS.items()}
+    if args.atrous_rates is None and args.output_stride is not None:
+        params['atrous_rates'] = None  # a new output stride brings its own rates unless they are given too
+    if args.multi_grid is None and args.model_variant is not None and args.model_variant != saved.get('model_variant'):
+        params['multi_grid'] = None  # likewise a new backbone brings its own multi-grid
+    return resolve_model_params(params)
+
+
+def add_batch_flags(parser):
+    """`--num_workers` and `--overwrite`, for tools that process a folder of images."""
+    parser.add_argument('--num_workers', type=int, default=default_workers(),
+                        help='Worker processes (default: all %(default)s cores).')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='Redo outputs that already exist (default: skip them, so a run can resume).')
+
+
+def parser_for(description):
+    """An ArgumentParser that shows defaults and keeps the docstring's line breaks."""
+    return argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_predict_flags(parser):
+    """Where predictions come from (a checkpoint folder or a frozen graph) and test-time augmentation."""
+    parser.add_argument('--model_dir', default='./model',
+                        help='Folder of training checkpoints (the latest is used), or a model-zoo model.ckpt '
+                             'prefix (default: %(default)s).')
+    parser.add_argument('--frozen_graph', default=None,
+                        help='Run this frozen inference graph (ImageTensor:0 -> SemanticPredictions:0, as the '
+                             'DeepLab model zoo ships) instead of a checkpoint.')
+    parser.add_argument('--inference_scales', type=float, nargs='+', default=[1.0], metavar='SCALE',
+                        help='Average probabilities over these input scales, e.g. 0.5 0.75 1.0 1.25 1.5 1.75 '
+                             '(default: 1.0).')
+    parser.add_argument('--add_flipped_images', action='store_true',
+                        help='Also average over left-right flipped inputs.')
+    add_eval_crop_flag(parser)
+    add_model_flags(parser)
+
+
+def add_eval_crop_flag(parser):
+    """`--eval_crop_size`: the padded size the network sees at test time, as upstream eval.py."""
+    parser.add_argument('--eval_crop_size', type=int, nargs=2, metavar=('HEIGHT', 'WIDTH'),
+                        help='Pad each image at the bottom/right to this size before the network (the padding '
+                             'normalises to 0 and is cropped off again), so image pooling averages over the same '
+                             'padded crop as in training; larger images run whole (default: 513 513, as upstream).')
+
+
+def prediction_source(args, with_probabilities=False):
+    """utils.runtime.predict.iter_outputs's keywords from add_predict_flags's flags: a frozen graph (one scale,
+    its own padding, labels only) or the checkpoint of --model_dir with its model description."""
+    if args.frozen_graph:
+        if args.inference_scales != [1.0] or args.add_flipped_images or args.eval_crop_size:
+            raise UserError(f'{args.frozen_graph}: --inference_scales, --add_flipped_images and --eval_crop_size '
+                            'need a checkpoint (--model_dir); a frozen graph runs one scale with its own padding')
+        if with_probabilities:
+            raise UserError(f'{args.frozen_graph}: frozen graphs give labels only; pass the checkpoint '
+                            '(--model_dir) to save probabilities')
+        return {'frozen_graph': args.frozen_graph}
+    return {'model_dir': args.model_dir, 'params': model_params(args), 'scales': tuple(args.inference_scales),
+            'flip': args.add_flipped_images, 'eval_crop_size': eval_crop_size_of(args),
+            'with_probabilities': with_probabilities}
+
+
+def eval_crop_size_of(args):
+    """--eval_crop_size, or upstream's 513 513 when it is not given."""
+    return list(args.eval_crop_size or DEFAULT_EVAL_CROP_SIZE)
