@@ -3,7 +3,7 @@
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench reproduce clean
+.PHONY: demo test test-slow lint bench reproduce clean
 WORK_DIR ?= reproduce_output
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -20,6 +20,9 @@ reproduce: $(STAMP)  ## the README tables from the official downloads: make repr
 
 test: $(STAMP)  ## the whole test suite
 	$(VENV)/bin/python -m pytest -q tests
+
+lint: $(STAMP)  ## ruff: pyflakes, pycodestyle (120 columns) and import order, configured in ruff.toml
+	$(VENV)/bin/ruff check .
 
 test-slow: $(STAMP)  ## the tests that train the demo models long enough to learn (minutes)
 	$(VENV)/bin/python -m pytest -q -m slow tests

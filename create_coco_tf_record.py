@@ -11,15 +11,14 @@ the class of the selected instance covering it, and 255 where two or more overla
 as torchvision's reference segmentation scripts. Everything is checked before anything is written; an
 interrupted run goes on where it stopped when started again with the same flags.
 """
-import os
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.data.coco_classes import CLASS_MODES, NUM_CLASSES, VOC_CATEGORY_IDS  # noqa: E402
-from utils.common.errors import UserError, run_cli  # noqa: E402
-from utils.common.files import require_dir  # noqa: E402
-from utils.cli.flags import parser_for  # noqa: E402
-from utils.common.parallel import default_workers  # noqa: E402
+from utils.cli.flags import parser_for
+from utils.common.errors import UserError, run_cli
+from utils.common.files import require_dir
+from utils.common.parallel import default_workers
+from utils.data.coco_classes import CLASS_MODES, NUM_CLASSES, VOC_CATEGORY_IDS
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
@@ -85,7 +84,7 @@ def main(argv=None):
     if min_area is None and args.classes == 'voc':
         min_area = DEFAULT_MIN_AREA
     sources = sources_of(args)
-    from utils.records.tfrecords import coco_records  # imports TensorFlow: after the argument checks
+    from utils.records import coco_records  # imports TensorFlow: after the argument checks
     done = coco_records.convert(sources, args.data_dir, args.classes, min_area, args.num_shards,
                                 args.label_output_dir, args.num_workers, args.overwrite)
     for split, (images, paths, written) in done.items():

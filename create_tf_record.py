@@ -9,11 +9,11 @@ import os
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.common.errors import UserError, run_cli  # noqa: E402
-from utils.common.files import read_id_list, require_dir  # noqa: E402
-from utils.cli.flags import parser_for  # noqa: E402
-from utils.common.parallel import default_workers  # noqa: E402
-from utils.data.voc import IGNORE_LABEL, NUM_CLASSES  # noqa: E402
+from utils.cli.flags import parser_for
+from utils.common.errors import UserError, run_cli
+from utils.common.files import read_id_list, require_dir
+from utils.common.parallel import default_workers
+from utils.data.voc import IGNORE_LABEL, NUM_CLASSES
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 

@@ -8,9 +8,9 @@ import tensorflow as tf
 
 import preprocessing
 from nets import heads, layers, resnet_v2, xception
+from utils.data.voc import IGNORE_LABEL, PALETTE
 from utils.runtime import checkpoints
 from utils.runtime.model_config import BATCH_NORM_DECAY, DEFAULT_WEIGHT_DECAY, backbone_scope, resolve_model_params
-from utils.data.voc import IGNORE_LABEL, PALETTE
 
 tf1 = tf.compat.v1
 

@@ -26,8 +26,8 @@ import inference
 import make_submission
 import pixel_stacking
 import train
-from utils.cli.environment import tensorflow_defaults
 from utils.cli.commands import Command, run_command
+from utils.cli.environment import tensorflow_defaults
 from utils.cli.flags import parser_for
 from utils.common.errors import run_cli
 from utils.common.files import read_id_list

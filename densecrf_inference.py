@@ -15,12 +15,12 @@ A 255 label carries no information (uniform unary); 0 is the real background cla
 """
 import sys
 
-from utils.postprocess import crf
+from utils.cli.flags import add_batch_flags, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list
-from utils.cli.flags import add_batch_flags, parser_for
-from utils.postprocess.metrics import mean_iou, pixel_accuracy
 from utils.data.voc import NUM_CLASSES
+from utils.postprocess import crf
+from utils.postprocess.metrics import mean_iou, pixel_accuracy
 
 PARAM_HELP = {
     'gt_prob': 'Confidence given to a hard label, in (0, 1) (default: 0.7).',
@@ -40,7 +40,8 @@ def build_parser():
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--label_data_dir', help='Folder of hard label PNGs to refine (e.g. stacking results).')
     source.add_argument('--prob_dir', help='Folder of <id>.npz softmax probabilities (inference.py '
-                                           '--save_probabilities) to refine; keeps the network\'s uncertainty, unlike hard labels.')
+                                           '--save_probabilities) to refine; keeps the network\'s uncertainty, '
+                                           'unlike hard labels.')
     parser.add_argument('--output_dir', help='Folder for the refined <id>.png results (not needed with --tune).')
     parser.add_argument('--image_list', '--test_data_list', dest='image_list', default=None,
                         help='List file of ids to process (default: every file in the label/probability folder; '

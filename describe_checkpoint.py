@@ -9,8 +9,8 @@ and class count, so inference.py / evaluate.py / export_model.py need only --mod
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.common.errors import run_cli
 from utils.cli.flags import parser_for
+from utils.common.errors import run_cli
 from utils.runtime.model_config import MODEL_VARIANTS, OUTPUT_STRIDES
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once

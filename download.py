@@ -10,9 +10,9 @@ MD5 to accept it without another transfer.
 """
 import sys
 
-from utils.reproduce.download import fetch
-from utils.common.errors import run_cli
 from utils.cli.flags import parser_for
+from utils.common.errors import run_cli
+from utils.reproduce.download import fetch
 
 
 def build_parser():

@@ -15,13 +15,20 @@ import sys
 from tqdm import tqdm
 
 from utils.cli.environment import tensorflow_defaults
-from utils.data.dataset_info import dataset_num_classes
+from utils.cli.flags import add_predict_flags, model_params, parser_for, prediction_source
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list, require_dir
-from utils.cli.flags import add_predict_flags, model_params, parser_for, prediction_source
 from utils.common.parallel import default_workers
-from utils.postprocess.scoring import collect, image_confusion, missing_message, result_files, score_folders, write_outputs
+from utils.data.dataset_info import dataset_num_classes
 from utils.data.voc import NUM_CLASSES, read_label
+from utils.postprocess.scoring import (
+    collect,
+    image_confusion,
+    missing_message,
+    result_files,
+    score_folders,
+    write_outputs,
+)
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 

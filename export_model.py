@@ -9,8 +9,8 @@ Input `ImageTensor:0` (uint8 [1, H, W, 3], RGB); outputs `SemanticPredictions:0`
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.common.errors import run_cli
 from utils.cli.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for
+from utils.common.errors import run_cli
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 

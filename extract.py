@@ -9,8 +9,8 @@ checked against it first (for a file fetched by hand, such as VOC2012test.tar).
 """
 import sys
 
-from utils.common.errors import run_cli
 from utils.cli.flags import parser_for
+from utils.common.errors import run_cli
 from utils.reproduce.safe_extract import extract
 
 

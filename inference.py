@@ -8,11 +8,11 @@ import sys
 from tqdm import tqdm
 
 from utils.cli.environment import tensorflow_defaults
-from utils.postprocess import plots
-from utils.data import voc
+from utils.cli.flags import add_predict_flags, model_params, parser_for, prediction_source
 from utils.common.errors import UserError, problem_list, run_cli
 from utils.common.files import find_file, list_ids, pending, read_id_list, require_dir
-from utils.cli.flags import add_predict_flags, model_params, parser_for, prediction_source
+from utils.data import voc
+from utils.postprocess import plots
 from utils.postprocess.probabilities import save_probabilities
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
@@ -44,7 +44,8 @@ def build_parser():
 
 def image_ids(image_dir, image_list):
     """The ids to segment (the list's, else every image in the folder), each with its image file as
-    utils.runtime.image_feed.image_path finds it; else a UserError naming every missing image, before anything is written."""
+    utils.runtime.image_feed.image_path finds it; else a UserError naming every missing image, before anything
+    is written."""
     require_dir(image_dir, 'image folder')
     if not image_list:
         ids = list_ids(image_dir, voc.IMAGE_EXTENSIONS)

@@ -11,8 +11,8 @@ latest checkpoint in MODEL_DIR.
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.common.errors import UserError, run_cli
 from utils.cli.flags import parser_for
+from utils.common.errors import UserError, run_cli
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 

@@ -11,8 +11,8 @@ without --image_data_dir the sizes cannot be checked, so nothing is packed).
 """
 import sys
 
-from utils.common.errors import UserError, run_cli
 from utils.cli.flags import parser_for
+from utils.common.errors import UserError, run_cli
 from utils.common.parallel import default_workers
 from utils.postprocess.submission import COMPETITIONS, VOC2012_TEST_IMAGES, make_submission
 

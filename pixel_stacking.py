@@ -15,9 +15,9 @@ go to OUT/probabilities for densecrf_inference.py --prob_dir.
 """
 import sys
 
+from utils.cli.flags import add_batch_flags, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list
-from utils.cli.flags import add_batch_flags, parser_for
 from utils.data.voc import NUM_CLASSES
 from utils.postprocess.soft_voting import fuse_folders
 from utils.postprocess.voting import TIE_BREAKS, stack_folders

@@ -13,13 +13,21 @@ lists: run_train, run_val, run_val_tune / run_val_check (even / odd val position
 import os
 import sys
 
+from utils.cli.flags import parser_for
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list
-from utils.cli.flags import parser_for
 from utils.common.parallel import default_workers
+from utils.data.train_aug import (
+    build_label_folder,
+    count_note,
+    label_sources,
+    ready_made_ids,
+    run_lists,
+    split_lists,
+    train_aug_ids,
+    write_list,
+)
 from utils.reproduce.image_links import link_images
-from utils.data.train_aug import (build_label_folder, count_note, label_sources, ready_made_ids, run_lists, split_lists,
-                             train_aug_ids, write_list)
 
 
 def build_parser():

@@ -9,9 +9,9 @@ import secrets
 import tensorflow as tf
 
 from utils.common.errors import UserError
-from utils.runtime.model_config import NORMALIZATIONS
-from utils.records.tfrecords import BAD_LABEL_TAG, READ_FEATURES, UPSTREAM_LABEL_KEY, find_records
 from utils.data.voc import IGNORE_LABEL, MEAN_RGB, NUM_CLASSES
+from utils.records.tfrecords import BAD_LABEL_TAG, READ_FEATURES, UPSTREAM_LABEL_KEY, find_records
+from utils.runtime.model_config import NORMALIZATIONS
 
 DEFAULT_SHUFFLE_BUFFER = 2048
 

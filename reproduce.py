@@ -16,9 +16,9 @@ import os
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.reproduce.download import read_checksums
-from utils.common.errors import UserError, run_cli
 from utils.cli.flags import parser_for
+from utils.common.errors import UserError, run_cli
+from utils.reproduce.download import read_checksums
 from utils.reproduce.plan import STAGE_NAMES, Layout, build_plan
 from utils.reproduce.run import print_done_note, run_plan, shell_script
 

@@ -12,9 +12,9 @@ import dataclasses
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.data.dataset_info import dataset_num_classes
-from utils.common.errors import UserError, run_cli
 from utils.cli.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for
+from utils.common.errors import UserError, run_cli
+from utils.data.dataset_info import dataset_num_classes
 from utils.runtime.model_config import save_model_params
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
@@ -22,7 +22,8 @@ tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 def build_parser():
     parser = parser_for(__doc__)
-    parser.add_argument('--model_dir', default='./model', help='Checkpoints and TensorBoard events (default: %(default)s).')
+    parser.add_argument('--model_dir', default='./model',
+                        help='Checkpoints and TensorBoard events (default: %(default)s).')
     parser.add_argument('--clean_model_dir', action='store_true', help='Delete --model_dir first and start over.')
     parser.add_argument('--data_dir', default='./dataset',
                         help='Folder of voc_train.record(-*) and voc_val.record(-*), or of COCO records '

@@ -5,9 +5,9 @@
 import os
 import sys
 
+from utils.cli.flags import parser_for
 from utils.common.errors import run_cli
 from utils.common.files import atomic_path, require_dir
-from utils.cli.flags import parser_for
 from utils.reproduce.report import results_markdown
 
 

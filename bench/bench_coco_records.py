@@ -25,8 +25,8 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.data.coco_classes import CATEGORIES  # noqa: E402
-from utils.common.parallel import default_workers  # noqa: E402
+from utils.common.parallel import default_workers
+from utils.data.coco_classes import CATEGORIES
 
 HEIGHT, WIDTH = 480, 640
 MEAN_INSTANCES = 7
@@ -147,7 +147,7 @@ def part_costs(root, count):
     import tensorflow as tf
 
     from utils.data import coco
-    from utils.records.tfrecords import coco_records
+    from utils.records import coco_records
     path = os.path.join(root, 'instances.json')
     start = time.process_time()
     entries = coco.index_images(coco.load_instances(path), path, 'all')

@@ -35,12 +35,12 @@ import create_tf_record  # noqa: E402
 import deeplab_model  # noqa: E402
 import preprocessing  # noqa: E402
 import train  # noqa: E402
+from utils.common.errors import run_cli  # noqa: E402
+from utils.data.demo_data import make_demo_voc  # noqa: E402
 from utils.runtime import training  # noqa: E402
 from utils.runtime.checkpoints import checkpoint_values  # noqa: E402
 from utils.runtime.cluster import LocalCluster  # noqa: E402
-from utils.data.demo_data import make_demo_voc  # noqa: E402
 from utils.runtime.distribute import Plan  # noqa: E402
-from utils.common.errors import run_cli  # noqa: E402
 
 tf1 = tf.compat.v1
 PLANS = {'no strategy': Plan('none', 1, None, None),

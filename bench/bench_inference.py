@@ -14,11 +14,11 @@ import time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-import deeplab_model  # noqa: E402
-from utils.cli.flags import add_model_flags, model_params  # noqa: E402
+import deeplab_model
+from utils.cli.flags import add_model_flags, model_params
 
 tf1 = tf.compat.v1
 SIZE = 513

@@ -13,14 +13,14 @@ import time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from PIL import Image
 
-from preprocessing import input_fn  # noqa: E402
-from utils.data.demo_data import make_sample  # noqa: E402
-from utils.common.parallel import default_workers  # noqa: E402
-from utils.records.tfrecords import write_records  # noqa: E402
+from preprocessing import input_fn
+from utils.common.parallel import default_workers
+from utils.data.demo_data import make_sample
+from utils.records.tfrecords import write_records
 
 VOC_SIZE = (500, 375)
 

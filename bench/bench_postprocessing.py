@@ -21,11 +21,11 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.postprocess import crf  # noqa: E402
-from utils.common.parallel import default_workers  # noqa: E402
-from utils.postprocess.scoring import score_folders  # noqa: E402
-from utils.data.voc import NUM_CLASSES, read_image, read_label, save_label  # noqa: E402
-from utils.postprocess.voting import stack_folders  # noqa: E402
+from utils.common.parallel import default_workers
+from utils.data.voc import NUM_CLASSES, read_image, read_label, save_label
+from utils.postprocess import crf
+from utils.postprocess.scoring import score_folders
+from utils.postprocess.voting import stack_folders
 
 HEIGHT, WIDTH = 375, 500
 FOLDERS = ('model_a', 'model_b', 'model_c')
@@ -188,7 +188,8 @@ def main():
     print(f'  densecrf 1 worker / {workers} workers (speed-up):     '
           f'{c["densecrf, 1 worker"] / c[f"densecrf, {workers} workers"]:.2f}  (goal >= 1.7 with 2)')
     print(f'  densecrf (1 worker, image by image) / bare:   '
-          f'{c["densecrf, 1 worker, image by image"] / c["bare pydensecrf call (in-memory unary)"]:.3f}  (goal <= 1.10)')
+          f'{c["densecrf, 1 worker, image by image"] / c["bare pydensecrf call (in-memory unary)"]:.3f}'
+          '  (goal <= 1.10)')
     print(f'  scoring (1 worker) / decode alone:            '
           f'{k["scoring, 1 worker"] / k["decode gt + prediction alone"]:.2f}  (goal <= 1.3)')
 

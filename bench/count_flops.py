@@ -11,10 +11,10 @@ import sys
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
-import deeplab_model  # noqa: E402
-from utils.runtime.model_config import resolve_model_params  # noqa: E402
+import deeplab_model
+from utils.runtime.model_config import resolve_model_params
 
 tf1 = tf.compat.v1
 # (name, model description, square input side)

@@ -13,10 +13,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import export_model  # noqa: E402  (the repository root's export_model.py: the root is first on the path)
-from utils.upstream import commands as upstream_commands  # noqa: E402
-from utils.common.errors import run_cli  # noqa: E402
-from utils.upstream.flags import parse  # noqa: E402
+import export_model
+from utils.common.errors import run_cli
+from utils.upstream import commands as upstream_commands
+from utils.upstream.flags import parse
 
 
 def main(argv=None):

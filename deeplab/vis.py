@@ -15,10 +15,12 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import inference  # noqa: E402  (the repository root's inference.py, found through the path set above)
-from utils.upstream import commands as upstream_commands, data as upstream_data, run as upstream_run  # noqa: E402
-from utils.common.errors import run_cli  # noqa: E402
-from utils.upstream.flags import parse  # noqa: E402
+import inference
+from utils.common.errors import run_cli
+from utils.upstream import commands as upstream_commands
+from utils.upstream import data as upstream_data
+from utils.upstream import run as upstream_run
+from utils.upstream.flags import parse
 
 
 def main(argv=None):

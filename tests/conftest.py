@@ -43,8 +43,8 @@ def write_voc_with_model(root, sizes, params):
     import numpy as np
     from PIL import Image
 
-    from utils.runtime.model_config import save_model_params
     from utils.data.voc import save_label
+    from utils.runtime.model_config import save_model_params
     images, labels, model_dir = root / 'JPEGImages', root / 'SegmentationClass', root / 'model'
     images.mkdir(), labels.mkdir(), model_dir.mkdir()
     rng = np.random.RandomState(0)
@@ -60,8 +60,8 @@ def write_voc_with_model(root, sizes, params):
 def write_demo_records(tmp_path_factory, num_train, num_val):
     """Records of a generated VOC-layout data set (create_tf_record.py, one worker); returns their folder."""
     import create_tf_record
-    from utils.data.demo_data import make_demo_voc
     from utils.common.errors import run_cli
+    from utils.data.demo_data import make_demo_voc
     demo = make_demo_voc(str(tmp_path_factory.mktemp('voc')), num_train=num_train, num_val=num_val, num_test=0)
     out = str(tmp_path_factory.mktemp('records'))
     assert run_cli(create_tf_record.main, ['--data_dir', out, '--image_data_dir', demo['image_dir'],

@@ -4,10 +4,10 @@ as plain 1x1 convolutions. Native dilation keeps the whole kernel."""
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_model_graph import dilation_path, flag_params
 
 import deeplab_model
 from nets import layers
-from test_model_graph import dilation_path, flag_params
 
 tf1 = tf.compat.v1
 

@@ -9,18 +9,18 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import COCO_TRAIN, COCO_VAL, ROOT, write_coco
 from PIL import Image
 from pycocotools.coco import COCO
 
 import create_coco_tf_record
 import evaluate
-from conftest import COCO_TRAIN, COCO_VAL, ROOT, write_coco
 from preprocessing import parse_record
+from utils.common.errors import UserError, run_cli
 from utils.data.coco import index_images, label_map
 from utils.data.coco_classes import CATEGORIES, NUM_CLASSES, VOC_CATEGORY_IDS, category_classes
-from utils.common.errors import UserError, run_cli
-from utils.records.tfrecords import decode_example, find_records
 from utils.data.voc import CLASS_NAMES, read_label
+from utils.records.tfrecords import decode_example, find_records
 
 MODES = ('voc', 'all', 'coco_ids')
 # torchvision's references/segmentation/coco_utils.py CAT_LIST, the independent reference: index = VOC class

@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_coco, write_demo_records
 
 import create_coco_tf_record
 import evaluate
 import train
-from conftest import write_coco, write_demo_records
 from utils.common.errors import run_cli
 from utils.runtime.model_config import saved_model_params
 

@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, write_random_checkpoint
+
 from utils.runtime.model_config import MODEL_DEFAULTS
 
 NUM_CLASSES = 5

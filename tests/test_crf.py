@@ -9,10 +9,10 @@ from PIL import Image
 from pydensecrf.utils import unary_from_labels
 
 import densecrf_inference
-from utils.postprocess import crf
 from utils.common.errors import UserError, run_cli
-from utils.postprocess.scoring import Scores
 from utils.data.voc import read_label, save_label
+from utils.postprocess import crf
+from utils.postprocess.scoring import Scores
 
 H, W, EDGE = 24, 32, 16
 
@@ -428,7 +428,8 @@ def test_tuning_applies_no_crf_when_no_setting_beats_it(monkeypatch, folders, tm
     assert written == {'no_crf': True}
     images, labels, _, _ = folders
     code, out, _ = run(['--image_data_dir', str(images), '--label_data_dir', str(labels), '--params_json',
-                        str(tmp_path / 'best.json'), '--output_dir', str(tmp_path / 'out'), '--num_workers', '2'], capsys)
+                        str(tmp_path / 'best.json'), '--output_dir', str(tmp_path / 'out'), '--num_workers', '2'],
+                       capsys)
     assert code == 0 and 'says no CRF: inputs passed through' in out  # two workers: the setting crosses processes
     for ident in ('x1', 'x2'):
         np.testing.assert_array_equal(read_label(str(tmp_path / 'out' / f'{ident}.png')), blurred_label())

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils.data.demo_data import CLASS_STYLES, MAX_SIDE, MIN_SIDE, VOID_RADIUS, make_demo_voc, make_sample
 from utils.common.files import read_id_list
+from utils.data.demo_data import CLASS_STYLES, MAX_SIDE, MIN_SIDE, VOID_RADIUS, make_demo_voc, make_sample
 from utils.data.voc import IGNORE_LABEL, read_image, read_label
 
 
@@ -46,7 +46,7 @@ def test_labels_are_palette_and_grayscale_pngs_of_the_same_indices(demo):
 
 def test_objects_of_several_classes_with_a_void_band_on_their_borders(demo):
     labels = [read_label(os.path.join(demo['label_dir'], i + '.png')) for i in read_id_list(demo['trainval_list'])]
-    present = set().union(*(np.unique(l).tolist() for l in labels)) - {0, IGNORE_LABEL}
+    present = set().union(*(np.unique(label).tolist() for label in labels)) - {0, IGNORE_LABEL}
     assert len(present) >= 4 and present <= set(CLASS_STYLES)
     for k in range(4):
         label = make_sample(np.random.default_rng([3, k]))[1]

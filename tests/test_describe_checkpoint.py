@@ -15,7 +15,8 @@ tf1 = tf.compat.v1
 def save_variables(prefix, shapes):
     """A checkpoint holding zero variables of {name: shape}."""
     with tf.Graph().as_default():
-        variables = [tf1.get_variable(name, shape, initializer=tf1.zeros_initializer()) for name, shape in shapes.items()]
+        variables = [tf1.get_variable(name, shape, initializer=tf1.zeros_initializer())
+                     for name, shape in shapes.items()]
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
             tf1.train.Saver(variables).save(sess, prefix, write_meta_graph=False)

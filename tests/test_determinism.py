@@ -5,12 +5,12 @@ Run as the demo runs train.py: in-process, with --deterministic (TensorFlow's op
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_demo_records
 
 import deeplab_model
 import train
-from conftest import write_demo_records
-from utils.runtime.checkpoints import checkpoint_values
 from utils.common.errors import run_cli
+from utils.runtime.checkpoints import checkpoint_values
 
 TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '33', '33', '--max_iter', '3',
         '--no_eval', '--log_every_n_steps', '1', '--initial_learning_rate', '0.02', '--batch_norm_decay', '0.9']

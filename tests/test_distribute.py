@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT, write_random_checkpoint
 from PIL import Image
 
 import deeplab_model
@@ -23,12 +24,11 @@ import export_model
 import inference
 import preprocessing
 import train
-from conftest import ROOT, write_random_checkpoint
 from nets import heads
+from utils.common.errors import run_cli
 from utils.runtime import distribute
 from utils.runtime.checkpoints import checkpoint_values
 from utils.runtime.cluster import LocalCluster, free_ports
-from utils.common.errors import run_cli
 from utils.runtime.model_config import MODEL_DEFAULTS
 from utils.runtime.training import last_evaluation, logged_scalar
 
@@ -45,9 +45,9 @@ FIRST_BN = 'resnet_v2_50/block1/unit_1/bottleneck_v2/preact/'  # the network's f
 
 def write_void_free_records(tmp_path_factory):
     """Records of random 40x48 JPEGs with labels 0..4 everywhere (no void 255), NUM_TRAIN train and 2 val."""
-    import create_tf_record
     from PIL import Image
 
+    import create_tf_record
     from utils.data.voc import save_label
     root = tmp_path_factory.mktemp('void_free')
     (root / 'images').mkdir(), (root / 'labels').mkdir()

@@ -5,11 +5,11 @@ import os
 import tarfile
 
 import pytest
+from http_server import closed_port_url, serve
 
 import download
-from http_server import closed_port_url, serve
-from utils.reproduce.download import ChecksumMismatch, NetworkError, fetch
 from utils.common.errors import run_cli
+from utils.reproduce.download import ChecksumMismatch, NetworkError, fetch
 
 
 def write_tar(path, files):
@@ -38,7 +38,8 @@ def md5(path):
 def test_fetches_and_checks_the_published_md5(served, tmp_path):
     root, url, log = served
     out = tmp_path / 'dl' / 'data.tar'
-    assert run_cli(download.main, ['--url', f'{url}/data.tar', '--output', str(out), '--md5', md5(root / 'data.tar')]) == 0
+    argv = ['--url', f'{url}/data.tar', '--output', str(out), '--md5', md5(root / 'data.tar')]
+    assert run_cli(download.main, argv) == 0
     assert out.read_bytes() == (root / 'data.tar').read_bytes()
     assert not os.path.exists(str(out) + '.part')
 

@@ -1,24 +1,25 @@
-"""export_model.py writes a model-zoo style frozen graph; utils/runtime/frozen_graph.py runs it and the zoo's own graphs."""
+"""export_model.py writes a model-zoo style frozen graph; utils/runtime/frozen_graph.py runs it and the zoo's own
+graphs."""
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_random_checkpoint
 from PIL import Image
 from tensorflow.core.protobuf import saved_model_pb2
 
 import deeplab_model
 import export_model
-from conftest import write_random_checkpoint
-from utils.runtime import frozen_graph
-from utils.common.errors import UserError, run_cli
 import preprocessing
+from utils.cli.flags import model_params as params_from_args
+from utils.common.errors import UserError, run_cli
+from utils.data.voc import MEAN_RGB
+from utils.runtime import frozen_graph
 from utils.runtime.export import build_inference_graph, write_graph_def
 from utils.runtime.frozen_graph import MODEL_PARAMS_NAME
-from utils.cli.flags import model_params as params_from_args
 from utils.runtime.model_config import DEFAULT_EVAL_CROP_SIZE, MODEL_DEFAULTS
 from utils.runtime.predict import CheckpointPredictor
-from utils.data.voc import MEAN_RGB
 
 tf1 = tf.compat.v1
 MODEL_FLAGS = ['--model_variant', 'xception_65', '--decoder_output_stride', '4']

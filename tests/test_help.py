@@ -4,9 +4,9 @@ import glob
 import os
 
 import pytest
+from conftest import ROOT
 
 import export_model
-from conftest import ROOT
 
 SCRIPTS = sorted(glob.glob(os.path.join(ROOT, '*.py')))
 

@@ -6,15 +6,15 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import write_random_checkpoint, write_voc_with_model
 from PIL import Image
 
 import evaluate
 import inference
-from conftest import write_random_checkpoint, write_voc_with_model
 from utils.common.errors import run_cli
-from utils.runtime.model_config import MODEL_DEFAULTS
-from utils.postprocess.probabilities import read_probabilities
 from utils.data.voc import save_label
+from utils.postprocess.probabilities import read_probabilities
+from utils.runtime.model_config import MODEL_DEFAULTS
 
 SIZES = {'2007_000032': (37, 50), '2007_000039': (45, 29)}
 PARAMS = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', atrous_rates=[6, 12, 18], num_classes=5)
@@ -188,7 +188,8 @@ def test_a_model_zoo_style_checkpoint_prefix_with_optimizer_slots_gives_probabil
     image_dir.mkdir()
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(image_dir / 'a.jpg')
     argv = ['--data_dir', str(image_dir), '--output_dir', str(tmp_path / 'out'), '--save_probabilities',
-            '--model_dir', str(tmp_path / 'zoo' / 'model.ckpt'), '--model_variant', 'resnet_v2_50', '--num_classes', '5']
+            '--model_dir', str(tmp_path / 'zoo' / 'model.ckpt'), '--model_variant', 'resnet_v2_50',
+            '--num_classes', '5']
     assert run_cli(inference.main, argv) == 0
     assert np.load(tmp_path / 'out' / 'probabilities' / 'a.npz')['probabilities'].shape == (20, 30, 5)
 

@@ -5,7 +5,6 @@ import ast
 import os
 
 import pytest
-
 from conftest import ROOT
 
 LIBRARY_PACKAGES = ('utils', 'nets')

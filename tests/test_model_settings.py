@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 
 import deeplab_model
-from utils.runtime.checkpoints import unused_variables
-from utils.common.errors import UserError
 from utils.cli.flags import add_model_flags, model_params, parser_for
+from utils.common.errors import UserError
+from utils.runtime.checkpoints import unused_variables
 from utils.runtime.model_config import MODEL_DEFAULTS, PARAMS_FILE, resolve_model_params, save_model_params
 
 tf1 = tf.compat.v1

@@ -3,8 +3,8 @@ what they claim."""
 import numpy as np
 from PIL import Image
 
-from utils.postprocess import metrics, plots
 from utils.data.voc import PALETTE, class_names
+from utils.postprocess import metrics, plots
 
 SWATCH_PIXELS = (plots.SWATCH - 1) ** 2  # inside the black outline
 

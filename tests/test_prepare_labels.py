@@ -5,12 +5,12 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
+from voc_archives import make_voc_and_sbd, write_sbd_mat
 
 import prepare_labels
 from utils.common.errors import UserError, run_cli
 from utils.data.sbd import read_sbd_label
 from utils.data.train_aug import TRAIN_AUG_SIZE, count_note, run_lists, train_aug_ids
-from voc_archives import make_voc_and_sbd, write_sbd_mat
 
 VOC_TRAIN, VOC_VAL = ['2007_a', '2007_b'], ['2008_c', '2008_d', '2008_g']
 SBD_TRAIN, SBD_VAL = ['2007_b', '2009_e', '2008_c'], ['2010_f', '2008_d', '2009_e']
@@ -67,10 +67,12 @@ def test_segmentation_class_aug_and_lists_are_exact(data, tmp_path, capsys):
         np.testing.assert_array_equal(np.asarray(written), labels['voc'][ident])
     for ident in ['2009_e', '2010_f']:
         np.testing.assert_array_equal(np.asarray(Image.open(out / f'{ident}.png')), labels['sbd'][ident])
-    assert lines(lists / 'run_val_tune.txt') == ['2008_c', '2008_g'] and lines(lists / 'run_val_check.txt') == ['2008_d']
+    assert lines(lists / 'run_val_tune.txt') == ['2008_c', '2008_g']
+    assert lines(lists / 'run_val_check.txt') == ['2008_d']
     assert lines(lists / 'run_val_test.txt') == VOC_VAL + ['2008_t1', '2008_t2']
     assert sorted(os.listdir(tmp_path / 'images')) == sorted(f'{i}.jpg' for i in VOC_VAL + ['2008_t1', '2008_t2'])
-    assert os.path.realpath(tmp_path / 'images' / '2008_t1.jpg') == f'{root}/voc_test/VOCdevkit/VOC2012/JPEGImages/2008_t1.jpg'
+    test_image = f'{root}/voc_test/VOCdevkit/VOC2012/JPEGImages/2008_t1.jpg'
+    assert os.path.realpath(tmp_path / 'images' / '2008_t1.jpg') == test_image
     assert f'not the standard {TRAIN_AUG_SIZE}' in capsys.readouterr().err
 
 

@@ -7,9 +7,9 @@ import tensorflow as tf
 
 import create_tf_record
 from preprocessing import augment, input_fn, normalize, pad_value
-from utils.data.demo_data import make_demo_voc
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list
+from utils.data.demo_data import make_demo_voc
 from utils.data.voc import IGNORE_LABEL, MEAN_RGB, NUM_CLASSES, read_image, read_label
 
 CROP = (48, 48)
@@ -28,7 +28,7 @@ def records(tmp_path_factory):
 
 def batches(dataset):
     """All (images, labels) of a dataset as numpy arrays."""
-    return [(f['image'].numpy(), l.numpy()) for f, l in dataset]
+    return [(features['image'].numpy(), labels.numpy()) for features, labels in dataset]
 
 
 @pytest.mark.parametrize('normalization', ['inception', 'mean_subtraction'])
@@ -74,7 +74,7 @@ def test_augmentation_keeps_label_values_and_image_label_alignment(seed):
 def test_augmentation_varies_scale_crop_and_flip_with_the_seed():
     image, label = label_coded_pair()
     labels = [augment(image, label, CROP, seed=s)[1].numpy() for s in range(8)]
-    padded_fractions = {float(np.mean(l == IGNORE_LABEL)) for l in labels}
+    padded_fractions = {float(np.mean(padded == IGNORE_LABEL)) for padded in labels}
     assert len(padded_fractions) > 4
     np.testing.assert_array_equal(augment(image, label, CROP, seed=3)[1], labels[3])
 
@@ -82,7 +82,7 @@ def test_augmentation_varies_scale_crop_and_flip_with_the_seed():
 def test_flip_moves_image_and_label_together():
     image, label = label_coded_pair()
     outs = [augment(image, label, (48, 72), min_scale=1.0, max_scale=1.0, seed=s) for s in range(10)]
-    flipped = [np.array_equal(l.numpy(), label[:, ::-1]) for _, l in outs]
+    flipped = [np.array_equal(out.numpy(), label[:, ::-1]) for _, out in outs]
     assert any(flipped) and not all(flipped)
     for (out_image, out_label), was_flipped in zip(outs, flipped):
         source = image[:, ::-1] if was_flipped else image

@@ -5,7 +5,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import ROOT
 
 SCRIPT = os.path.join(ROOT, '.ci', 'make_venv')

@@ -8,18 +8,17 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT
 from PIL import Image
 
 import create_pascal_tf_record
 import create_tf_record
-from conftest import ROOT
 from preprocessing import parse_record
-from utils.records.tfrecords import find_records
-from utils.data.demo_data import make_demo_voc
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list
-from utils.records.tfrecords import decode_example
+from utils.data.demo_data import make_demo_voc
 from utils.data.voc import read_image, read_label
+from utils.records.tfrecords import decode_example, find_records
 
 
 @pytest.fixture(scope='module')

@@ -14,12 +14,12 @@ import time
 
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT
 from http_server import closed_port_url, serve
+from voc_archives import make_model_archives, make_voc_and_sbd, tar_folder
+
 from utils.reproduce.plan import STAGE_NAMES, SUBMISSIONS
 from utils.reproduce.sources import ROWS
-from voc_archives import make_model_archives, make_voc_and_sbd, tar_folder
 
 VOC_TRAIN, VOC_VAL = ['2007_000001', '2007_000002', '2007_000003'], [f'2008_00000{k}' for k in range(1, 7)]
 SBD_TRAIN, SBD_VAL = ['2007_000002', '2009_000001', '2008_000001'], ['2009_000002', '2008_000002']
@@ -137,7 +137,8 @@ def test_the_crf_is_tuned_on_val_tune_only(pipeline):
     tune, check = ((work / 'lists' / f'run_{name}.txt').read_text().split() for name in ('val_tune', 'val_check'))
     assert tune and check and not set(tune) & set(check)
     log = pipeline['killed'] + pipeline['resumed']
-    tuning = [line for line in log.splitlines() if line.startswith('$ python densecrf_inference.py') and '--tune' in line]
+    tuning = [line for line in log.splitlines()
+              if line.startswith('$ python densecrf_inference.py') and '--tune' in line]
     assert len(tuning) == 2 and all(f'--image_list {work}/lists/run_val_tune.txt' in line for line in tuning)
 
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from utils.reproduce import run as reproduce_run
 from utils.cli.commands import Command
 from utils.common.errors import UserError
+from utils.reproduce import run as reproduce_run
 from utils.reproduce.plan import Layout, Stage
 
 

@@ -4,8 +4,8 @@ import os
 
 import pytest
 import tensorflow as tf
-
 from conftest import FIXTURES
+
 from nets import layers, resnet_v2
 
 tf1 = tf.compat.v1

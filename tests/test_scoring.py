@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 import evaluate
-from utils.postprocess import metrics
 from utils.common.errors import UserError, run_cli
-from utils.postprocess.scoring import score_folders
 from utils.data.voc import save_label
+from utils.postprocess import metrics
+from utils.postprocess.scoring import score_folders
 
 GT = {'a': [[0, 0, 1], [1, 255, 2]], 'b': [[2, 2], [0, 0]]}
 PRED = {'a': [[0, 1, 1], [1, 0, 2]], 'b': [[2, 200], [0, 2]]}

@@ -11,11 +11,11 @@ from PIL import Image
 
 import densecrf_inference
 import pixel_stacking
-from utils.postprocess.crf import PROBABILITY_DEFAULTS, read_params, write_params
 from utils.common.errors import UserError, run_cli
+from utils.data.voc import read_label, save_label
+from utils.postprocess.crf import PROBABILITY_DEFAULTS, read_params, write_params
 from utils.postprocess.probabilities import read_probabilities, save_probabilities
 from utils.postprocess.soft_voting import average
-from utils.data.voc import read_label, save_label
 
 
 def softmax(logits):

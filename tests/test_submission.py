@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 import make_submission
-from utils.postprocess import submission
 from utils.common.errors import UserError, run_cli
 from utils.data.voc import PALETTE, save_label
+from utils.postprocess import submission
 
 FOLDER = 'results/VOC2012/Segmentation/comp6_test_cls'
 

@@ -5,10 +5,10 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_demo_records, write_random_checkpoint
 
 import deeplab_model
 import train
-from conftest import write_demo_records, write_random_checkpoint
 from nets import layers, resnet_v2
 from utils.common.errors import run_cli
 from utils.runtime.model_config import MODEL_DEFAULTS
@@ -216,15 +216,16 @@ def test_the_scale_flags_reach_the_training_augmentation(records, tmp_path):
     larger than that, the image fills exactly round(h/4) x round(w/4) pixels at the top (round half to even, as
     TensorFlow) and the rest is padding (image at the pad value, label void)."""
     import preprocessing
-    from utils.runtime import training
     from utils.records.tfrecords import find_records
+    from utils.runtime import training
     args = train.build_parser().parse_args(
         ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--batch_size', '1', '--crop_size', '48', '48',
          '--min_scale', '0.25', '--max_scale', '0.25', '--seed', '3', '--num_classes', '21'])
     params = train.training_params(args)
     pad = preprocessing.pad_value(params['input_normalization'])
     filled = []
-    for features, label in training.train_input(train.training_run(args), params, 1, args.seed, preprocessing.input_fn)().as_numpy_iterator():
+    batches = training.train_input(train.training_run(args), params, 1, args.seed, preprocessing.input_fn)()
+    for features, label in batches.as_numpy_iterator():
         content = (features['image'][0] != pad).any(axis=-1) | (label[0, ..., 0] != 255)
         rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
         assert rows[-1] + 1 == rows.size and np.ptp(cols) + 1 == cols.size

@@ -4,12 +4,12 @@ import inspect
 
 import numpy as np
 import pytest
+from conftest import write_voc_with_model
 
 import evaluate
 import inference
-from conftest import write_voc_with_model
-from utils.runtime import predict
 from utils.common.errors import run_cli
+from utils.runtime import predict
 from utils.runtime.model_config import MODEL_DEFAULTS
 
 SIZES = {'2007_000032': (29, 37), '2007_000039': (33, 26)}

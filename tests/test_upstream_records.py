@@ -8,8 +8,8 @@ import tensorflow as tf
 from PIL import Image
 
 import preprocessing
-from utils.data.demo_data import make_sample
 from utils.common.errors import UserError
+from utils.data.demo_data import make_sample
 from utils.records.tfrecords import find_records
 
 

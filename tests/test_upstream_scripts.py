@@ -10,20 +10,20 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT, write_random_checkpoint
 from PIL import Image
+from test_upstream_records import upstream_example
 
 import evaluate
 import inference
-from conftest import ROOT, write_random_checkpoint
-from test_upstream_records import upstream_example
-from utils.data.demo_data import make_sample
 from utils.common.errors import UserError, run_cli
+from utils.data.demo_data import make_sample
+from utils.data.voc import PALETTE, read_label
 from utils.runtime.model_config import resolve_model_params
 from utils.upstream.commands import check_last_layers, export_argv, train_argv
 from utils.upstream.data import split_shards
 from utils.upstream.flags import flag_table, parse
 from utils.upstream.run import new_checkpoints
-from utils.data.voc import PALETTE, read_label
 
 MODEL = ['--model_variant="xception_65"', '--atrous_rates=6', '--atrous_rates=12', '--atrous_rates=18',
          '--output_stride=16', '--decoder_output_stride=4']

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from utils.common import files
-from utils.data import voc
 from utils.common.errors import UserError
+from utils.data import voc
 
 
 def test_palette_is_the_voc_devkit_colour_map():

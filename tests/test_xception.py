@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import FIXTURES
+
 from nets import layers, xception
 from utils.cli.flags import add_model_flags, model_params, parser_for
 
@@ -110,7 +110,10 @@ def test_features_and_low_level_end_point_strides(output_stride):
     graph, images, features, end_points = build_backbone(output_stride)
     low_level = end_points[xception.LOW_LEVEL_END_POINT]
     feature_map, low_level_map = run(graph, [features, low_level], images, 65, 97)
-    size = lambda side, stride: (side - 1) // stride + 1
+
+    def size(side, stride):
+        return (side - 1) // stride + 1
+
     assert feature_map.shape == (1, size(65, output_stride), size(97, output_stride), 2048)
     assert low_level_map.shape == (1, size(65, 4), size(97, 4), 256)
     assert np.isfinite(feature_map).all()

@@ -9,11 +9,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
-import preprocessing  # noqa: E402
-import train  # noqa: E402
-from utils.common.errors import run_cli  # noqa: E402
+import preprocessing
+import train
+from utils.common.errors import run_cli
 
 
 def _recording(check_labels, examples_dir):

@@ -4,10 +4,17 @@ import argparse
 from utils.common.errors import UserError
 from utils.common.parallel import default_workers
 from utils.data.voc import NUM_CLASSES
-from utils.runtime.model_config import (BATCH_NORM_DECAY, DECODER_OUTPUT_STRIDES, DEFAULT_EVAL_CROP_SIZE, MODEL_DEFAULTS,
-                                        MODEL_VARIANTS, NORMALIZATIONS, OUTPUT_STRIDES, resolve_model_params,
-                                        saved_model_params)
-
+from utils.runtime.model_config import (
+    BATCH_NORM_DECAY,
+    DECODER_OUTPUT_STRIDES,
+    DEFAULT_EVAL_CROP_SIZE,
+    MODEL_DEFAULTS,
+    MODEL_VARIANTS,
+    NORMALIZATIONS,
+    OUTPUT_STRIDES,
+    resolve_model_params,
+    saved_model_params,
+)
 
 
 def add_model_flags(parser):

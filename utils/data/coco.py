@@ -13,8 +13,8 @@ import os
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from utils.data.coco_classes import CATEGORIES, category_classes
 from utils.common.errors import UserError, problem_list
+from utils.data.coco_classes import CATEGORIES, category_classes
 from utils.data.voc import IGNORE_LABEL
 
 ImageEntry = collections.namedtuple('ImageEntry', 'image_id file_name height width annotations area')

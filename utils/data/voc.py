@@ -4,9 +4,9 @@ import contextlib
 import numpy as np
 from PIL import Image
 
-from utils.data import coco_classes
 from utils.common.errors import UserError
 from utils.common.files import atomic_path
+from utils.data import coco_classes
 
 NUM_CLASSES = 21
 IGNORE_LABEL = 255

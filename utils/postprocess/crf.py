@@ -11,11 +11,11 @@ from pydensecrf.utils import unary_from_labels
 
 from utils.common.errors import UserError
 from utils.common.files import atomic_path, find_file, pending, read_json_object, require_dir
-from utils.postprocess.metrics import mean_iou
 from utils.common.parallel import imap_progress
+from utils.data.voc import IGNORE_LABEL, IMAGE_EXTENSIONS, NUM_CLASSES, read_image, read_label, save_label
+from utils.postprocess.metrics import mean_iou
 from utils.postprocess.probabilities import read_probabilities
 from utils.postprocess.scoring import collect, image_confusion, missing_message, read_checked_label, result_files
-from utils.data.voc import IGNORE_LABEL, IMAGE_EXTENSIONS, NUM_CLASSES, read_image, read_label, save_label
 
 CrfParams = collections.namedtuple(
     'CrfParams', 'gt_prob gauss_sxy gauss_compat bilateral_sxy bilateral_srgb bilateral_compat iterations')

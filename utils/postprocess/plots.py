@@ -6,8 +6,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from utils.common.files import atomic_path
-from utils.postprocess.metrics import mean_of_defined
 from utils.data.voc import CLASS_NAMES, IGNORE_LABEL, PALETTE, class_names, colorize
+from utils.postprocess.metrics import mean_of_defined
 
 FONT_SIZE = 14
 ROW_HEIGHT = 22
@@ -43,7 +43,8 @@ def _defined(value):
 
 
 def miou_text(per_class_iou):
-    """'mIoU 81.6': the mean of the IoUs that exist, in %, as utils.postprocess.metrics averages them; 'mIoU n/a' if none."""
+    """'mIoU 81.6': the mean of the IoUs that exist, in %, as utils.postprocess.metrics averages them; 'mIoU n/a'
+    if none."""
     miou = mean_of_defined(list(per_class_iou.values()))
     return 'mIoU n/a' if math.isnan(miou) else f'mIoU {100 * miou:.1f}'
 

@@ -7,12 +7,12 @@ import os
 
 import numpy as np
 
-from utils.postprocess import metrics
 from utils.common.errors import UserError
 from utils.common.files import atomic_path, image_id, require_dir
 from utils.common.parallel import imap_progress
-from utils.postprocess.plots import iou_bar_chart
 from utils.data.voc import LABEL_EXTENSIONS, check_label_values, read_label
+from utils.postprocess import metrics
+from utils.postprocess.plots import iou_bar_chart
 
 ImageScore = collections.namedtuple('ImageScore', 'image_id pixel_accuracy miou pixels')
 Scores = collections.namedtuple('Scores', 'confusion per_image')

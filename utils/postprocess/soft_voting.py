@@ -8,9 +8,9 @@ import numpy as np
 from utils.common.errors import UserError
 from utils.common.files import pending
 from utils.common.parallel import imap_progress
+from utils.data.voc import NUM_CLASSES, save_label
 from utils.postprocess.probabilities import read_probabilities, save_probabilities
 from utils.postprocess.scoring import missing_message, result_files
-from utils.data.voc import NUM_CLASSES, save_label
 
 
 def average(probabilities, weights):

@@ -8,8 +8,8 @@ import numpy as np
 from utils.common.errors import UserError
 from utils.common.files import atomic_path, find_file, read_id_list, require_dir
 from utils.common.parallel import imap_progress
-from utils.postprocess.scoring import missing_message, result_files
 from utils.data.voc import IMAGE_EXTENSIONS, NUM_CLASSES, image_size, label_image, read_label
+from utils.postprocess.scoring import missing_message, result_files
 
 COMPETITIONS = ('comp5', 'comp6')
 VOC2012_TEST_IMAGES = 1456

@@ -9,8 +9,8 @@ import numpy as np
 from utils.common.errors import UserError
 from utils.common.files import pending
 from utils.common.parallel import imap_progress
-from utils.postprocess.scoring import missing_message, read_checked_label, result_files
 from utils.data.voc import IGNORE_LABEL, NUM_CLASSES, save_label
+from utils.postprocess.scoring import missing_message, read_checked_label, result_files
 
 TIE_BREAKS = ('first', 'smallest')
 StackSummary = collections.namedtuple('StackSummary', 'written skipped missing')

@@ -13,12 +13,12 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from utils.data import coco
-from utils.data.coco_classes import NUM_CLASSES
-from utils.data.dataset_info import read_dataset_info, write_dataset_info
 from utils.common.errors import UserError, problem_list
 from utils.common.files import atomic_path
 from utils.common.parallel import imap_progress
+from utils.data import coco
+from utils.data.coco_classes import NUM_CLASSES
+from utils.data.dataset_info import read_dataset_info, write_dataset_info
 from utils.records.tfrecords import SPLITS, encode_example, existing_records, image_info, record_paths
 
 PREFIX = 'coco'

@@ -18,7 +18,8 @@ def link_images(ids_by_folder, output_dir):
                 missing.append(os.path.join(folder, ident + '.jpg'))
             sources[ident] = path
     if missing:
-        raise UserError(f'{len(missing)} images not found ({", ".join(missing[:3])}{" ..." if len(missing) > 3 else ""})')
+        more = ' ...' if len(missing) > 3 else ''
+        raise UserError(f'{len(missing)} images not found ({", ".join(missing[:3])}{more})')
     os.makedirs(output_dir, exist_ok=True)
     made = 0
     for ident, path in sources.items():

@@ -30,7 +30,8 @@ FULL = {'variant': 'resnet_v2_101', 'zoo_variant': 'xception_65', 'zoo_output_st
 # backbone is accepted in the model-zoo tarballs (so a test can serve small ones).
 QUICK = {'variant': 'resnet_v2_50', 'zoo_variant': None, 'zoo_output_stride': '16',
          'train': ['--batch_size', '2', '--max_iter', '2', '--train_epochs', '1000', '--crop_size', '129', '129',
-                   '--no_eval', '--save_checkpoints_steps', '1', '--keep_checkpoints', '1', '--batch_norm_decay', '0.9'],
+                   '--no_eval', '--save_checkpoints_steps', '1', '--keep_checkpoints', '1',
+                   '--batch_norm_decay', '0.9'],
          'predict': ['--eval_crop_size', '129', '129'], 'scales': ('0.75', '1.25'),
          'lists': ['--num_train', '8', '--num_val', '6', '--num_test', '4'], 'num_shards': '1',
          'crf_grid': ['--tune_bilateral_sxy', '67', '--tune_bilateral_srgb', '3', '13', '--tune_bilateral_compat', '4']}
@@ -196,10 +197,9 @@ def _stack_stage(layout):
     common = ['--image_list', layout.list('val_test')]
     return [Command('pixel_stacking', ['--inputs', *(layout.result(n) for n in HARD_INPUTS),
                                        '--output_dir', layout.result('stack_hard'), *common]),
-            Command('pixel_stacking', ['--probabilities',
-                                       '--inputs', *(os.path.join(layout.result(n), 'probabilities') for n in SOFT_INPUTS),
-                                       '--weights', *['1'] * len(SOFT_INPUTS), '--output_dir', layout.result('stack_soft'),
-                                       *common])]
+            Command('pixel_stacking', [
+                '--probabilities', '--inputs', *(os.path.join(layout.result(n), 'probabilities') for n in SOFT_INPUTS),
+                '--weights', *['1'] * len(SOFT_INPUTS), '--output_dir', layout.result('stack_soft'), *common])]
 
 
 def _crf_stage(layout, mode):
@@ -269,7 +269,8 @@ def build_plan(layout, quick=False, mirror=None, num_gpus=None, checksums=None):
         ('extract', 'unpack them safely; check and describe the checkpoints', _extract_stage(layout, mode, checksums)),
         ('labels', 'SegmentationClassAug, train_aug and the run\'s lists', _labels_stage(layout, mode)),
         ('records', 'TFRecords of train_aug and val', _records_stage(layout, mode)),
-        ('train', f'DeepLabv3 {mode["variant"]} from the slim ImageNet checkpoint', _train_stage(layout, mode, num_gpus)),
+        ('train', f'DeepLabv3 {mode["variant"]} from the slim ImageNet checkpoint',
+         _train_stage(layout, mode, num_gpus)),
         ('evaluate', 'our model on val (single scale; scales + flip, also on test)', _evaluate_stage(layout, mode)),
         ('zoo', 'the two model-zoo DeepLabv3+ models on val and test', _zoo_stage(layout, mode)),
         ('stack', 'hard vote and soft (probability) ensemble of the three', _stack_stage(layout)),

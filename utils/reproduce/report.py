@@ -4,11 +4,11 @@ import json
 import os
 import time
 
+from utils.data.voc import CLASS_NAMES
 from utils.postprocess.crf import NO_CRF_JSON
 from utils.reproduce.plan import STAGE_NAMES, SUBMISSIONS, Layout, build_plan, row_description
 from utils.reproduce.run import stage_times
 from utils.reproduce.sources import ROWS
-from utils.data.voc import CLASS_NAMES
 
 TUNED = ('stack_hard_crf', 'stack_soft_crf')  # rows whose parameters were chosen on val_tune
 
@@ -50,7 +50,8 @@ def rows_table(layout, quick):
              f'this run: val_check ({_count(layout.list("val_check"))}) |', '| --- | --- | --- | --- | --- | --- |']
     for name, row in ROWS.items():
         whole = '— (tuned on half of val)' if name in TUNED else _percent(val.get(name))
-        lines.append(f'| {name} | {row_description(name, quick)}{_no_crf_note(layout, name)} | {row.published or "—"} | {row.seed or "—"} | '
+        described = f'{row_description(name, quick)}{_no_crf_note(layout, name)}'
+        lines.append(f'| {name} | {described} | {row.published or "—"} | {row.seed or "—"} | '
                      f'{whole} | {_percent(check.get(name))} |')
     return '\n'.join(lines)
 

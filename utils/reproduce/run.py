@@ -3,8 +3,8 @@ main(), the download stage's list of files to fetch by hand, and the plan as a s
 
 A marker records a finished stage's commands, wall time and sequence number. A finished stage is skipped when
 it is up to date: every stage it needs is up to date and finished before it. One made before a stage it needs
-was redone is out of date and is redone; one whose recorded commands differ from the plan's (other settings) is refused before
-anything runs. Redoing a stage removes what it made first, so its commands make it anew.
+was redone is out of date and is redone; one whose recorded commands differ from the plan's (other settings) is
+refused before anything runs. Redoing a stage removes what it made first, so its commands make it anew.
 """
 import json
 import os
@@ -15,9 +15,9 @@ import threading
 import time
 
 from utils.cli.commands import command_line, run_command
-from utils.reproduce.download import ChecksumMismatch, DownloadError
 from utils.common.errors import UserError, problem_list
 from utils.common.files import atomic_path
+from utils.reproduce.download import ChecksumMismatch, DownloadError
 from utils.reproduce.sources import VOC_TEST, VOC_TEST_NOTE
 
 HEARTBEAT_SECONDS = 5  # how often a running stage's time so far is saved, so a killed run's time still counts
@@ -250,9 +250,9 @@ def out_of_date(plan, layout):
 def shell_script(plan, layout, selected, root, python):
     """The selected stages as a bash script of the suite's commands, run from the project folder `root` by the
     interpreter `python` (or $PYTHON), which the script checks first."""
-    check = (f'"$PYTHON" -c "import tensorflow, tensorflow_estimator" 2>/dev/null || {{ echo "error: $PYTHON cannot '
-             f'import tensorflow and tensorflow_estimator: set PYTHON to the suite\'s interpreter (make .venv makes '
-             f'it)" >&2; exit 2; }}')
+    check = ('"$PYTHON" -c "import tensorflow, tensorflow_estimator" 2>/dev/null || { echo "error: $PYTHON cannot '
+             'import tensorflow and tensorflow_estimator: set PYTHON to the suite\'s interpreter (make .venv makes '
+             'it)" >&2; exit 2; }')
     lines = ['#!/usr/bin/env bash', '# The reproduction, stage by stage, as plain commands of the suite\'s scripts.',
              'set -euo pipefail', f'PYTHON=${{PYTHON:-{shlex.quote(python)}}}', check, f'cd {shlex.quote(root)}']
     for number, stage in enumerate(plan, 1):

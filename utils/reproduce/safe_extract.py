@@ -10,9 +10,8 @@ import zlib
 
 from tqdm import tqdm
 
-from utils.reproduce.download import md5sum
 from utils.common.errors import UserError
-
+from utils.reproduce.download import md5sum
 
 MAX_LINK_DEPTH = 40  # links followed within one path, as the kernel's own limit
 

@@ -2,8 +2,8 @@
 the class count, so a model-zoo model.ckpt gets the deeplab_params.json every script reads."""
 import os
 
-from utils.runtime.checkpoints import checkpoint_shapes, resolve_checkpoint
 from utils.common.errors import UserError
+from utils.runtime.checkpoints import checkpoint_shapes, resolve_checkpoint
 from utils.runtime.model_config import MODEL_VARIANTS, resolve_model_params, save_model_params
 
 LOGITS = 'logits/semantic/weights'

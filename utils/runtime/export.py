@@ -12,9 +12,9 @@ import tempfile
 import tensorflow as tf
 from tensorflow.python.util import deprecation
 
-from utils.runtime import checkpoints
 from utils.common.errors import UserError
 from utils.common.files import atomic_path
+from utils.runtime import checkpoints
 from utils.runtime.frozen_graph import INPUT_NAME, MODEL_PARAMS_NAME, PREDICTIONS_NAME, PROBABILITIES_NAME
 from utils.runtime.model_config import MODEL_DEFAULTS, resolve_model_params
 
@@ -72,9 +72,9 @@ def write_saved_model(graph_def, saved_model_dir):
         graph = tf.Graph()
         with graph.as_default():
             tf1.import_graph_def(graph_def, name='')
-            tensor = lambda name: graph.get_tensor_by_name(name + ':0')
+            tensors = {name: graph.get_tensor_by_name(name + ':0') for name in (INPUT_NAME, *OUTPUT_NAMES)}
             signature = tf1.saved_model.predict_signature_def(
-                inputs={INPUT_NAME: tensor(INPUT_NAME)}, outputs={name: tensor(name) for name in OUTPUT_NAMES})
+                inputs={INPUT_NAME: tensors[INPUT_NAME]}, outputs={name: tensors[name] for name in OUTPUT_NAMES})
             builder = tf1.saved_model.Builder(build_dir)
             with tf1.Session() as sess:
                 builder.add_meta_graph_and_variables(
