@@ -25,7 +25,7 @@ tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 DEFAULT_MIN_AREA = 1000  # torchvision's reference keeps a training image with more than 1000 annotated pixels
 
 
-def parse_args(argv):
+def build_parser():
     """Command-line flags (the split flags are named as TensorFlow's own COCO converter names them)."""
     parser = parser_for(__doc__)
     parser.add_argument('--data_dir', default='./coco_records',
@@ -56,7 +56,7 @@ def parse_args(argv):
     parser.add_argument('--overwrite', action='store_true',
                         help='Redo the given splits\' records and label PNGs (default: keep finished shards and '
                              'labels of the same settings and write the rest, so a run resumes).')
-    return parser.parse_args(argv)
+    return parser
 
 
 def sources_of(args):
@@ -77,7 +77,7 @@ def sources_of(args):
 
 def main(argv=None):
     """Check both splits' annotations and images, then write the records (and label PNGs)."""
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.num_workers < 1 or (args.num_shards is not None and args.num_shards < 1):
         raise UserError('--num_shards and --num_workers must be at least 1')
     min_area = args.min_annotated_area

@@ -26,7 +26,7 @@ def default_list(image_data_dir, split):
     return next((p for p in paths if os.path.isfile(p)), paths[-1])
 
 
-def parse_args(argv):
+def build_parser():
     """Command-line flags (the seed's names)."""
     parser = parser_for(__doc__)
     parser.add_argument('--data_dir', default='./dataset',
@@ -51,12 +51,12 @@ def parse_args(argv):
                         help='Worker processes for checking and encoding (default: all %(default)s cores).')
     parser.add_argument('--overwrite', action='store_true',
                         help='Replace existing records of the same splits (default: refuse and write nothing).')
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv=None):
     """Check every pair of both lists, then write the records."""
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.num_shards < 1 or args.num_workers < 1:
         raise UserError('--num_shards and --num_workers must be at least 1')
     if not 1 <= args.num_classes <= IGNORE_LABEL:

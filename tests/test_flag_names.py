@@ -17,7 +17,8 @@ SCRIPTS = {
     'pixel_stacking': (pixel_stacking.build_parser().parse_args, ['--output_dir', 'out'], ['--image_list']),
     'make_submission': (make_submission.build_parser().parse_args, ['--results_dir', 'res', '--output', 'x.tar.gz'],
                         ['--image_list', '--image_data_dir']),
-    'create_tf_record': (create_tf_record.parse_args, ['--label_data_dir', 'labels'], ['--image_data_dir']),
+    'create_tf_record': (create_tf_record.build_parser().parse_args, ['--label_data_dir', 'labels'],
+                         ['--image_data_dir']),
 }
 SEED_NAMES = [
     ('evaluate', '--evaluation_data_list', '--image_list'),
