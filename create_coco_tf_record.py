@@ -14,10 +14,9 @@ interrupted run goes on where it stopped when started again with the same flags.
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import parser_for
+from utils.cli.flags import add_overwrite_flag, add_workers_flag, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.common.files import require_dir
-from utils.common.parallel import default_workers
 from utils.data.coco_classes import CLASS_MODES, NUM_CLASSES, VOC_CATEGORY_IDS
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
@@ -51,11 +50,9 @@ def build_parser():
     parser.add_argument('--num_shards', type=int, default=None,
                         help='Record files per split (default: one per 1000 images); a shard is what an interrupted '
                              'run redoes.')
-    parser.add_argument('--num_workers', type=int, default=default_workers(),
-                        help='Worker processes for checking and encoding (default: all %(default)s cores).')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='Redo the given splits\' records and label PNGs (default: keep finished shards and '
-                             'labels of the same settings and write the rest, so a run resumes).')
+    add_workers_flag(parser, 'Worker processes for checking and encoding')
+    add_overwrite_flag(parser, 'Redo the given splits\' records and label PNGs (default: keep finished shards and '
+                               'labels of the same settings and write the rest, so a run resumes)')
     return parser
 
 

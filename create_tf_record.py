@@ -9,10 +9,9 @@ import os
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import parser_for
+from utils.cli.flags import add_num_classes_flag, add_overwrite_flag, add_workers_flag, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list, require_dir
-from utils.common.parallel import default_workers
 from utils.data.voc import IGNORE_LABEL, NUM_CLASSES
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
@@ -41,16 +40,13 @@ def build_parser():
                              'train_aug.txt if it exists, else train.txt there).')
     parser.add_argument('--valid_data_list', default=None,
                         help='List of validation ids (default: <image_data_dir>/../ImageSets/Segmentation/val.txt).')
-    parser.add_argument('--num_classes', type=int, default=NUM_CLASSES,
-                        help=f'Number of classes: label values must be 0..NUM_CLASSES-1 or the void {IGNORE_LABEL} '
-                             '(default: %(default)s, PASCAL VOC).')
+    add_num_classes_flag(parser, f'Number of classes: label values must be 0..NUM_CLASSES-1 or the void '
+                                 f'{IGNORE_LABEL}; {NUM_CLASSES} is PASCAL VOC')
     parser.add_argument('--num_shards', type=int, default=1,
                         help='Files per split; above 1 they are named voc_train.record-00000-of-0000N '
                              '(default: %(default)s, one voc_train.record).')
-    parser.add_argument('--num_workers', type=int, default=default_workers(),
-                        help='Worker processes for checking and encoding (default: all %(default)s cores).')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='Replace existing records of the same splits (default: refuse and write nothing).')
+    add_workers_flag(parser, 'Worker processes for checking and encoding')
+    add_overwrite_flag(parser, 'Replace existing records of the same splits (default: refuse and write nothing)')
     return parser
 
 

@@ -7,35 +7,52 @@
         --label_gt_dir SegmentationClass --image_list val.txt --tune_output best.json
     python densecrf_inference.py --image_data_dir JPEGImages --prob_dir PROBS --output_dir OUT --params_json best.json
 
-Defaults with --prob_dir (the softmax .npz files of inference.py --save_probabilities): DeepLab-v2 ResNet-101's
-VOC values, bilateral sxy 67, srgb 3, compat 4; Gaussian sxy 1, compat 3; 10 iterations (DeepLab reported
-76.35 -> 77.69 val mIoU with them). Defaults with hard labels (--label_data_dir): the seed's values, gt_prob
-0.7; Gaussian sxy 3, compat 3; bilateral sxy 80, srgb 13, compat 10; 5 iterations (1 with --seed_compat).
 A 255 label carries no information (uniform unary); 0 is the real background class.
 """
 import sys
+import textwrap
 
-from utils.cli.flags import add_batch_flags, parser_for
+from utils.cli.flags import add_batch_flags, add_num_classes_flag, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list
-from utils.data.voc import NUM_CLASSES
 from utils.postprocess import crf
 from utils.postprocess.metrics import mean_iou, pixel_accuracy
 
-PARAM_HELP = {
-    'gt_prob': 'Confidence given to a hard label, in (0, 1) (default: 0.7).',
-    'gauss_sxy': 'Spatial std of the Gaussian (smoothness) kernel, pixels (default: 1 with --prob_dir, else 3).',
-    'gauss_compat': 'Weight of the Gaussian kernel (default: 3).',
-    'bilateral_sxy': 'Spatial std of the bilateral (appearance) kernel, pixels (default: 67 with --prob_dir, '
-                     'else 80).',
-    'bilateral_srgb': 'Colour std of the bilateral kernel (default: 3 with --prob_dir, else 13).',
-    'bilateral_compat': 'Weight of the bilateral kernel (default: 4 with --prob_dir, else 10).',
-    'iterations': 'Mean-field iterations (default: 10 with --prob_dir, 5 with hard labels, 1 with --seed_compat).',
+PROBS, LABELS, SEED = crf.PROBABILITY_DEFAULTS, crf.LABEL_DEFAULTS, crf.SEED_DEFAULTS
+PARAM_MEANING = {
+    'gt_prob': 'Confidence given to a hard label, in (0, 1)',
+    'gauss_sxy': 'Spatial std of the Gaussian (smoothness) kernel, pixels',
+    'gauss_compat': 'Weight of the Gaussian kernel',
+    'bilateral_sxy': 'Spatial std of the bilateral (appearance) kernel, pixels',
+    'bilateral_srgb': 'Colour std of the bilateral kernel',
+    'bilateral_compat': 'Weight of the bilateral kernel',
+    'iterations': 'Mean-field iterations',
 }
+DEFAULTS_TEXT = (
+    f'Defaults with --prob_dir (the softmax .npz files of inference.py --save_probabilities): DeepLab-v2 '
+    f'ResNet-101\'s VOC values (76.35 -> 77.69 val mIoU there), Gaussian sxy {PROBS.gauss_sxy:g}, compat '
+    f'{PROBS.gauss_compat:g}; bilateral sxy {PROBS.bilateral_sxy:g}, srgb {PROBS.bilateral_srgb:g}, compat '
+    f'{PROBS.bilateral_compat:g}; {PROBS.iterations} iterations. Defaults with hard labels (--label_data_dir): the '
+    f'original project\'s, gt_prob {LABELS.gt_prob:g}; Gaussian sxy {LABELS.gauss_sxy:g}, compat '
+    f'{LABELS.gauss_compat:g}; bilateral sxy {LABELS.bilateral_sxy:g}, srgb {LABELS.bilateral_srgb:g}, compat '
+    f'{LABELS.bilateral_compat:g}; {LABELS.iterations} iterations ({SEED.iterations} with --seed_compat).')
+
+
+def param_help(name):
+    """A parameter flag's help with its defaults in each mode, read from utils.postprocess.crf."""
+    probs, labels, seed = getattr(PROBS, name), getattr(LABELS, name), getattr(SEED, name)
+    if name == 'gt_prob':
+        default = f'{labels:g}; unused with --prob_dir'
+    elif probs == labels == seed:
+        default = f'{probs:g}'
+    else:
+        default = f'{probs:g} with --prob_dir, {labels:g} with hard labels'
+        default += f', {seed:g} with --seed_compat' if seed != labels else ''
+    return f'{PARAM_MEANING[name]} (default: {default}).'
 
 
 def build_parser():
-    parser = parser_for(__doc__)
+    parser = parser_for(f'{__doc__}\n{textwrap.fill(DEFAULTS_TEXT, 110)}')
     parser.add_argument('--image_data_dir', required=True, help='Folder of the RGB input images.')
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--label_data_dir', help='Folder of hard label PNGs to refine (e.g. stacking results).')
@@ -49,13 +66,13 @@ def build_parser():
     parser.add_argument('--seed_compat', action='store_true',
                         help='The seed\'s rule: a background-vs-one-class CRF, 1 iteration, on images holding exactly '
                              'background and one class; other images copied through (class ids kept this time).')
-    for name, text in PARAM_HELP.items():
-        parser.add_argument(f'--{name}', type=int if name == 'iterations' else float, default=None, help=text)
+    for name in PARAM_MEANING:
+        parser.add_argument(f'--{name}', type=int if name == 'iterations' else float, default=None,
+                            help=param_help(name))
     parser.add_argument('--params_json', default=None,
                         help='Start from the parameters in this JSON file (as --tune_output writes); parameter flags '
                              'given on top still win.')
-    parser.add_argument('--num_classes', type=int, default=NUM_CLASSES,
-                        help='Number of classes (default: %(default)s).')
+    add_num_classes_flag(parser)
     tune = parser.add_argument_group('tuning (grid search over the bilateral kernel on a labelled split)')
     tune.add_argument('--tune', action='store_true',
                       help='Report the mIoU without CRF and for every grid setting, and the best one (the highest '
@@ -77,7 +94,7 @@ def params_from(args):
     params = crf.default_params(args.prob_dir is not None, args.seed_compat)
     if args.params_json:
         params = crf.read_params(args.params_json, params)
-    given = {name: getattr(args, name) for name in PARAM_HELP if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name in PARAM_MEANING if getattr(args, name) is not None}
     if params == crf.NO_CRF:
         if given:
             raise UserError(f'{args.params_json}: says no CRF (tuning found no setting better than the inputs); '

@@ -15,10 +15,9 @@ import sys
 from tqdm import tqdm
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import add_predict_flags, model_params, parser_for, prediction_source
+from utils.cli.flags import add_predict_flags, add_workers_flag, model_params, parser_for, prediction_source
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list, require_dir
-from utils.common.parallel import default_workers
 from utils.data.dataset_info import dataset_num_classes
 from utils.data.voc import NUM_CLASSES, read_label
 from utils.postprocess.scoring import (
@@ -46,8 +45,7 @@ def build_parser():
     parser.add_argument('--per_image_csv', default=None,
                         help='Write each image\'s pixel accuracy and mIoU here, worst first.')
     parser.add_argument('--plot', default=None, help='Write a per-class IoU bar chart PNG here.')
-    parser.add_argument('--num_workers', type=int, default=default_workers(),
-                        help='Processes reading result folders (default: all %(default)s cores).')
+    add_workers_flag(parser, 'Processes reading result folders')
     add_predict_flags(parser)
     return parser
 

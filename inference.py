@@ -8,7 +8,7 @@ import sys
 from tqdm import tqdm
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import add_predict_flags, model_params, parser_for, prediction_source
+from utils.cli.flags import RESUME, add_overwrite_flag, add_predict_flags, model_params, parser_for, prediction_source
 from utils.common.errors import UserError, problem_list, run_cli
 from utils.common.files import find_file, list_ids, pending, read_id_list, require_dir
 from utils.data import voc
@@ -36,8 +36,7 @@ def build_parser():
     parser.add_argument('--num_panels', type=int, default=8, help='How many panels to write (default: %(default)s).')
     parser.add_argument('--label_data_dir', default=None,
                         help='Ground-truth label folder, to add a third column to the panels.')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='Redo images whose result exists (default: skip them, so a run can resume).')
+    add_overwrite_flag(parser, f'Redo images whose result exists ({RESUME})')
     add_predict_flags(parser)
     return parser
 

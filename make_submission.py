@@ -11,9 +11,8 @@ without --image_data_dir the sizes cannot be checked, so nothing is packed).
 """
 import sys
 
-from utils.cli.flags import parser_for
+from utils.cli.flags import add_workers_flag, parser_for
 from utils.common.errors import UserError, run_cli
-from utils.common.parallel import default_workers
 from utils.postprocess.submission import COMPETITIONS, VOC2012_TEST_IMAGES, make_submission
 
 
@@ -29,8 +28,7 @@ def build_parser():
     parser.add_argument('--image_data_dir', default=None,
                         help='Test image folder (required): every result must have its image\'s size, as the server '
                              'checks.')
-    parser.add_argument('--num_workers', type=int, default=default_workers(),
-                        help='Processes checking results (default: all %(default)s cores).')
+    add_workers_flag(parser, 'Processes checking results')
     return parser
 
 

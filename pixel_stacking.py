@@ -15,10 +15,9 @@ go to OUT/probabilities for densecrf_inference.py --prob_dir.
 """
 import sys
 
-from utils.cli.flags import add_batch_flags, parser_for
+from utils.cli.flags import add_batch_flags, add_num_classes_flag, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list
-from utils.data.voc import NUM_CLASSES
 from utils.postprocess.soft_voting import fuse_folders
 from utils.postprocess.voting import TIE_BREAKS, stack_folders
 
@@ -43,8 +42,7 @@ def build_parser():
                         help='List file of ids to stack (default: every name found in any input folder).')
     parser.add_argument('--allow_missing', action='store_true',
                         help='Let the present folders vote when a name is missing from some (default: error).')
-    parser.add_argument('--num_classes', type=int, default=NUM_CLASSES,
-                        help='Number of classes; other values than these and 255 are an error (default: %(default)s).')
+    add_num_classes_flag(parser, 'Number of classes; other values than these and 255 are an error')
     add_batch_flags(parser)
     return parser
 

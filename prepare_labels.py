@@ -13,10 +13,9 @@ lists: run_train, run_val, run_val_tune / run_val_check (even / odd val position
 import os
 import sys
 
-from utils.cli.flags import parser_for
+from utils.cli.flags import add_workers_flag, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list
-from utils.common.parallel import default_workers
 from utils.data.train_aug import (
     build_label_folder,
     count_note,
@@ -45,8 +44,7 @@ def build_parser():
     for split in ('train', 'val', 'test'):
         parser.add_argument(f'--num_{split}', type=int, default=None,
                             help=f'Use only the first N images of {split} in the run lists (default: all).')
-    parser.add_argument('--num_workers', type=int, default=default_workers(),
-                        help='Worker processes (default: all %(default)s cores).')
+    add_workers_flag(parser)
     return parser
 
 

@@ -84,3 +84,22 @@ def test_every_script_has_a_parser_with_help():
     for script in scripts:
         parser = importlib.import_module(script[:-len('.py')]).build_parser()
         assert isinstance(parser, argparse.ArgumentParser) and parser.description, script
+
+
+def test_the_crf_defaults_table_of_the_usage_page_is_the_code_s():
+    """docs/usage.md's table of DenseCRF defaults, row by row, against utils.postprocess.crf (and so against
+    densecrf_inference.py's help, which is generated from the same constants)."""
+    from utils.postprocess import crf
+    text = open(os.path.join(ROOT, 'docs', 'usage.md'), encoding='utf-8').read()
+    rows = [line.split('|')[1:-1] for line in text.splitlines() if line.startswith('| `--') and 'iterations' in text
+            and any(f'`--{name}`' in line.split('|')[1] for name in crf.CrfParams._fields)]
+    checked = set()
+    for flags_cell, _, probs_cell, labels_cell in rows:
+        names = re.findall(r'`--([a-z_]+)`', flags_cell)
+        number = r'\d+(?:\.\d+)?'
+        probs = [float(v) for v in re.findall(number, probs_cell.split('(')[0])]
+        labels = [float(v) for v in re.findall(number, labels_cell.split('(')[0])]
+        assert labels == [getattr(crf.LABEL_DEFAULTS, name) for name in names]
+        assert probs == ([] if names == ['gt_prob'] else [getattr(crf.PROBABILITY_DEFAULTS, name) for name in names])
+        checked.update(names)
+    assert checked == set(crf.CrfParams._fields)

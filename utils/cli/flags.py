@@ -61,12 +61,29 @@ def model_params(args, saved=None):
     return resolve_model_params(params)
 
 
+RESUME = 'default: skip them, so a run can resume'
+
+
+def add_workers_flag(parser, what='Worker processes'):
+    """`--num_workers`: the processes of a batch tool, every core by default."""
+    parser.add_argument('--num_workers', type=int, default=default_workers(),
+                        help=f'{what} (default: all %(default)s cores).')
+
+
+def add_overwrite_flag(parser, what=f'Redo outputs that already exist ({RESUME})'):
+    """`--overwrite`: redo what exists; `what` says what that means for the tool."""
+    parser.add_argument('--overwrite', action='store_true', help=f'{what}.')
+
+
+def add_num_classes_flag(parser, what='Number of classes'):
+    """`--num_classes` of the tools that read label maps without a model (the model's is in add_model_flags)."""
+    parser.add_argument('--num_classes', type=int, default=NUM_CLASSES, help=f'{what} (default: %(default)s).')
+
+
 def add_batch_flags(parser):
     """`--num_workers` and `--overwrite`, for tools that process a folder of images."""
-    parser.add_argument('--num_workers', type=int, default=default_workers(),
-                        help='Worker processes (default: all %(default)s cores).')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='Redo outputs that already exist (default: skip them, so a run can resume).')
+    add_workers_flag(parser)
+    add_overwrite_flag(parser)
 
 
 def parser_for(description):
