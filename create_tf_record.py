@@ -9,7 +9,7 @@ import os
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import add_num_classes_flag, add_overwrite_flag, add_workers_flag, parser_for
+from utils.cli.flags import add_num_classes_flag, add_overwrite_flag, add_workers_flag, original_name, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list, require_dir
 from utils.data.voc import IGNORE_LABEL, NUM_CLASSES
@@ -26,15 +26,16 @@ def default_list(image_data_dir, split):
 
 
 def build_parser():
-    """Command-line flags (the seed's names)."""
+    """Command-line flags (the original project's names)."""
     parser = parser_for(__doc__)
     parser.add_argument('--data_dir', default='./dataset',
                         help='Output folder of the TFRecord files (default: %(default)s).')
     parser.add_argument('--image_data_dir', required=True,
                         help='Folder of the images, e.g. VOCdevkit/VOC2012/JPEGImages.')
-    parser.add_argument('--label_data_dir', required=True,
-                        help='Folder of the label PNGs: SBD SegmentationClassAug (grayscale) or VOC '
-                             'SegmentationClass (palette).')
+    truth = parser.add_argument('--ground_truth_dir', required=True,
+                                help='Folder of the label PNGs: SBD SegmentationClassAug (grayscale) or VOC '
+                                     'SegmentationClass (palette).')
+    original_name(parser, truth, '--label_data_dir')
     parser.add_argument('--train_data_list', default=None,
                         help='List of training ids (default: <image_data_dir>/../ImageSets/Segmentation/'
                              'train_aug.txt if it exists, else train.txt there).')
@@ -59,12 +60,12 @@ def main(argv=None):
         raise UserError(f'--num_classes must be 1..{IGNORE_LABEL} ({IGNORE_LABEL} is the void label), '
                         f'got {args.num_classes}')
     require_dir(args.image_data_dir, 'image folder')
-    require_dir(args.label_data_dir, 'label folder')
+    require_dir(args.ground_truth_dir, 'label folder')
     lists = {'train': args.train_data_list or default_list(args.image_data_dir, 'train'),
              'val': args.valid_data_list or default_list(args.image_data_dir, 'val')}
     ids = {split: read_id_list(path) for split, path in lists.items()}
     from utils.records.tfrecords import find_pairs, write_records  # imports TensorFlow: after the argument checks
-    splits = {split: find_pairs(split_ids, args.image_data_dir, args.label_data_dir)
+    splits = {split: find_pairs(split_ids, args.image_data_dir, args.ground_truth_dir)
               for split, split_ids in ids.items()}
     outputs = write_records(args.data_dir, splits, args.num_shards, args.num_workers, args.overwrite,
                             args.num_classes)

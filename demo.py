@@ -92,7 +92,7 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
     data = make_demo_voc(os.path.join(out, 'VOC2012'), num_train=num_train, num_val=num_val, num_test=4)
     records = os.path.join(out, 'records')
     run('TFRecords', create_tf_record, [
-        '--data_dir', records, '--image_data_dir', data['image_dir'], '--label_data_dir', data['aug_label_dir'],
+        '--data_dir', records, '--image_data_dir', data['image_dir'], '--ground_truth_dir', data['aug_label_dir'],
         '--num_shards', '2', '--overwrite'])
     for name, flags in MODELS:
         run(f'train {name}', train, [
@@ -106,8 +106,8 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
             '--save_checkpoints_steps', str(train_steps), '--keep_checkpoints', '1', *flags])
     first_model = os.path.join(out, 'models', MODELS[0][0])
     run('evaluate deeplabv3 checkpoint', evaluate, [
-        '--image_data_dir', data['image_dir'], '--label_data_dir', data['label_dir'],
-        '--evaluation_data_list', data['val_list'], '--model_dir', first_model])
+        '--image_data_dir', data['image_dir'], '--ground_truth_dir', data['label_dir'],
+        '--image_list', data['val_list'], '--model_dir', first_model])
 
     results = os.path.join(out, 'results')
     stages = {name: os.path.join(results, name) for name, _ in MODELS}
@@ -117,32 +117,32 @@ def run_demo(out, train_steps, num_train, num_val, crop_size, batch_size, learni
                     ('deeplabv3_tta', first_model, TTA_FLAGS)]
     for stage, model_dir, flags in predict_args:
         run(f'inference {stage}', inference, [
-            '--data_dir', data['image_dir'], '--infer_data_list', data['val_list'], '--model_dir', model_dir,
+            '--image_data_dir', data['image_dir'], '--image_list', data['val_list'], '--model_dir', model_dir,
             '--output_dir', stages[stage], '--save_probabilities', '--panel_dir', os.path.join(out, 'panels', stage),
-            '--num_panels', '4', '--label_data_dir', data['label_dir'], '--overwrite', *flags])
+            '--num_panels', '4', '--ground_truth_dir', data['label_dir'], '--overwrite', *flags])
 
     stages['stacking'] = os.path.join(results, 'stacking')
     run('pixel stacking', pixel_stacking, [
-        '--inputs', stages['deeplabv3plus'], stages['deeplabv3_tta'], stages['deeplabv3'],
-        '--path_stacking', stages['stacking'], '--image_list', data['val_list'], '--overwrite'])
+        '--prediction_dir', stages['deeplabv3plus'], stages['deeplabv3_tta'], stages['deeplabv3'],
+        '--output_dir', stages['stacking'], '--image_list', data['val_list'], '--overwrite'])
     stages['densecrf'] = os.path.join(results, 'densecrf')
     run('DenseCRF on deeplabv3_tta probabilities', densecrf_inference, [
         '--image_data_dir', data['image_dir'], '--prob_dir', os.path.join(stages['deeplabv3_tta'], 'probabilities'),
-        '--output_dir', stages['densecrf'], '--test_data_list', data['val_list'], '--overwrite'])
+        '--output_dir', stages['densecrf'], '--image_list', data['val_list'], '--overwrite'])
 
     stages['background_only'] = write_background_baseline(data, os.path.join(results, 'background_only'))
     scores, chart = os.path.join(out, 'scores.json'), os.path.join(out, 'iou_stacking.png')
     run('score every stage on val', evaluate, [
-        '--prediction_dir', *stages.values(), '--label_data_dir', data['label_dir'],
-        '--evaluation_data_list', data['val_list'], '--output_json', scores,
+        '--prediction_dir', *stages.values(), '--ground_truth_dir', data['label_dir'],
+        '--image_list', data['val_list'], '--output_json', scores,
         '--per_image_csv', os.path.join(out, 'per_image.csv'), '--plot', chart])
 
     test_results = os.path.join(results, 'test')
     run('inference on test', inference, [
-        '--data_dir', data['image_dir'], '--infer_data_list', data['test_list'], '--model_dir', first_model,
+        '--image_data_dir', data['image_dir'], '--image_list', data['test_list'], '--model_dir', first_model,
         '--output_dir', test_results, '--overwrite'])
     run('evaluation-server tarball', make_submission, [
-        '--results_dir', test_results, '--output', os.path.join(out, 'voc2012_test_results.tar.gz'),
+        '--prediction_dir', test_results, '--output', os.path.join(out, 'voc2012_test_results.tar.gz'),
         '--comp', 'comp6', '--image_list', data['test_list'], '--image_data_dir', data['image_dir']])
     with open(scores, encoding='utf-8') as handle:
         table = summary_table(json.load(handle))

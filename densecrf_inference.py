@@ -1,10 +1,10 @@
 """Refine segmentation results with a fully-connected CRF (pydensecrf), from hard labels or probabilities.
 
-    python densecrf_inference.py --image_data_dir JPEGImages --label_data_dir RESULTS --output_dir OUT \\
+    python densecrf_inference.py --image_data_dir JPEGImages --prediction_dir RESULTS --output_dir OUT \\
         --image_list val.txt
     python densecrf_inference.py --image_data_dir JPEGImages --prob_dir PROBS --output_dir OUT
     python densecrf_inference.py --image_data_dir JPEGImages --prob_dir PROBS --tune \\
-        --label_gt_dir SegmentationClass --image_list val.txt --tune_output best.json
+        --ground_truth_dir SegmentationClass --image_list val.txt --tune_output best.json
     python densecrf_inference.py --image_data_dir JPEGImages --prob_dir PROBS --output_dir OUT --params_json best.json
 
 A 255 label carries no information (uniform unary); 0 is the real background class.
@@ -12,7 +12,7 @@ A 255 label carries no information (uniform unary); 0 is the real background cla
 import sys
 import textwrap
 
-from utils.cli.flags import add_batch_flags, add_num_classes_flag, parser_for
+from utils.cli.flags import add_batch_flags, add_num_classes_flag, original_name, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list
 from utils.postprocess import crf
@@ -32,7 +32,7 @@ DEFAULTS_TEXT = (
     f'Defaults with --prob_dir (the softmax .npz files of inference.py --save_probabilities): DeepLab-v2 '
     f'ResNet-101\'s VOC values (76.35 -> 77.69 val mIoU there), Gaussian sxy {PROBS.gauss_sxy:g}, compat '
     f'{PROBS.gauss_compat:g}; bilateral sxy {PROBS.bilateral_sxy:g}, srgb {PROBS.bilateral_srgb:g}, compat '
-    f'{PROBS.bilateral_compat:g}; {PROBS.iterations} iterations. Defaults with hard labels (--label_data_dir): the '
+    f'{PROBS.bilateral_compat:g}; {PROBS.iterations} iterations. Defaults with hard labels (--prediction_dir): the '
     f'original project\'s, gt_prob {LABELS.gt_prob:g}; Gaussian sxy {LABELS.gauss_sxy:g}, compat '
     f'{LABELS.gauss_compat:g}; bilateral sxy {LABELS.bilateral_sxy:g}, srgb {LABELS.bilateral_srgb:g}, compat '
     f'{LABELS.bilateral_compat:g}; {LABELS.iterations} iterations ({SEED.iterations} with --seed_compat).')
@@ -55,17 +55,21 @@ def build_parser():
     parser = parser_for(f'{__doc__}\n{textwrap.fill(DEFAULTS_TEXT, 110)}')
     parser.add_argument('--image_data_dir', required=True, help='Folder of the RGB input images.')
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument('--label_data_dir', help='Folder of hard label PNGs to refine (e.g. stacking results).')
+    labels = source.add_argument('--prediction_dir',
+                                 help='Folder of hard label PNGs to refine (e.g. stacking results).')
+    original_name(parser, labels, '--label_data_dir', source)
     source.add_argument('--prob_dir', help='Folder of <id>.npz softmax probabilities (inference.py '
                                            '--save_probabilities) to refine; keeps the network\'s uncertainty, '
                                            'unlike hard labels.')
     parser.add_argument('--output_dir', help='Folder for the refined <id>.png results (not needed with --tune).')
-    parser.add_argument('--image_list', '--test_data_list', dest='image_list', default=None,
-                        help='List file of ids to process (default: every file in the label/probability folder; '
-                             '--test_data_list is the seed\'s name).')
+    listed = parser.add_argument('--image_list', default=None,
+                                 help='List file of ids to process (default: every file in the label/probability '
+                                      'folder).')
+    original_name(parser, listed, '--test_data_list')
     parser.add_argument('--seed_compat', action='store_true',
-                        help='The seed\'s rule: a background-vs-one-class CRF, 1 iteration, on images holding exactly '
-                             'background and one class; other images copied through (class ids kept this time).')
+                        help='The original project\'s rule: a background-vs-one-class CRF, 1 iteration, on images '
+                             'holding exactly background and one class; other images copied through (class ids '
+                             'kept this time).')
     for name in PARAM_MEANING:
         parser.add_argument(f'--{name}', type=int if name == 'iterations' else float, default=None,
                             help=param_help(name))
@@ -77,7 +81,8 @@ def build_parser():
     tune.add_argument('--tune', action='store_true',
                       help='Report the mIoU without CRF and for every grid setting, and the best one (the highest '
                            'mIoU; a tie goes to the earlier of no CRF, then grid order); write no labels.')
-    tune.add_argument('--label_gt_dir', help='Ground-truth label folder for --tune.')
+    truth = tune.add_argument('--ground_truth_dir', help='Ground-truth label folder for --tune.')
+    original_name(parser, truth, '--label_gt_dir', tune)
     tune.add_argument('--tune_output', default=None,
                       help='Also write the best setting here as JSON, for --params_json (when no CRF is best, a file '
                            'that makes --params_json pass the inputs through unchanged).')
@@ -110,11 +115,11 @@ def params_from(args):
 
 def run_tune(args, params, ids):
     """Print the mIoU and pixel accuracy of every setting, the chosen one last, and write what was chosen."""
-    if not args.label_gt_dir:
-        raise UserError('--tune needs --label_gt_dir (ground truth) and usually --image_list')
+    if not args.ground_truth_dir:
+        raise UserError('--tune needs --ground_truth_dir and usually --image_list')
     grid = {name: getattr(args, f'tune_{name}') for name in crf.TUNE_GRID}
-    scores, settings = crf.tune(args.image_data_dir, args.label_gt_dir, ids, args.label_data_dir, args.prob_dir, params,
-                                grid, args.num_classes, args.seed_compat, args.num_workers)
+    scores, settings = crf.tune(args.image_data_dir, args.ground_truth_dir, ids, args.prediction_dir, args.prob_dir,
+                                params, grid, args.num_classes, args.seed_compat, args.num_workers)
     confusion = scores.confusion
     best = crf.best_setting(confusion)
     order = list(confusion)
@@ -145,7 +150,7 @@ def main(argv=None):
         return 0
     if not args.output_dir:
         raise UserError('--output_dir is required (except with --tune)')
-    written, skipped = crf.refine_folder(args.image_data_dir, args.output_dir, ids, args.label_data_dir, args.prob_dir,
+    written, skipped = crf.refine_folder(args.image_data_dir, args.output_dir, ids, args.prediction_dir, args.prob_dir,
                                          params, args.num_classes, args.seed_compat, args.num_workers, args.overwrite)
     how = f'{args.params_json} says no CRF: inputs passed through' if params == crf.NO_CRF else params
     print(f'{written} refined results written to {args.output_dir}, {skipped} existed already ({how})')

@@ -1,9 +1,9 @@
 """Score predictions with the VOC devkit metric: per-class IoU, mIoU and pixel accuracy.
 
 Result folders (stacking, CRF or model-zoo PNGs), one table column per folder:
-    python evaluate.py --prediction_dir OUT_A OUT_B --label_data_dir SegmentationClass --image_list val.txt
+    python evaluate.py --prediction_dir OUT_A OUT_B --ground_truth_dir SegmentationClass --image_list val.txt
 A checkpoint (predictions computed here, scored by the same code):
-    python evaluate.py --image_data_dir JPEGImages --label_data_dir SegmentationClass \\
+    python evaluate.py --image_data_dir JPEGImages --ground_truth_dir SegmentationClass \\
         --image_list val.txt --model_dir MODEL_DIR
 
 Ground-truth void (255) is ignored, a predicted value outside 0..C-1 counts as wrong, and a class absent from
@@ -15,7 +15,14 @@ import sys
 from tqdm import tqdm
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import add_predict_flags, add_workers_flag, model_params, parser_for, prediction_source
+from utils.cli.flags import (
+    add_predict_flags,
+    add_workers_flag,
+    model_params,
+    original_name,
+    parser_for,
+    prediction_source,
+)
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list, require_dir
 from utils.data.dataset_info import dataset_num_classes
@@ -37,9 +44,10 @@ def build_parser():
     parser.add_argument('--prediction_dir', nargs='+', metavar='DIR', default=None,
                         help='Score these result folders of <id>.png label maps instead of a checkpoint.')
     parser.add_argument('--image_data_dir', default=None, help='Folder of the input images (checkpoint mode).')
-    parser.add_argument('--label_data_dir', required=True, help='Folder of the ground-truth label PNGs.')
-    parser.add_argument('--image_list', '--evaluation_data_list', dest='image_list', required=True,
-                        help='List file of the image ids to score (--evaluation_data_list is the seed\'s name).')
+    truth = parser.add_argument('--ground_truth_dir', required=True, help='Folder of the ground-truth label PNGs.')
+    original_name(parser, truth, '--label_data_dir')
+    listed = parser.add_argument('--image_list', required=True, help='List file of the image ids to score.')
+    original_name(parser, listed, '--evaluation_data_list')
     parser.add_argument('--output_json', default=None,
                         help='Write {"miou", "pixel_accuracy", "per_class_iou"} here (keyed by folder when several).')
     parser.add_argument('--per_image_csv', default=None,
@@ -52,10 +60,10 @@ def build_parser():
 
 def checkpoint_confusions(args, ids):
     """Yield (image id, [confusion]) for the predictions of the model in --model_dir / --frozen_graph."""
-    gt_index = result_files(args.label_data_dir, 'ground-truth folder')
+    gt_index = result_files(args.ground_truth_dir, 'ground-truth folder')
     missing = [i for i in ids if i not in gt_index]
     if missing:
-        raise UserError(missing_message({args.label_data_dir: missing}, 'labels'))
+        raise UserError(missing_message({args.ground_truth_dir: missing}, 'labels'))
     source = prediction_source(args)
     import deeplab_model  # imports TensorFlow, so only in this mode
     from utils.runtime import predict
@@ -70,17 +78,17 @@ def resolve_num_classes(args):
     """--num_classes, else the model folder's saved value (checkpoint mode) or the data set description of the
     ground-truth folder (result folders against create_coco_tf_record.py --label_output_dir), else 21."""
     if args.prediction_dir:
-        return args.num_classes or dataset_num_classes(args.label_data_dir) or NUM_CLASSES
+        return args.num_classes or dataset_num_classes(args.ground_truth_dir) or NUM_CLASSES
     return model_params(args)['num_classes']
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     args.num_classes = resolve_num_classes(args)
-    require_dir(args.label_data_dir, 'ground-truth folder')
+    require_dir(args.ground_truth_dir, 'ground-truth folder')
     ids = read_id_list(args.image_list)
     if args.prediction_dir:
-        scores = score_folders(args.prediction_dir, args.label_data_dir, ids, args.num_classes, args.num_workers)
+        scores = score_folders(args.prediction_dir, args.ground_truth_dir, ids, args.num_classes, args.num_workers)
     else:
         if not args.image_data_dir:
             raise UserError('give --prediction_dir to score result folders, or --image_data_dir to run a model')

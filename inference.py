@@ -8,7 +8,15 @@ import sys
 from tqdm import tqdm
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import RESUME, add_overwrite_flag, add_predict_flags, model_params, parser_for, prediction_source
+from utils.cli.flags import (
+    RESUME,
+    add_overwrite_flag,
+    add_predict_flags,
+    model_params,
+    original_name,
+    parser_for,
+    prediction_source,
+)
 from utils.common.errors import UserError, problem_list, run_cli
 from utils.common.files import find_file, list_ids, pending, read_id_list, require_dir
 from utils.data import voc
@@ -20,11 +28,12 @@ tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 def build_parser():
     parser = parser_for(__doc__)
-    parser.add_argument('--image_data_dir', '--data_dir', dest='image_data_dir', required=True,
-                        help='Folder of the input images, e.g. VOC JPEGImages (--data_dir is the seed\'s name).')
-    parser.add_argument('--image_list', '--infer_data_list', dest='image_list', default=None,
-                        help='List file of image ids to segment (default: every image in --image_data_dir; '
-                             '--infer_data_list is the seed\'s name).')
+    images = parser.add_argument('--image_data_dir', required=True,
+                                 help='Folder of the input images, e.g. VOC JPEGImages.')
+    original_name(parser, images, '--data_dir')
+    listed = parser.add_argument('--image_list', default=None,
+                                 help='List file of image ids to segment (default: every image in --image_data_dir).')
+    original_name(parser, listed, '--infer_data_list')
     parser.add_argument('--output_dir', required=True, help='Folder for the <id>.png results.')
     parser.add_argument('--save_probabilities', action='store_true',
                         help='Also write per-class softmax probabilities (float16 .npz, key "probabilities") '
@@ -34,8 +43,9 @@ def build_parser():
     parser.add_argument('--panel_dir', default=None,
                         help='Also write image | prediction (| ground truth) pictures here.')
     parser.add_argument('--num_panels', type=int, default=8, help='How many panels to write (default: %(default)s).')
-    parser.add_argument('--label_data_dir', default=None,
-                        help='Ground-truth label folder, to add a third column to the panels.')
+    truth = parser.add_argument('--ground_truth_dir', default=None,
+                                help='Ground-truth label folder, to add a third column to the panels.')
+    original_name(parser, truth, '--label_data_dir')
     add_overwrite_flag(parser, f'Redo images whose result exists ({RESUME})')
     add_predict_flags(parser)
     return parser
@@ -62,18 +72,18 @@ def image_ids(image_dir, image_list):
 
 def panel_label_path(args, image_id):
     """The ground-truth label shown in the third panel column."""
-    return os.path.join(args.label_data_dir, image_id + '.png')
+    return os.path.join(args.ground_truth_dir, image_id + '.png')
 
 
 def check_panel_labels(args, panel_ids):
     """A UserError naming every missing ground-truth label of the panels, before anything is written."""
-    if not args.label_data_dir:
+    if not args.ground_truth_dir:
         return
     missing = [f'{path}: label not found' for path in (panel_label_path(args, i) for i in panel_ids)
                if not os.path.isfile(path)]
     if missing:
         raise UserError(problem_list(f'{len(missing)} of {len(panel_ids)} panel labels not found in '
-                                     f'{args.label_data_dir}, nothing segmented:', missing))
+                                     f'{args.ground_truth_dir}, nothing segmented:', missing))
 
 
 def main(argv=None):
@@ -112,7 +122,7 @@ def main(argv=None):
 def write_panel(args, image_id, image, labels):
     """image | prediction (| ground truth) side by side, over a legend named after the model's classes."""
     panels, titles = [image, labels], ['image', 'prediction']
-    if args.label_data_dir:
+    if args.ground_truth_dir:
         panels.append(voc.read_label(panel_label_path(args, image_id)))
         titles.append('ground truth')
     names = voc.class_names(model_params(args)['num_classes'])

@@ -1,43 +1,48 @@
 """Pixel stacking: per-pixel weighted majority vote of several models' result folders.
 
-    python pixel_stacking.py --path_val A --path_aug B --path_ori C --path_stacking OUT
-    python pixel_stacking.py --inputs A B C --weights 2 1 1 --output_dir OUT
-    python pixel_stacking.py --probabilities --inputs A/probabilities B/probabilities --weights 2 1 --output_dir OUT
+    python pixel_stacking.py --prediction_dir A B C --weights 2 1 1 --output_dir OUT
+    python pixel_stacking.py --probabilities --prediction_dir A/probabilities B/probabilities --weights 2 1 \\
+        --output_dir OUT
 
 The label with the largest total vote wins each pixel; a tie goes to the earliest-listed folder among the
 tied ones (list the strongest model first), or with --tie_break smallest to the smallest class id, as the
-seed's argmax(bincount) did. A 255 pixel casts no vote; a pixel without votes is 255. Outputs are VOC-palette
-PNGs named <id>.png; b'<id>'.png names written by DeepLab's vis.py are matched to <id>.
+original project's argmax(bincount) did. A 255 pixel casts no vote; a pixel without votes is 255. Outputs are
+VOC-palette PNGs named <id>.png; b'<id>'.png names written by DeepLab's vis.py are matched to <id>.
 
 With --probabilities the inputs are folders of saved softmax probabilities (inference.py --save_probabilities)
 and the soft ensemble is taken instead: their weighted average gives the labels, and the fused probabilities
 go to OUT/probabilities for densecrf_inference.py --prob_dir.
 """
+import argparse
 import sys
 
-from utils.cli.flags import add_batch_flags, add_num_classes_flag, parser_for
+from utils.cli.flags import add_batch_flags, add_num_classes_flag, original_name, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list
 from utils.postprocess.soft_voting import fuse_folders
 from utils.postprocess.voting import TIE_BREAKS, stack_folders
 
+ORIGINAL_FORM = ('--path_val', '--path_aug', '--path_ori')
+
 
 def build_parser():
     parser = parser_for(__doc__)
-    seed = parser.add_argument_group('seed form (three folders, voting in this order)')
-    seed.add_argument('--path_val', help='First (strongest) model\'s result folder.')
-    seed.add_argument('--path_aug', help='Second model\'s result folder.')
-    seed.add_argument('--path_ori', help='Third model\'s result folder.')
-    parser.add_argument('--inputs', nargs='+', metavar='DIR', help='Result folders, strongest first (any number).')
+    folders = parser.add_argument('--prediction_dir', nargs='+', metavar='DIR',
+                                  help='Result folders, strongest first (any number).')
+    original_name(parser, folders, '--inputs')
+    for name in ORIGINAL_FORM:  # the original project's three folders, first to third in voting order
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    parser.original_names[' '.join(f'{name} {name[7:].upper()}' for name in ORIGINAL_FORM)] = (
+        '--prediction_dir ' + ' '.join(name[7:].upper() for name in ORIGINAL_FORM))
     parser.add_argument('--weights', nargs='+', type=float, metavar='W',
                         help='Votes per input folder, in input order (default: 1 each).')
     parser.add_argument('--probabilities', action='store_true',
                         help='Inputs are probability folders (.npz): average them (soft ensemble) instead of voting.')
-    parser.add_argument('--path_stacking', '--output_dir', dest='output_dir', required=True,
-                        help='Folder for the stacked <id>.png results.')
+    output = parser.add_argument('--output_dir', required=True, help='Folder for the stacked <id>.png results.')
+    original_name(parser, output, '--path_stacking')
     parser.add_argument('--tie_break', choices=TIE_BREAKS, default='first',
                         help='Winner of a tie: label of the earliest-listed tied folder, or the smallest label id '
-                             '(the seed\'s rule) (default: %(default)s).')
+                             '(the original project\'s rule) (default: %(default)s).')
     parser.add_argument('--image_list', default=None,
                         help='List file of ids to stack (default: every name found in any input folder).')
     parser.add_argument('--allow_missing', action='store_true',
@@ -49,14 +54,14 @@ def build_parser():
 
 def input_dirs(args):
     """The input folders of either form, in voting order."""
-    seed = [args.path_val, args.path_aug, args.path_ori]
-    if args.inputs and any(seed):
-        raise UserError('give either --inputs or --path_val/--path_aug/--path_ori, not both')
-    if args.inputs:
-        return args.inputs
-    if not all(seed):
-        raise UserError('give --inputs DIR [DIR ...], or all of --path_val, --path_aug and --path_ori')
-    return seed
+    original = [getattr(args, name[2:]) for name in ORIGINAL_FORM]
+    if args.prediction_dir and any(original):
+        raise UserError('give either --prediction_dir or --path_val/--path_aug/--path_ori, not both')
+    if args.prediction_dir:
+        return args.prediction_dir
+    if not all(original):
+        raise UserError('give --prediction_dir DIR [DIR ...], or all of --path_val, --path_aug and --path_ori')
+    return original
 
 
 def main(argv=None):

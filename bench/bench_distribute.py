@@ -64,7 +64,7 @@ def write_records(folder, num_train, num_val):
     demo = make_demo_voc(os.path.join(folder, 'voc'), num_train=num_train, num_val=num_val, num_test=0)
     out = os.path.join(folder, 'records')
     assert run_cli(create_tf_record.main, ['--data_dir', out, '--image_data_dir', demo['image_dir'],
-                                           '--label_data_dir', demo['aug_label_dir'], '--num_workers', '1']) == 0
+                                           '--ground_truth_dir', demo['aug_label_dir'], '--num_workers', '1']) == 0
     return out
 
 

@@ -79,7 +79,7 @@ def race(repeats, fns):
 
 
 def naive_vote(labels):
-    """The seed's way: a Python loop over pixels, counting votes per pixel."""
+    """The original project's way: a Python loop over pixels, counting votes per pixel."""
     height, width = labels[0].shape
     out = np.empty((height, width), np.uint8)
     for y in range(height):

@@ -35,7 +35,7 @@ def main(argv=None):
         for checkpoint in upstream_run.new_checkpoints(values['checkpoint_dir'], values['max_number_of_evaluations'],
                                                        values['eval_interval_secs'], '--max_number_of_evaluations'):
             json_path = os.path.join(folder, 'miou.json')
-            evaluate.main(['--image_data_dir', image_dir, '--label_data_dir', label_dir, '--image_list', image_list,
+            evaluate.main(['--image_data_dir', image_dir, '--ground_truth_dir', label_dir, '--image_list', image_list,
                            '--output_json', json_path,
                            *upstream_commands.predict_argv(values, 'eval_crop_size', checkpoint)])
             upstream_run.log_miou(json_path, tag, values['eval_logdir'], checkpoint)

@@ -304,7 +304,7 @@ def test_cli_unreadable_image_names_it(folders, tmp_path, capsys):
 @pytest.mark.parametrize('extra, message', [
     (['--gt_prob', '1.5'], '--gt_prob must be in (0, 1)'),
     (['--seed_compat', '--prob_dir', 'p'], '--seed_compat works on hard labels'),
-    (['--tune'], '--tune needs --label_gt_dir'),
+    (['--tune'], '--tune needs --ground_truth_dir'),
     ([], '--output_dir is required'),
 ])
 def test_cli_bad_options(folders, capsys, extra, message):
@@ -325,10 +325,10 @@ def test_refine_folder_refuses_to_overwrite_its_input(folders):
 DEEPLAB_V2_VOC = {'gauss_sxy': 1, 'gauss_compat': 3, 'bilateral_sxy': 67, 'bilateral_srgb': 3, 'bilateral_compat': 4,
                   'iterations': 10}
 # pydensecrf's README and examples/inference.py (gt_prob 0.7, Gaussian sxy 3 compat 3, bilateral sxy 80 srgb 13
-# compat 10, inference(5)), which the seed's densecrf script ran on hard labels.
+# compat 10, inference(5)), which the original project's densecrf script ran on hard labels.
 PYDENSECRF_EXAMPLE = {'gt_prob': 0.7, 'gauss_sxy': 3, 'gauss_compat': 3, 'bilateral_sxy': 80, 'bilateral_srgb': 13,
                       'bilateral_compat': 10, 'iterations': 5}
-# The seed's background-vs-one-class rule ran those values for a single mean-field step.
+# The original project's background-vs-one-class rule ran those values for a single mean-field step.
 SEED_RULE = dict(PYDENSECRF_EXAMPLE, iterations=1)
 
 

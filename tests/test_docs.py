@@ -37,7 +37,8 @@ def shown_flags(text):
 
 
 def accepted_flags(script):
-    """Every flag name `script` accepts: its argparse options, or upstream DeepLab's for deeplab/*.py."""
+    """Every flag name `script` lists: its argparse options (not the old names it also takes), or upstream
+    DeepLab's for deeplab/*.py."""
     if script.startswith('deeplab/'):
         name = script[len('deeplab/'):-len('.py')]
         table = flag_table(name)
@@ -45,7 +46,7 @@ def accepted_flags(script):
     module = importlib.import_module(script[:-len('.py')])
     parser = module.build_parser()
     return {option[2:] for action in parser._actions for option in action.option_strings
-            if option.startswith('--')}
+            if option.startswith('--') and action.help != argparse.SUPPRESS}  # pages teach the current names
 
 
 @pytest.mark.parametrize('page', PAGES)

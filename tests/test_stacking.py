@@ -171,7 +171,7 @@ def test_cli_unreadable_png_names_the_file(folders, tmp_path, capsys):
 @pytest.mark.parametrize('extra, message', [
     (['--weights', '1', '2'], '2 weights given for 3 input folders'),
     (['--weights', '1', '0', '1'], 'weights must be positive'),
-    (['--path_val', 'x'], 'either --inputs or --path_val'),
+    (['--path_val', 'x'], 'either --prediction_dir or --path_val'),
 ])
 def test_cli_bad_options(folders, tmp_path, capsys, extra, message):
     code, err = run(['--inputs', *map(str, folders), '--output_dir', str(tmp_path / 'out'), *extra], capsys)

@@ -1,5 +1,6 @@
-"""The seed's upstream DeepLab commands (python deeplab/train.py, eval.py, vis.py) run here on upstream's record
-layout and give what this suite's own scripts give on the same checkpoint; upstream's flag definitions are pinned."""
+"""The original project's upstream DeepLab commands (python deeplab/train.py, eval.py, vis.py) run here on
+upstream's record layout and give what this suite's own scripts give on the same checkpoint; upstream's flag
+definitions are pinned."""
 import json
 import os
 import re
@@ -57,8 +58,8 @@ def suite_predictions(root):
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    """Upstream-layout records, val images and labels as files, and the seed's train.py command run for 2 steps
-    from a random xception_65 checkpoint; returns the folder."""
+    """Upstream-layout records, val images and labels as files, and the original project's train.py command run for
+    2 steps from a random xception_65 checkpoint; returns the folder."""
     root = tmp_path_factory.mktemp('upstream')
     for name in ('tfrecord', 'JPEGImages', 'SegmentationClassRaw', 'init'):
         (root / name).mkdir()

@@ -24,3 +24,14 @@ def run_command(command):
         code = stop.code
     if code:
         raise UserError(f'{command.script}.py stopped with exit code {code}')
+
+
+def current_names(script, argv):
+    """`argv` with every flag the script also takes under another name (the original project's, or an earlier
+    one of this suite's) spelt as its --help lists it: two spellings of one command compare equal."""
+    try:
+        parser = importlib.import_module(script).build_parser()
+    except (ImportError, AttributeError):  # not one of the suite's scripts (a test's stand-in): nothing to rename
+        return list(argv)
+    renamed = {old: new for old, new in getattr(parser, 'original_names', {}).items() if ' ' not in old}
+    return [renamed.get(item, item) for item in argv]

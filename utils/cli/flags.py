@@ -24,8 +24,9 @@ def add_model_flags(parser):
     defaults, so a trained model is evaluated and exported without repeating its flags.
     """
     group = parser.add_argument_group('model (unset flags: MODEL_DIR/deeplab_params.json, then the default)')
-    group.add_argument('--model_variant', '--base_architecture', dest='model_variant', choices=MODEL_VARIANTS,
-                       help='Backbone network (default: resnet_v2_101).')
+    variant = group.add_argument('--model_variant', choices=MODEL_VARIANTS,
+                                 help='Backbone network (default: resnet_v2_101).')
+    original_name(parser, variant, '--base_architecture', group)
     group.add_argument('--output_stride', type=int, choices=OUTPUT_STRIDES,
                        help='Ratio of input to backbone output resolution (default: 16).')
     group.add_argument('--atrous_rates', type=int, nargs=3, metavar='RATE',
@@ -86,9 +87,52 @@ def add_batch_flags(parser):
     add_overwrite_flag(parser)
 
 
+class SuiteParser(argparse.ArgumentParser):
+    """An ArgumentParser that also takes the original project's flag names (`original_name`): they work, stay out
+    of --help's list of options and are shown once, in a table at its end."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.original_names = {}  # old flag: new flag
+        self.required_under_two_names = {}  # dest: new flag, for flags that are required under either name
+
+    def format_help(self):
+        if self.original_names:
+            width = max(map(len, self.original_names))
+            rows = [f'  {old.ljust(width)}  = {new}' for old, new in self.original_names.items()]
+            self.epilog = '\n'.join(["Other names these flags answer to (the original project's, and this suite's "
+                                     'earlier ones):', *rows])
+        return super().format_help()
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, rest = super().parse_known_args(args, namespace)
+        missing = [new for dest, new in self.required_under_two_names.items() if getattr(parsed, dest, None) is None]
+        if missing:
+            self.error(f'the following arguments are required: {", ".join(missing)}')
+        return parsed, rest
+
+
+def original_name(parser, action, old, container=None):
+    """Let `old` (the original project's name, or an earlier one of this suite's) set `action`'s value too,
+    hidden from the option list; `container` is the group `action` was added to, when it is in one."""
+    kwargs = {'dest': action.dest, 'default': argparse.SUPPRESS, 'help': argparse.SUPPRESS}
+    if action.nargs == 0:
+        kwargs['action'] = 'store_true'
+    else:
+        kwargs.update(nargs=action.nargs, type=action.type, choices=action.choices, metavar=action.metavar)
+    (container or parser).add_argument(old, **kwargs)
+    if not isinstance(parser, SuiteParser):  # a plain ArgumentParser (a benchmark's): the name works, unlisted
+        return action
+    parser.original_names[old] = action.option_strings[0]
+    if action.required:
+        action.required = False
+        parser.required_under_two_names[action.dest] = action.option_strings[0]
+    return action
+
+
 def parser_for(description):
-    """An ArgumentParser that shows defaults and keeps the docstring's line breaks."""
-    return argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The suite's ArgumentParser: keeps the docstring's line breaks and takes original flag names."""
+    return SuiteParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def add_predict_flags(parser):

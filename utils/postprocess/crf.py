@@ -22,9 +22,9 @@ CrfParams = collections.namedtuple(
 CrfParams.__doc__ = 'Unary confidence of hard labels, Gaussian and bilateral kernel parameters, mean-field steps.'
 # DeepLab-v2 ResNet-101's VOC values (76.35 -> 77.69 val mIoU); gt_prob is unused with probabilities.
 PROBABILITY_DEFAULTS = CrfParams(0.7, 1, 3, 67, 3, 4, 10)
-# The seed's values for hard labels.
+# The original project's values for hard labels.
 LABEL_DEFAULTS = CrfParams(0.7, 3, 3, 80, 13, 10, 5)
-# The seed's rule ran a single mean-field step.
+# The original project's rule ran a single mean-field step.
 SEED_DEFAULTS = LABEL_DEFAULTS._replace(iterations=1)
 TUNE_GRID = {'bilateral_sxy': (40, 67, 80), 'bilateral_srgb': (3, 5, 13), 'bilateral_compat': (4, 10)}
 PROBABILITY_EPSILON = 1e-8
@@ -33,7 +33,7 @@ NO_CRF_JSON = {'no_crf': True}
 
 
 def default_params(from_probabilities, seed_compat=False):
-    """The defaults for a mode: DeepLab's with probabilities, the seed's with hard labels."""
+    """The defaults for a mode: DeepLab's with probabilities, the original project's with hard labels."""
     if from_probabilities:
         return PROBABILITY_DEFAULTS
     return SEED_DEFAULTS if seed_compat else LABEL_DEFAULTS
@@ -91,9 +91,9 @@ def dense_crf(image, unary, params):
 
 
 def seed_compat_crf(image, label, params):
-    """The seed's rule: a background-vs-one-class CRF on images holding exactly background and one class;
-    every other image passes unchanged (the seed mapped every non-zero label to "object", so only such images
-    reached its CRF). The class keeps its own id (the seed's set ordering renamed some).
+    """The original project's rule: a background-vs-one-class CRF on images holding exactly background and one
+    class; every other image passes unchanged (the original project mapped every non-zero label to "object", so
+    only such images reached its CRF). The class keeps its own id (the original project's set ordering renamed some).
     """
     present = np.unique(label[label != IGNORE_LABEL])
     if len(present) != 2 or present[0] != 0:
@@ -159,9 +159,9 @@ def _refine_one(task, params, num_classes, seed_compat):
 
 
 def check_mode(prob_dir, seed_compat):
-    """The seed's rule is defined on hard labels only."""
+    """The original project's rule is defined on hard labels only."""
     if seed_compat and prob_dir is not None:
-        raise UserError('--seed_compat works on hard labels (--label_data_dir), not on probabilities')
+        raise UserError('--seed_compat works on hard labels (--prediction_dir), not on probabilities')
 
 
 def _prepare(image_dir, ids, label_dir, prob_dir, params, seed_compat):

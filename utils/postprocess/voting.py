@@ -43,7 +43,7 @@ def vote(labels, weights=None, tie_break='first'):
     """The winning label per pixel of N same-sized label maps (255 casts no vote; no votes gives 255).
 
     Each pixel's label with the largest total weight wins. Ties go to the label of the earliest map among
-    the tied ones ('first') or to the smallest label id ('smallest', the seed's argmax(bincount)).
+    the tied ones ('first') or to the smallest label id ('smallest', the original project's argmax(bincount)).
     Vectorised: pixels where all maps agree keep that label; the others are voted on together, with
     loops over the N maps and their pairs only.
     """

@@ -18,9 +18,9 @@ NEEDS = {'download': (), 'extract': ('download',), 'labels': ('extract',), 'reco
          'stack': ('evaluate', 'zoo'), 'crf': ('labels', 'stack'), 'package': ('evaluate', 'zoo', 'stack', 'crf'),
          'report': ('labels', 'evaluate', 'zoo', 'stack', 'crf')}
 MS_SCALES = ('0.5', '0.75', '1.0', '1.25', '1.5', '1.75')
-# Seed settings for DeepLabv3 ResNet-v2-101 from the slim ImageNet checkpoint: the seed's command (batch 16,
-# 46 epochs, as train.py's docstring keeps it) with the upstream v3 code it was based on (lr 7e-3 -> 1e-6,
-# weight decay 2e-4, ImageNet-mean subtraction, output stride 16, 513 crops).
+# The original project's settings for DeepLabv3 ResNet-v2-101 from the slim ImageNet checkpoint: its command
+# (batch 16, 46 epochs, as train.py's docstring keeps it) with the upstream v3 code it was based on (lr 7e-3 ->
+# 1e-6, weight decay 2e-4, ImageNet-mean subtraction, output stride 16, 513 crops).
 FULL = {'variant': 'resnet_v2_101', 'zoo_variant': 'xception_65', 'zoo_output_stride': '8',
         'train': ['--batch_size', '16', '--train_epochs', '46', '--initial_learning_rate', '7e-3',
                   '--end_learning_rate', '1e-6', '--weight_decay', '2e-4', '--input_normalization', 'mean_subtraction',
@@ -39,7 +39,7 @@ QUICK = {'variant': 'resnet_v2_50', 'zoo_variant': None, 'zoo_output_stride': '1
 # software give the same model, so a rerun or the --dry_run script reproduces every row, the models' too.
 TRAIN_SEED = ('--seed', '0', '--deterministic')
 VARIANT_NAMES = {'resnet_v2_50': 'ResNet-v2-50', 'resnet_v2_101': 'ResNet-v2-101'}
-HARD_INPUTS = ('zoo_trainval', 'zoo_train_aug', 'deeplabv3_msflip')  # strongest first, as the seed voted
+HARD_INPUTS = ('zoo_trainval', 'zoo_train_aug', 'deeplabv3_msflip')  # strongest first, as the original project voted
 SOFT_INPUTS = ('zoo_trainval_ckpt', 'zoo_train_aug_ckpt', 'deeplabv3_msflip')
 SUBMISSIONS = ('deeplabv3_msflip', 'zoo_train_aug', 'zoo_trainval', 'stack_hard', 'stack_hard_crf', 'stack_soft',
                'stack_soft_crf')
@@ -146,7 +146,7 @@ def _labels_stage(layout, mode):
 def _records_stage(layout, mode):
     return [Command('create_tf_record', [
         '--data_dir', layout.records, '--image_data_dir', os.path.join(layout.voc, 'JPEGImages'),
-        '--label_data_dir', layout.aug,
+        '--ground_truth_dir', layout.aug,
         '--train_data_list', layout.list('train'), '--valid_data_list', layout.list('val'),
         '--num_shards', mode['num_shards'], '--overwrite'])]
 
@@ -169,7 +169,7 @@ def _score(layout, names, list_name, output_json, plot=None):
     """evaluate.py over result folders against VOC's val ground truth."""
     return Command('evaluate', [
         '--prediction_dir', *(layout.result(n) for n in names),
-        '--label_data_dir', os.path.join(layout.voc, 'SegmentationClass'), '--image_list', layout.list(list_name),
+        '--ground_truth_dir', os.path.join(layout.voc, 'SegmentationClass'), '--image_list', layout.list(list_name),
         '--output_json', os.path.join(layout.scores, output_json), *(['--plot', plot] if plot else [])])
 
 
@@ -195,22 +195,23 @@ def _zoo_stage(layout, mode):
 
 def _stack_stage(layout):
     common = ['--image_list', layout.list('val_test')]
-    return [Command('pixel_stacking', ['--inputs', *(layout.result(n) for n in HARD_INPUTS),
+    return [Command('pixel_stacking', ['--prediction_dir', *(layout.result(n) for n in HARD_INPUTS),
                                        '--output_dir', layout.result('stack_hard'), *common]),
             Command('pixel_stacking', [
-                '--probabilities', '--inputs', *(os.path.join(layout.result(n), 'probabilities') for n in SOFT_INPUTS),
+                '--probabilities',
+                '--prediction_dir', *(os.path.join(layout.result(n), 'probabilities') for n in SOFT_INPUTS),
                 '--weights', *['1'] * len(SOFT_INPUTS), '--output_dir', layout.result('stack_soft'), *common])]
 
 
 def _crf_stage(layout, mode):
     gt = os.path.join(layout.voc, 'SegmentationClass')
-    sources = {'stack_hard': ['--label_data_dir', layout.result('stack_hard')],
+    sources = {'stack_hard': ['--prediction_dir', layout.result('stack_hard')],
                'stack_soft': ['--prob_dir', os.path.join(layout.result('stack_soft'), 'probabilities')]}
     commands = []
     for name, source in sources.items():
         images = ['--image_data_dir', layout.run_images, *source]
         commands.append(Command('densecrf_inference', [
-            *images, '--tune', '--label_gt_dir', gt, '--image_list', layout.list('val_tune'),
+            *images, '--tune', '--ground_truth_dir', gt, '--image_list', layout.list('val_tune'),
             '--tune_output', layout.crf_params(name), *mode['crf_grid']]))
         commands.append(Command('densecrf_inference', [
             *images, '--params_json', layout.crf_params(name), '--output_dir', layout.result(f'{name}_crf'),
@@ -220,7 +221,7 @@ def _crf_stage(layout, mode):
 
 def _package_stage(layout):
     return [Command('make_submission', [
-        '--results_dir', layout.result(name), '--output', layout.submission(name), '--comp', 'comp6',
+        '--prediction_dir', layout.result(name), '--output', layout.submission(name), '--comp', 'comp6',
         '--image_list', layout.list('test'), '--image_data_dir', layout.run_images]) for name in SUBMISSIONS]
 
 

@@ -1,5 +1,5 @@
-"""RESULTS.md of a reproduction run: every result row with this run's mIoU next to the seed's and the published
-one, the wall time of each stage, the per-class IoU table and chart, and the tarballs to upload."""
+"""RESULTS.md of a reproduction run: every result row with this run's mIoU next to the original project's and the
+published one, the wall time of each stage, the per-class IoU table and chart, and the tarballs to upload."""
 import json
 import os
 import time
@@ -43,15 +43,16 @@ def _no_crf_note(layout, name):
 
 
 def rows_table(layout, quick):
-    """The seed's table with this run's columns: mIoU on the whole val list and on val_check."""
+    """The original project's table with this run's columns: mIoU on the whole val list and on val_check."""
     val = _load(os.path.join(layout.scores, 'val.json'))
     check = _load(os.path.join(layout.scores, 'val_check.json'))
-    lines = [f'| row | what it is | published mIoU % | seed % (split) | this run: val ({_count(layout.list("val"))}) | '
+    lines = [f'| row | what it is | published mIoU % | original project % (split) | '
+             f'this run: val ({_count(layout.list("val"))}) | '
              f'this run: val_check ({_count(layout.list("val_check"))}) |', '| --- | --- | --- | --- | --- | --- |']
     for name, row in ROWS.items():
         whole = '— (tuned on half of val)' if name in TUNED else _percent(val.get(name))
         described = f'{row_description(name, quick)}{_no_crf_note(layout, name)}'
-        lines.append(f'| {name} | {described} | {row.published or "—"} | {row.seed or "—"} | '
+        lines.append(f'| {name} | {described} | {row.published or "—"} | {row.original or "—"} | '
                      f'{whole} | {_percent(check.get(name))} |')
     return '\n'.join(lines)
 
@@ -102,7 +103,7 @@ def results_markdown(work_dir, quick=False):
         f'{mode}; written {time.strftime("%Y-%m-%d %H:%M")} by `write_results.py`. mIoU in %, VOC devkit '
         'definition. val_check is every second val image (odd positions); the CRF rows were tuned on the other '
         'half (val_tune), so only val_check scores them fairly. This run scores val only; the published and the '
-        'seed\'s numbers carry their own split (the seed names one for its DeepLabv3 row alone).', '',
+        'original project\'s numbers carry their own split (it names one for its DeepLabv3 row alone).', '',
         '## Every row', '', rows_table(layout, quick), '',
         '## Stages', '', stages_table(layout, quick), '',
         '## Per-class IoU on val_check', '', per_class_table(layout), '',

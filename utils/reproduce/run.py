@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from utils.cli.commands import command_line, run_command
+from utils.cli.commands import command_line, current_names, run_command
 from utils.common.errors import UserError, problem_list
 from utils.common.files import atomic_path
 from utils.reproduce.download import ChecksumMismatch, DownloadError
@@ -111,6 +111,11 @@ def describe_change(old, new):
     return shown + (f'; and {len(changes) - MAX_CHANGES_SHOWN} more' if len(changes) > MAX_CHANGES_SHOWN else '')
 
 
+def _spelt_now(commands):
+    """Recorded commands with today's flag names, so a stage recorded before a flag was renamed still matches."""
+    return [[script, *current_names(script, argv)] for script, *argv in commands]
+
+
 def check_settings(plan, layout, selected, redo):
     """UserError before anything runs when a finished, up-to-date stage that would be skipped was made by other
     commands than the plan's (other settings: --quick, --mirror, --num_gpus, ...)."""
@@ -118,12 +123,13 @@ def check_settings(plan, layout, selected, redo):
     fresh = up_to_date(plan, markers)
     changed = [(stage, markers[stage.name]) for stage in plan if stage.name in selected and not redo
                and fresh.get(stage.name) and 'commands' in markers[stage.name]
-               and markers[stage.name]['commands'] != _recorded(stage)]
+               and _spelt_now(markers[stage.name]['commands']) != _recorded(stage)]
     if changed:
         stage, content = changed[0]
         names = ' '.join(s.name for s, _ in changed)
+        change = describe_change(_spelt_now(content['commands']), _recorded(stage))
         raise UserError(f'{layout.work}: stage {stage.name} finished with other settings '
-                        f'({describe_change(content["commands"], _recorded(stage))}); run again with --redo --stages '
+                        f'({change}); run again with --redo --stages '
                         f'{names} to redo {"it" if len(changed) == 1 else "them"}, or use a new --work_dir')
 
 

@@ -1,5 +1,5 @@
 """Where the reproduction's inputs come from and what they should reach: the official archives (with their
-published MD5 where there is one) and the published and seed numbers of each stage."""
+published MD5 where there is one) and the published and the original project's numbers of each stage."""
 import collections
 
 Archive = collections.namedtuple('Archive', 'filename base_url md5 target')
@@ -23,14 +23,15 @@ VOC_TEST = Archive('VOC2012test.tar', 'http://host.robots.ox.ac.uk:8080/', None,
 VOC_TEST_NOTE = ('needs a login: register at the PASCAL VOC evaluation server (http://host.robots.ox.ac.uk:8080/), '
                  'download VOC2012test.tar there')
 
-Row = collections.namedtuple('Row', 'description published seed')
+Row = collections.namedtuple('Row', 'description published original')
 Row.__doc__ = ('A result row: what it is (a template of the run\'s mode: {variant}, {scales}, {zoo_os}), the '
-               'published mIoU (text, with its split) and the seed\'s (text, with its split as the seed gives it).')
+               'published mIoU (text, with its split) and the original project\'s (text, with its split as it '
+               'gives it).')
 SPLIT_NOT_STATED = 'split not stated'
 ROWS = {
     'deeplabv3': Row('DeepLabv3 {variant} trained here, single scale',
                      '77.21 val (DeepLabv3 paper, OS 16 single scale)',
-                     '75.72 test (the seed\'s README calls it a VOC 2012 test score)'),
+                     '75.72 test (the original project\'s README calls it a VOC 2012 test score)'),
     'deeplabv3_msflip': Row('the same, scales {scales} + flip',
                             '79.77 val (DeepLabv3 paper, OS 8 + scales + flip)', ''),
     'zoo_train_aug': Row('model-zoo DeepLabv3+ Xception-65 train_aug, frozen graph (the OS it was frozen at: 8 as '
@@ -42,9 +43,9 @@ ROWS = {
                         'val score is not a fair one)', '87.80 test at OS 8 + scales + flip (model zoo)',
                         f'87.8 ({SPLIT_NOT_STATED}; the model zoo\'s 87.80 is on test)'),
     'zoo_trainval_ckpt': Row('the same from its model.ckpt, run at OS {zoo_os}', '', ''),
-    'stack_hard': Row('seed\'s stack: per-pixel vote of zoo trainval, zoo train_aug, ours (scales + flip)', '',
+    'stack_hard': Row('the original stack: per-pixel vote of zoo trainval, zoo train_aug, ours (scales + flip)', '',
                       f'88.1 ({SPLIT_NOT_STATED})'),
-    'stack_hard_crf': Row('seed\'s stack + DenseCRF on the voted labels (tuned on val_tune)', '',
+    'stack_hard_crf': Row('the original stack + DenseCRF on the voted labels (tuned on val_tune)', '',
                           f'84.12 ({SPLIT_NOT_STATED})'),
     'stack_soft': Row('soft stack: average of the three models\' probabilities', '', ''),
     'stack_soft_crf': Row('soft stack + DenseCRF on the averaged probabilities (tuned on val_tune)', '', ''),
