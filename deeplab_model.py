@@ -10,7 +10,13 @@ import preprocessing
 from nets import heads, layers, resnet_v2, xception
 from utils.data.voc import IGNORE_LABEL, PALETTE
 from utils.runtime import checkpoints
-from utils.runtime.model_config import BATCH_NORM_DECAY, DEFAULT_WEIGHT_DECAY, backbone_scope, resolve_model_params
+from utils.runtime.model_config import (
+    BATCH_NORM_DECAY,
+    DEFAULT_WEIGHT_DECAY,
+    POLY_POWER,
+    backbone_scope,
+    resolve_model_params,
+)
 
 tf1 = tf.compat.v1
 
@@ -103,11 +109,12 @@ def segmentation_loss(logits, labels, num_classes):
 
 
 def _train_op(total_loss, params, network_scope=None):
-    """Momentum SGD with DeepLab's polynomial ('poly', power 0.9) learning-rate decay, after the batch-norm
-    updates of the network built under `network_scope`; (op, learning rate)."""
+    """Momentum SGD with DeepLab's polynomial ('poly', `learning_power` 0.9 by default) learning-rate decay, after
+    the batch-norm updates of the network built under `network_scope`; (op, learning rate)."""
     global_step = tf1.train.get_or_create_global_step()
     learning_rate = tf1.train.polynomial_decay(
-        params['initial_learning_rate'], global_step, params['max_iter'], params['end_learning_rate'], power=0.9)
+        params['initial_learning_rate'], global_step, params['max_iter'], params['end_learning_rate'],
+        power=params.get('learning_power', POLY_POWER))
     tf1.summary.scalar('learning_rate', learning_rate)
     optimizer = tf1.train.MomentumOptimizer(learning_rate, params.get('momentum', 0.9))
     with tf.control_dependencies(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS, network_scope)):

@@ -15,7 +15,7 @@ from utils.cli.environment import tensorflow_defaults
 from utils.cli.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.data.dataset_info import dataset_num_classes
-from utils.runtime.model_config import save_model_params
+from utils.runtime.model_config import POLY_POWER, save_model_params
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
@@ -46,6 +46,9 @@ def build_parser():
                              '(default: train_epochs x steps per epoch).')
     parser.add_argument('--initial_learning_rate', type=float, default=7e-3, help='(default: %(default)s)')
     parser.add_argument('--end_learning_rate', type=float, default=1e-6, help='(default: %(default)s)')
+    parser.add_argument('--learning_power', type=float, default=POLY_POWER,
+                        help='Power of the poly learning-rate decay from the initial to the end learning rate over '
+                             '--max_iter steps (default: %(default)s, as DeepLab).')
     parser.add_argument('--momentum', type=float, default=0.9, help='(default: %(default)s)')
     parser.add_argument('--weight_decay', type=float, default=None,
                         help='L2 weight decay on convolution weights, none on depthwise kernels (default: 1e-4 for '
@@ -100,6 +103,7 @@ def training_params(args):
     saved description is not used, since the folder is about to be emptied."""
     return dict(model_params(args, {} if args.clean_model_dir else None), pre_trained_model=args.pre_trained_model,
                 initial_learning_rate=args.initial_learning_rate, end_learning_rate=args.end_learning_rate,
+                learning_power=args.learning_power,
                 momentum=args.momentum, weight_decay=args.weight_decay, freeze_batch_norm=args.freeze_batch_norm,
                 sync_batch_norm=not args.no_sync_batch_norm,
                 tensorboard_images_max_outputs=args.tensorboard_images_max_outputs,

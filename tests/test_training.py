@@ -234,3 +234,18 @@ def test_the_scale_flags_reach_the_training_augmentation(records, tmp_path):
     sizes = [preprocessing.parse_record(serialized)[0].shape[:2]
              for serialized in tf.data.TFRecordDataset(find_records(records, 'train'))]
     assert sorted(filled) == sorted((int(np.round(h / 4)), int(np.round(w / 4))) for h, w in sizes)
+
+
+@pytest.mark.parametrize('power', [0.9, 2.0])
+def test_learning_power_shapes_the_poly_decay(power):
+    """--learning_power reaches the optimiser: halfway through, (1 - 1/2) ** power of the way from end to start."""
+    args = train.build_parser().parse_args(['--learning_power', str(power), '--initial_learning_rate', '0.5',
+                                            '--end_learning_rate', '0.1'])
+    params = dict(train.training_params(args), max_iter=10)
+    with tf.Graph().as_default():
+        weight = tf1.get_variable('w', [], initializer=tf1.ones_initializer())
+        _, learning_rate = deeplab_model._train_op(weight * weight, params)
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            sess.run(tf1.train.get_global_step().assign(5))
+            assert sess.run(learning_rate) == pytest.approx(0.1 + 0.4 * 0.5 ** power)

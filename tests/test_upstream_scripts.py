@@ -17,6 +17,7 @@ from test_upstream_records import upstream_example
 
 import evaluate
 import inference
+import train
 from utils.common.errors import UserError, run_cli
 from utils.data.demo_data import make_sample
 from utils.data.voc import PALETTE, read_label
@@ -152,12 +153,20 @@ def test_the_seed_train_flags_become_these_train_flags():
                                        '--tf_initial_checkpoint=CKPT', '--train_logdir=TRAIN', '--dataset_dir=DATA']))
     assert train_argv(values, 'STAGED') == [
         '--model_dir', 'TRAIN', '--data_dir', 'STAGED', '--no_eval', '--num_classes', '21', '--max_iter', '30000',
-        '--batch_size', '1', '--initial_learning_rate', '0.0001', '--end_learning_rate', '0.0', '--momentum', '0.9',
+        '--batch_size', '1', '--initial_learning_rate', '0.0001', '--end_learning_rate', '0.0',
+        '--learning_power', '0.9', '--momentum', '0.9',
         '--weight_decay', '4e-05', '--crop_size', '513', '513', '--min_scale', '0.5', '--max_scale', '2.0',
         '--save_checkpoints_secs', '1200', '--log_every_n_steps', '10', '--num_gpus', '0', *SUITE_MODEL[:2],
         '--output_stride', '16', '--batch_norm_decay', '0.9997', '--atrous_rates', '6', '12', '18',
         '--multi_grid', '1', '1', '1', '--decoder_output_stride', '4', '--freeze_batch_norm', '--pre_trained_model',
         'CKPT']
+
+
+def test_learning_power_is_passed_on_to_train_py():
+    values, _ = parse('train', ['--learning_power=0.5', '--train_logdir=T', '--dataset_dir=D', *_shell(MODEL)])
+    argv = train_argv(values, 'STAGED')
+    assert argv[argv.index('--learning_power') + 1] == '0.5'
+    assert train.training_params(train.build_parser().parse_args(argv))['learning_power'] == 0.5
 
 
 def test_absl_forms_parse_as_upstream():
@@ -201,7 +210,6 @@ def test_upstream_flag_definitions_are_pinned():
 
 @pytest.mark.parametrize('flag, message', [
     ('--hard_example_mining_step=100', '--hard_example_mining_step=100: upstream train.py flag this suite cannot'),
-    ('--learning_power=0.5', '--learning_power=0.5: cannot be honoured here'),
     ('--scale_factor_step_size=0.25', '--scale_factor_step_size=0.25: cannot be honoured here (training scales'),
     ('--dataset=ade20k', '--dataset=ade20k: only pascal_voc_seg'),
     ('--no_such_flag=1', '--no_such_flag: not a flag of upstream deeplab/train.py'),

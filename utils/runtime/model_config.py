@@ -17,6 +17,8 @@ DEFAULT_ATROUS_RATES = {8: [12, 24, 36], 16: [6, 12, 18]}
 DEFAULT_MULTI_GRID = {'resnet_v2_50': [1, 2, 4], 'resnet_v2_101': [1, 2, 4], 'xception_65': [1, 1, 1]}
 # slim's and DeepLab's batch-norm moving-average decay (the epsilon is nets.layers.BATCH_NORM_EPSILON).
 BATCH_NORM_DECAY = 0.9997
+# DeepLab's 'poly' learning rate: (initial - end) * (1 - step / max_iter) ** power + end.
+POLY_POWER = 0.9
 # L2 weight decay by backbone: slim's resnet_arg_scope (the ImageNet checkpoints' training), upstream DeepLab's
 # train.py for Xception.
 DEFAULT_WEIGHT_DECAY = {'resnet_v2_50': 1e-4, 'resnet_v2_101': 1e-4, 'xception_65': 4e-5}

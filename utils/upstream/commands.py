@@ -13,7 +13,7 @@ HONOURED = {
                        'end_learning_rate', 'momentum', 'weight_decay', 'train_crop_size', 'fine_tune_batch_norm',
                        'min_scale_factor', 'max_scale_factor', 'num_clones', 'clone_on_cpu', 'save_interval_secs',
                        'log_steps', 'tf_initial_checkpoint', 'train_split', 'initialize_last_layer',
-                       'last_layers_contain_logits_only'),
+                       'last_layers_contain_logits_only', 'learning_power'),
     'eval': _EVALUATING + ('eval_logdir', 'eval_crop_size', 'eval_split', 'eval_batch_size',
                            'max_number_of_evaluations'),
     'vis': _EVALUATING + ('vis_logdir', 'vis_crop_size', 'vis_split', 'vis_batch_size', 'also_save_raw_predictions',
@@ -25,8 +25,7 @@ REQUIRED = {'train': ('train_logdir', 'dataset_dir'), 'eval': ('checkpoint_dir',
 # upstream model.get_extra_layer_scopes: the scope prefixes --initialize_last_layer=false leaves out (logits first)
 LAST_LAYERS = ('logits', 'image_pooling', 'aspp', 'concat_projection', 'decoder', 'meta_architecture')
 # Honoured only at one value: flag -> (the value, why).
-_ONLY = {'learning_power': (0.9, 'the poly decay here has power 0.9'),
-         'colormap_type': ('pascal', 'the prediction PNGs use the PASCAL palette'),
+_ONLY = {'colormap_type': ('pascal', 'the prediction PNGs use the PASCAL palette'),
          'learning_policy': ('poly', 'the learning rate decays by poly here')}
 # Refused whenever given, even at upstream's default, which this suite does not follow either: flag -> why.
 _NEVER = {'scale_factor_step_size': 'training scales are drawn uniformly between --min_scale_factor and '
@@ -103,7 +102,8 @@ def train_argv(values, data_dir):
             '--num_classes', str(check_dataset(values['dataset'])),
             '--max_iter', str(values['training_number_of_steps']), '--batch_size', str(values['train_batch_size']),
             '--initial_learning_rate', str(values['base_learning_rate']),
-            '--end_learning_rate', str(values['end_learning_rate']), '--momentum', str(values['momentum']),
+            '--end_learning_rate', str(values['end_learning_rate']), '--learning_power', str(values['learning_power']),
+            '--momentum', str(values['momentum']),
             '--weight_decay', str(values['weight_decay']), '--crop_size', *_pair('train_crop_size', values),
             '--min_scale', str(values['min_scale_factor']), '--max_scale', str(values['max_scale_factor']),
             '--save_checkpoints_secs', str(values['save_interval_secs']),
