@@ -2,6 +2,7 @@
 upstream's record layout and give what this suite's own scripts give on the same checkpoint; upstream's flag
 definitions are pinned."""
 import json
+import math
 import os
 import re
 import runpy
@@ -117,15 +118,22 @@ def test_the_seed_eval_command_logs_the_miou_evaluate_gives(trained, tmp_path, c
     assert '--max_number_of_evaluations' not in out.err  # the waiting note is for the default 0 only
     printed = float(re.search(r'^eval/miou_1\.0_overall\[(.+)\]$', out.out, re.M).group(1))
     suite_json = tmp_path / 'suite.json'
-    assert run_cli(evaluate.main, ['--prediction_dir', str(suite_predictions(trained)), '--label_data_dir',
+    assert run_cli(evaluate.main, ['--prediction_dir', str(suite_predictions(trained)), '--ground_truth_dir',
                                    str(trained / 'SegmentationClassRaw'), '--image_list', str(trained / 'val.txt'),
                                    '--output_json', str(suite_json), '--num_workers', '1']) == 0
-    expected = json.loads(suite_json.read_text())['miou']
+    scores = json.loads(suite_json.read_text())
+    expected = scores['miou']
     assert printed == expected > 0
     events = [os.path.join(tmp_path / 'eval', f) for f in os.listdir(tmp_path / 'eval')]
-    logged = [(e.step, v.tag, v.simple_value) for e in tf.compat.v1.train.summary_iterator(events[0])
-              for v in e.summary.value]
-    assert logged == [(2, 'eval/miou_1.0_overall', pytest.approx(expected, rel=1e-6))]
+    logged = {v.tag: (e.step, v.simple_value) for e in tf.compat.v1.train.summary_iterator(events[0])
+              for v in e.summary.value}
+    assert logged.pop('eval/miou_1.0_overall') == (2, pytest.approx(expected, rel=1e-6))
+    per_class = list(scores['per_class_iou'].values())
+    assert sorted(logged) == sorted(f'eval/miou_1.0_class_{c}' for c in range(21)) and len(per_class) == 21
+    for c, iou in enumerate(per_class):  # each class's IoU, NaN where it is undefined, as upstream's summaries
+        step, value = logged[f'eval/miou_1.0_class_{c}']
+        assert step == 2 and (math.isnan(value) if iou is None else value == pytest.approx(iou, rel=1e-6))
+        assert re.search(rf'^eval/miou_1\.0_class_{c}\[', out.out, re.M)
 
 
 @pytest.mark.slow  # a further 20 s of freezing and running Xception-65: with `make test-slow`

@@ -1,5 +1,6 @@
 """What upstream eval.py and vis.py do around a prediction: follow new checkpoints, log mIoU, save PNGs."""
 import json
+import math
 import os
 import re
 import sys
@@ -46,19 +47,31 @@ def global_step(checkpoint):
     return int(match.group(1)) if match else 0
 
 
+def logged_metrics(scores, tag):
+    """(tag, value) of everything upstream eval.py logs, from evaluate.py's --output_json: the mIoU under `tag`
+    (eval/miou_1.0_overall) and each class's IoU under eval/miou_1.0_class_<index>, NaN where it is undefined
+    (the class in neither the ground truth nor the predictions). The values are this suite's VOC devkit IoUs."""
+    prefix = tag[:-len('_overall')]
+    classes = [(f'{prefix}_class_{index}', math.nan if iou is None else iou)
+               for index, iou in enumerate(scores['per_class_iou'].values())]
+    return [(tag, scores['miou']), *classes]
+
+
 def log_miou(json_path, tag, logdir, checkpoint):
-    """Print the mIoU of evaluate.py's --output_json as upstream prints it and write it as a summary in `logdir`."""
+    """Print the mIoU and per-class IoUs of evaluate.py's --output_json as upstream prints them, and write them as
+    summaries in `logdir` at the checkpoint's step."""
     import tensorflow as tf
 
     with open(json_path, encoding='utf-8') as handle:
-        miou = json.load(handle)['miou']
-    print(f'{tag}[{miou}]')
+        metrics = logged_metrics(json.load(handle), tag)
+    for name, value in metrics:
+        print(f'{name}[{value}]')
     with tf.Graph().as_default():
         writer = tf.compat.v1.summary.FileWriter(logdir)
-        value = tf.compat.v1.Summary.Value(tag=tag, simple_value=miou)
-        writer.add_summary(tf.compat.v1.Summary(value=[value]), global_step(checkpoint))
+        values = [tf.compat.v1.Summary.Value(tag=name, simple_value=value) for name, value in metrics]
+        writer.add_summary(tf.compat.v1.Summary(value=values), global_step(checkpoint))
         writer.close()
-    return miou
+    return metrics[0][1]
 
 
 def save_visualisation(logdir, image_dir, result_dir, ids, raw):
