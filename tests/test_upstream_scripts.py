@@ -18,6 +18,7 @@ from test_upstream_records import upstream_example
 
 import evaluate
 import inference
+import pixel_stacking
 import train
 from utils.common.errors import UserError, run_cli
 from utils.data.demo_data import make_sample
@@ -107,6 +108,30 @@ def test_the_seed_vis_command_writes_upstreams_files_of_inference_predictions(tr
         np.testing.assert_array_equal(np.asarray(Image.open(results / f'{index:06d}_prediction.png')), PALETTE[raw])
         image = np.asarray(Image.open(trained / 'JPEGImages' / f'val_{seed}.jpg'))
         np.testing.assert_array_equal(np.asarray(Image.open(results / f'{index:06d}_image.png')), image)
+
+
+def test_the_seed_stacks_three_vis_outputs_with_its_pixel_stacking_command(trained, tmp_path):
+    """Three vis.py runs (one scale, flipped, two scales) give three raw folders; the original project's
+    pixel_stacking.py command votes them pixel by pixel, a three-way tie going to --path_val's label."""
+    extra = {'val': [], 'aug': ['--add_flipped_images'], 'ori': ['--eval_scales=0.75', '--eval_scales=1.25']}
+    raw = {}
+    for name, flags in extra.items():
+        vis = ['--logtostderr', '--vis_split="val"', *MODEL, f'--vis_crop_size={CROP}', f'--vis_crop_size={CROP}',
+               '--dataset="pascal_voc_seg"', f'--checkpoint_dir={trained}/train', f'--vis_logdir={tmp_path}/{name}',
+               f'--dataset_dir={trained}/tfrecord', '--also_save_raw_predictions', '--max_number_of_iterations=1',
+               *flags]
+        assert run_cli(_script('vis'), _shell(vis)) == 0
+        raw[name] = tmp_path / name / 'raw_segmentation_results'
+    command = (f'--path_val {raw["val"]} --path_aug {raw["aug"]} --path_ori {raw["ori"]} '
+               f'--path_stacking {tmp_path}/stacked')
+    assert run_cli(pixel_stacking.main, command.split()) == 0
+    differing = 0
+    for seed in SPLITS['val']:
+        first, second, third = (np.asarray(Image.open(raw[name] / f'val_{seed}.png')) for name in extra)
+        expected = np.where((second == third) & (second != first), second, first)
+        differing += int((first != second).sum() + (first != third).sum())
+        np.testing.assert_array_equal(read_label(str(tmp_path / 'stacked' / f'val_{seed}.png')), expected)
+    assert differing > 0  # the three runs disagree somewhere, so the vote is tested, not copied
 
 
 def test_the_seed_eval_command_logs_the_miou_evaluate_gives(trained, tmp_path, capsys):
