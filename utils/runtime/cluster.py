@@ -11,7 +11,7 @@ import time
 
 from utils.runtime.distribute import TF_CONFIG
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository, above utils/
 TRAIN_SCRIPT = os.path.join(ROOT, 'train.py')
 HOST = '127.0.0.1'
 STOP_GRACE_SECS = 10  # after SIGTERM, before SIGKILL
