@@ -246,6 +246,9 @@ def test_upstream_flag_definitions_are_pinned():
     ('--scale_factor_step_size=0.25', '--scale_factor_step_size=0.25: cannot be honoured here (training scales'),
     ('--dataset=ade20k', '--dataset=ade20k: only pascal_voc_seg'),
     ('--no_such_flag=1', '--no_such_flag: not a flag of upstream deeplab/train.py'),
+    # upstream's g3doc/pascal.md spells it so; absl refuses it there too
+    ('--tf_initial_checkpoints=CKPT', '--tf_initial_checkpoints: not a flag of upstream deeplab/train.py (did you '
+                                      'mean --tf_initial_checkpoint?)'),
     ('--model_variant=mobilenet_v2', '--model_variant=mobilenet_v2: this suite builds'),
     ('--master=grpc://10.0.0.1:2222', '--master=grpc://10.0.0.1:2222: upstream train.py flag this suite cannot'),
 ])

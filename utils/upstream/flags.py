@@ -1,4 +1,5 @@
 """Upstream DeepLab's flag definitions (research/deeplab) and an absl-style parser, so its commands run here."""
+import difflib
 import sys
 
 from utils.common.errors import UserError
@@ -138,7 +139,9 @@ def parse(script, argv, description=''):
                 and value is None:
             name, value = name[2:], 'false'
         if name not in table:
-            raise UserError(f'--{name}: not a flag of upstream deeplab/{script}.py')
+            close = difflib.get_close_matches(name, table, n=1)
+            hint = f' (did you mean --{close[0]}?)' if close else ''
+            raise UserError(f'--{name}: not a flag of upstream deeplab/{script}.py{hint}')
         spec = table[name]
         if value is None:
             if spec[0] == 'boolean':
