@@ -199,3 +199,25 @@ def test_the_dry_run_script_checks_its_interpreter(tmp_path):
                          env={'PATH': '/usr/bin:/bin', 'PYTHON': '/bin/false'})
     assert bad.returncode == 2 and bad.stderr.startswith('error: /bin/false cannot import tensorflow')
     assert bad.stderr.count('\n') == 1
+
+
+def test_a_stage_recorded_under_old_flag_names_is_the_same_stage(tmp_path, ran, capsys):
+    """Commands recorded before a flag was renamed (pixel_stacking's --inputs and --path_stacking) match today's
+    plan (--prediction_dir, --output_dir): skipped, not refused. Other values under either name are refused."""
+    layout = Layout(tmp_path)
+    out = layout.path('stacked')
+    today = Stage('stack', 'stacks', [Command('pixel_stacking', ['--prediction_dir', 'A', 'B', '--output_dir', out])],
+                  [out], ())
+    os.makedirs(layout.state)
+    recorded = {'seconds': 1.0, 'sequence': 1, 'commands': [['pixel_stacking', '--inputs', 'A', 'B',
+                                                              '--path_stacking', out]]}
+    with open(reproduce_run.marker(layout, 'stack'), 'w') as handle:
+        json.dump(recorded, handle)
+    os.makedirs(out)
+    run(layout, [today])
+    assert ran == [] and 'done already, skipped' in capsys.readouterr().out
+    recorded['commands'][0][2] = 'C'
+    with open(reproduce_run.marker(layout, 'stack'), 'w') as handle:
+        json.dump(recorded, handle)
+    with pytest.raises(UserError, match=r'pixel_stacking.py --prediction_dir C B -> A B'):
+        run(layout, [today])
