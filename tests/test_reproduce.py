@@ -313,7 +313,7 @@ def test_a_ready_made_segmentation_class_aug_replaces_sbd(tmp_path):
                             check=True).stdout
     assert 'benchmark.tgz' not in script
     assert f'--segmentation_class_aug {tmp_path}/SegmentationClassAug --list_dir' in script
-    assert f'--label_data_dir {tmp_path}/SegmentationClassAug --train_data_list' in script
+    assert f'--ground_truth_dir {tmp_path}/SegmentationClassAug --train_data_list' in script
 
 
 def test_an_md5_for_the_hand_fetched_test_tar_is_checked(tmp_path):

@@ -318,4 +318,5 @@ def test_the_seed_export_flags_become_these_export_flags():
 def test_the_script_itself_exits_2_on_an_unknown_flag():
     done = subprocess.run([sys.executable, 'deeplab/eval.py', '--eval_splt=val'], cwd=ROOT, capture_output=True,
                           text=True)
-    assert (done.returncode, done.stderr) == (2, 'error: --eval_splt: not a flag of upstream deeplab/eval.py\n')
+    assert (done.returncode, done.stderr) == (
+        2, 'error: --eval_splt: not a flag of upstream deeplab/eval.py (did you mean --eval_split?)\n')
