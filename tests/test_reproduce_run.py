@@ -221,3 +221,19 @@ def test_a_stage_recorded_under_old_flag_names_is_the_same_stage(tmp_path, ran, 
         json.dump(recorded, handle)
     with pytest.raises(UserError, match=r'pixel_stacking.py --prediction_dir C B -> A B'):
         run(layout, [today])
+
+
+@pytest.mark.parametrize('printed_with', ['0', '1'])
+def test_the_dry_run_script_keeps_the_printing_runs_onednn_setting(tmp_path, printed_with):
+    """oneDNN changes the rounding, and so the trained model: the script defaults to the printing run's setting,
+    and a TF_ENABLE_ONEDNN_OPTS given when the script runs still wins."""
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=printed_with)
+    script = subprocess.run([sys.executable, 'reproduce.py', '--work_dir', str(tmp_path), '--dry_run', '--stages',
+                             'records'], capture_output=True, text=True, check=True, env=env).stdout
+    line = f'export TF_ENABLE_ONEDNN_OPTS=${{TF_ENABLE_ONEDNN_OPTS:-{printed_with}}}'
+    assert line in script.splitlines()
+    shown = 'echo "$TF_ENABLE_ONEDNN_OPTS"'
+    for given, expected in ((None, printed_with), ('7', '7')):
+        run_env = {'PATH': '/usr/bin:/bin', **({'TF_ENABLE_ONEDNN_OPTS': given} if given else {})}
+        assert subprocess.run(['bash', '-c', f'{line}; {shown}'], capture_output=True, text=True,
+                              env=run_env).stdout.strip() == expected

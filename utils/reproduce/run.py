@@ -259,8 +259,11 @@ def shell_script(plan, layout, selected, root, python):
     check = ('"$PYTHON" -c "import tensorflow, tensorflow_estimator" 2>/dev/null || { echo "error: $PYTHON cannot '
              'import tensorflow and tensorflow_estimator: set PYTHON to the suite\'s interpreter (make .venv makes '
              'it)" >&2; exit 2; }')
+    onednn = shlex.quote(os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1'))
     lines = ['#!/usr/bin/env bash', '# The reproduction, stage by stage, as plain commands of the suite\'s scripts.',
-             'set -euo pipefail', f'PYTHON=${{PYTHON:-{shlex.quote(python)}}}', check, f'cd {shlex.quote(root)}']
+             'set -euo pipefail', f'PYTHON=${{PYTHON:-{shlex.quote(python)}}}', check, f'cd {shlex.quote(root)}',
+             '# oneDNN as in the run that printed this script: its kernels round differently, and training follows',
+             f'export TF_ENABLE_ONEDNN_OPTS=${{TF_ENABLE_ONEDNN_OPTS:-{onednn}}}']
     for number, stage in enumerate(plan, 1):
         if stage.name not in selected:
             continue
