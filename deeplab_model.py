@@ -9,7 +9,7 @@ import tensorflow as tf
 import preprocessing
 from nets import heads, layers, resnet_v2, xception
 from utils.data.voc import IGNORE_LABEL, PALETTE
-from utils.runtime import checkpoints
+from utils.runtime import checkpoints, precision
 from utils.runtime.model_config import (
     BATCH_NORM_DECAY,
     DEFAULT_WEIGHT_DECAY,
@@ -54,10 +54,13 @@ def network_logits(images, params, training):
 
 
 def upsampled_logits(images, params, training, size=None):
-    """Logits bilinearly resized to `size` (default: the size of `images`, raw 0..255 float32, normalised here)."""
+    """Float32 logits bilinearly resized to `size` (default: the size of `images`, raw 0..255 float32, normalised
+    here); the network between runs in the params' `precision`."""
     params = resolve_model_params(params)
-    logits = network_logits(preprocessing.normalize(images, params['input_normalization']), params, training)
-    return heads.resize_bilinear(logits, tf.shape(images)[1:3] if size is None else size)
+    normalized = preprocessing.normalize(images, params['input_normalization'])
+    precision.warn_if_slow(precision.precision_of(params))
+    logits = network_logits(tf.cast(normalized, precision.compute_dtype(params)), params, training)
+    return heads.resize_bilinear(tf.cast(logits, tf.float32), tf.shape(images)[1:3] if size is None else size)
 
 
 def pad_for_evaluation(images, params, crop_size):
@@ -110,13 +113,15 @@ def segmentation_loss(logits, labels, num_classes):
 
 def _train_op(total_loss, params, network_scope=None):
     """Momentum SGD with DeepLab's polynomial ('poly', `learning_power` 0.9 by default) learning-rate decay, after
-    the batch-norm updates of the network built under `network_scope`; (op, learning rate)."""
+    the batch-norm updates of the network built under `network_scope`, loss-scaled in float16; (op, learning
+    rate)."""
     global_step = tf1.train.get_or_create_global_step()
     learning_rate = tf1.train.polynomial_decay(
         params['initial_learning_rate'], global_step, params['max_iter'], params['end_learning_rate'],
         power=params.get('learning_power', POLY_POWER))
     tf1.summary.scalar('learning_rate', learning_rate)
-    optimizer = tf1.train.MomentumOptimizer(learning_rate, params.get('momentum', 0.9))
+    optimizer = precision.loss_scaled(tf1.train.MomentumOptimizer(learning_rate, params.get('momentum', 0.9)),
+                                      precision.precision_of(params))
     with tf.control_dependencies(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS, network_scope)):
         return optimizer.minimize(total_loss, global_step, var_list=tf1.trainable_variables()), learning_rate
 

@@ -49,7 +49,8 @@ def build_parser():
     listed = parser.add_argument('--image_list', required=True, help='List file of the image ids to score.')
     original_name(parser, listed, '--evaluation_data_list')
     parser.add_argument('--output_json', default=None,
-                        help='Write {"miou", "pixel_accuracy", "per_class_iou"} here (keyed by folder when several).')
+                        help='Write {"miou", "pixel_accuracy", "per_class_iou"} here (keyed by folder when several; '
+                             'with the "precision" of a checkpoint\'s predictions).')
     parser.add_argument('--per_image_csv', default=None,
                         help='Write each image\'s pixel accuracy and mIoU here, worst first.')
     parser.add_argument('--plot', default=None, help='Write a per-class IoU bar chart PNG here.')
@@ -95,7 +96,8 @@ def main(argv=None):
         require_dir(args.image_data_dir, 'image folder')
         name = os.path.basename(os.path.normpath(args.frozen_graph or args.model_dir))
         scores = collect(checkpoint_confusions(args, ids), [name], args.num_classes)
-    write_outputs(scores, args.output_json, args.per_image_csv, args.plot)
+    settings = None if args.prediction_dir or args.frozen_graph else {'precision': args.precision}
+    write_outputs(scores, args.output_json, args.per_image_csv, args.plot, settings)
     return 0
 
 

@@ -1,7 +1,8 @@
 """Export a trained checkpoint as a frozen inference graph with the DeepLab model-zoo interface.
 
 Input `ImageTensor:0` (uint8 [1, H, W, 3], RGB); outputs `SemanticPredictions:0` (int32 [1, H, W]) and
-`SemanticProbabilities:0` (float32 [1, H, W, C]). Run it with `inference.py --frozen_graph FILE.pb`.
+`SemanticProbabilities:0` (float32 [1, H, W, C]) in every --precision (the network between computes in it).
+Run it with `inference.py --frozen_graph FILE.pb`.
 
     python export_model.py --model_dir MODEL_DIR --export_path model/frozen_inference_graph.pb \\
         --model_variant xception_65 --decoder_output_stride 4
@@ -9,7 +10,14 @@ Input `ImageTensor:0` (uint8 [1, H, W, 3], RGB); outputs `SemanticPredictions:0`
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for
+from utils.cli.flags import (
+    add_eval_crop_flag,
+    add_model_flags,
+    add_precision_flag,
+    eval_crop_size_of,
+    model_params,
+    parser_for,
+)
 from utils.common.errors import run_cli
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
@@ -24,6 +32,7 @@ def build_parser():
     parser.add_argument('--saved_model_dir', default=None,
                         help='Also write a SavedModel (serving_default signature, same tensors) to this folder.')
     add_eval_crop_flag(parser)
+    add_precision_flag(parser)
     add_model_flags(parser)
     return parser
 
@@ -32,7 +41,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     import deeplab_model  # imports TensorFlow: after argument parsing, so --help stays instant
     from utils.runtime import export
-    export.export(args.model_dir, args.export_path, model_params(args), deeplab_model.predict_probabilities,
+    params = dict(model_params(args), precision=args.precision)
+    export.export(args.model_dir, args.export_path, params, deeplab_model.predict_probabilities,
                   eval_crop_size_of(args), args.saved_model_dir)
     saved = f' and SavedModel {args.saved_model_dir}' if args.saved_model_dir else ''
     print(f'wrote {args.export_path}{saved}', file=sys.stderr)

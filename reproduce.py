@@ -16,7 +16,7 @@ import os
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import parser_for
+from utils.cli.flags import add_precision_flag, parser_for
 from utils.common.errors import UserError, run_cli
 from utils.reproduce.download import read_checksums
 from utils.reproduce.plan import STAGE_NAMES, Layout, build_plan
@@ -54,6 +54,7 @@ def build_parser():
                              '(train: retrains from the ImageNet checkpoint, step 0; download: checks every present '
                              'file against its MD5 again and fetches only those that fail). Finished stages after a '
                              'redone one are then out of date and redone when they run (in this run if chosen).')
+    add_precision_flag(parser)
     parser.add_argument('--dry_run', action='store_true',
                         help='Print the chosen stages as a bash script of plain commands instead of running them.')
     return parser
@@ -65,7 +66,7 @@ def main(argv=None):
         raise UserError(f'--num_gpus must be at least 1, got {args.num_gpus}')
     layout = Layout(args.work_dir, args.voc_test_tar, args.segmentation_class_aug)
     checksums = read_checksums(args.checksums) if args.checksums else None
-    plan = build_plan(layout, args.quick, args.mirror, args.num_gpus, checksums)
+    plan = build_plan(layout, args.quick, args.mirror, args.num_gpus, checksums, args.precision)
     if args.dry_run:
         sys.stdout.write(shell_script(plan, layout, args.stages, ROOT, sys.executable))
         return 0

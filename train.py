@@ -12,7 +12,14 @@ import dataclasses
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import add_eval_crop_flag, add_model_flags, eval_crop_size_of, model_params, parser_for
+from utils.cli.flags import (
+    add_eval_crop_flag,
+    add_model_flags,
+    add_precision_flag,
+    eval_crop_size_of,
+    model_params,
+    parser_for,
+)
 from utils.common.errors import UserError, run_cli
 from utils.data.dataset_info import dataset_num_classes
 from utils.runtime.model_config import POLY_POWER, save_model_params
@@ -94,6 +101,7 @@ def build_parser():
                              help='The evaluator task of a cluster evaluates the newest checkpoint at most this often '
                                   '(default: %(default)s).')
     add_eval_crop_flag(parser)
+    add_precision_flag(parser)
     add_model_flags(parser)
     return parser
 
@@ -107,7 +115,8 @@ def training_params(args):
                 momentum=args.momentum, weight_decay=args.weight_decay, freeze_batch_norm=args.freeze_batch_norm,
                 sync_batch_norm=not args.no_sync_batch_norm,
                 tensorboard_images_max_outputs=args.tensorboard_images_max_outputs,
-                log_every_n_steps=args.log_every_n_steps, eval_crop_size=eval_crop_size_of(args))
+                log_every_n_steps=args.log_every_n_steps, eval_crop_size=eval_crop_size_of(args),
+                precision=args.precision)
 
 
 def training_run(args):

@@ -5,7 +5,7 @@
 import os
 import sys
 
-from utils.cli.flags import parser_for
+from utils.cli.flags import add_precision_flag, parser_for
 from utils.common.errors import run_cli
 from utils.common.files import atomic_path, require_dir
 from utils.reproduce.report import results_markdown
@@ -15,6 +15,7 @@ def build_parser():
     parser = parser_for(__doc__)
     parser.add_argument('--work_dir', required=True, help='The work folder of reproduce.py.')
     parser.add_argument('--quick', action='store_true', help='The run was a --quick one (said in the text).')
+    add_precision_flag(parser)
     return parser
 
 
@@ -24,7 +25,7 @@ def main(argv=None):
     output = os.path.join(args.work_dir, 'RESULTS.md')
     with atomic_path(output) as tmp:
         with open(tmp, 'w', encoding='utf-8') as handle:
-            handle.write(results_markdown(args.work_dir, args.quick))
+            handle.write(results_markdown(args.work_dir, args.quick, args.precision))
     print(f'{output} written')
     return 0
 

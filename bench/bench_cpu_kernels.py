@@ -106,7 +106,7 @@ def worker(workload, native):
     info = {'mkl': bool(_pywrap_util_port.IsMklEnabled()), 'tf': tf.__version__,
             'native_by_default': layers.native_dilation(),
             'onednn_env': os.environ.get('TF_ENABLE_ONEDNN_OPTS')}
-    layers.native_dilation = lambda: native  # atrous_conv2d looks the function up at each call
+    layers.native_dilation = lambda dtype=None: native  # atrous_conv2d looks the function up at each call
     begin = time.perf_counter()
     try:
         run = build(workload)

@@ -16,8 +16,10 @@ LOGITS_INIT = tf1.initializers.truncated_normal(stddev=0.01)
 
 
 def resize_bilinear(inputs, size):
-    """DeepLab's resize: bilinear with align_corners=True (keeps corner pixels aligned for odd sizes)."""
-    return tf.raw_ops.ResizeBilinear(images=inputs, size=size, align_corners=True, half_pixel_centers=False)
+    """DeepLab's resize: bilinear with align_corners=True (keeps corner pixels aligned for odd sizes), in the
+    dtype of `inputs` (the op itself always returns float32)."""
+    resized = tf.raw_ops.ResizeBilinear(images=inputs, size=size, align_corners=True, half_pixel_centers=False)
+    return layers.like(resized, inputs)
 
 
 def conv_bn(inputs, depth, kernel_size, scope, bn, weight_decay, rate=1, separable=False):
@@ -38,7 +40,8 @@ def aspp(features, bn, atrous_rates, training, weight_decay, separable):
     """
     bn = bn._replace(epsilon=layers.BATCH_NORM_EPSILON)
     size = tf.shape(features)[1:3]
-    pooled = tf.reduce_mean(features, axis=[1, 2], keepdims=True)
+    # the mean over the whole map in float32: a bfloat16 sum of a thousand values keeps three digits
+    pooled = layers.like(tf.reduce_mean(tf.cast(features, tf.float32), axis=[1, 2], keepdims=True), features)
     pooled = layers.conv2d(pooled, HEAD_DEPTH, 1, 'image_pooling', bn=bn, weight_decay=weight_decay)
     branches = [tf.tile(pooled, tf.concat([[1], size, [1]], axis=0)),
                 layers.conv2d(features, HEAD_DEPTH, 1, 'aspp0', bn=bn, weight_decay=weight_decay)]

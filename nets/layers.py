@@ -22,8 +22,9 @@ GLOROT = tf1.initializers.glorot_uniform()
 
 
 @functools.lru_cache(maxsize=None)
-def native_dilation():
-    """Whether this process has a gradient kernel for dilated tf.nn.conv2d: a GPU, or oneDNN on the CPU.
+def native_dilation(dtype=tf.float32):
+    """Whether this process has a gradient kernel for dilated tf.nn.conv2d in `dtype`: a GPU, or oneDNN on the
+    CPU (float32 and bfloat16; its float16 has none).
 
     Without oneDNN (AMD and older Intel CPUs, or TF_ENABLE_ONEDNN_OPTS=0) only the forward kernel exists, so
     atrous convolutions go through space-to-batch instead; where both work, native is faster (BENCHMARKS.md).
@@ -33,7 +34,12 @@ def native_dilation():
         onednn = _pywrap_util_port.IsMklEnabled()
     except (ImportError, AttributeError):
         onednn = False
-    return bool(onednn or tf.config.list_physical_devices('GPU'))
+    return bool(tf.config.list_physical_devices('GPU') or (onednn and dtype != tf.float16))
+
+
+def like(tensor, reference):
+    """`tensor` in the dtype of `reference`: float32 variables meet the network's compute dtype (--precision)."""
+    return tensor if tensor.dtype == reference.dtype else tf.cast(tensor, reference.dtype)
 
 
 def reachable_taps(kernel, rate, spatial_shape):
@@ -65,7 +71,7 @@ def atrous_conv2d(inputs, kernel, stride, rate, padding):
     Only the space-to-batch path drops unreachable taps: that is where they cost (a 6x6 map padded to 108x108
     at rate 18), while native dilation handles them cheaply.
     """
-    if rate == 1 or native_dilation():
+    if rate == 1 or native_dilation(inputs.dtype):
         return tf.nn.conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
                             dilations=[1, rate, rate, 1])
     kernel, rates = _applied_taps(inputs, kernel, stride, rate, padding)
@@ -108,6 +114,7 @@ def _cross_replica_moments(inputs):
 
 def batch_norm(inputs, bn, scope='BatchNorm'):
     """slim.batch_norm with scale=True: fused, moving averages updated through UPDATE_OPS when training.
+    Parameters and statistics are float32 for inputs of any precision (fused batch norm computes in float32).
 
     Under a tf.distribute strategy the moving statistics are mean-aggregated over replicas (not replica 0's);
     with `bn.sync` and several replicas, batch statistics are those of the global batch (synchronized batch
@@ -126,8 +133,9 @@ def batch_norm(inputs, bn, scope='BatchNorm'):
                                                     epsilon=bn.epsilon, is_training=False)
             return outputs
         if bn.sync and _replicas_in_sync() > 1:
-            mean, batch_variance, variance = _cross_replica_moments(inputs)
-            outputs = tf.nn.batch_normalization(inputs, mean, batch_variance, beta, gamma, bn.epsilon)
+            wide = tf.cast(inputs, tf.float32)  # global statistics in float32 whatever the compute dtype
+            mean, batch_variance, variance = _cross_replica_moments(wide)
+            outputs = like(tf.nn.batch_normalization(wide, mean, batch_variance, beta, gamma, bn.epsilon), inputs)
         else:
             outputs, mean, variance = tf1.nn.fused_batch_norm(inputs, gamma, beta, epsilon=bn.epsilon,
                                                               is_training=True)
@@ -145,7 +153,7 @@ def _finish(outputs, scope_bn, bn, activation, use_bias, channels, trainable):
         outputs = batch_norm(outputs, bn)
     elif use_bias:
         biases = tf1.get_variable('biases', [channels], initializer=tf1.zeros_initializer(), trainable=trainable)
-        outputs = tf.nn.bias_add(outputs, biases)
+        outputs = tf.nn.bias_add(outputs, like(biases, outputs))
     return activation(outputs) if activation is not None else outputs
 
 
@@ -155,7 +163,7 @@ def conv2d(inputs, num_outputs, kernel_size, scope, stride=1, rate=1, padding='S
     with tf1.variable_scope(scope):
         kernel = _weights('weights', [kernel_size, kernel_size, int(inputs.shape[-1]), num_outputs],
                           weight_decay, trainable, initializer)
-        outputs = atrous_conv2d(inputs, kernel, stride, rate, padding)
+        outputs = atrous_conv2d(inputs, like(kernel, inputs), stride, rate, padding)
         return _finish(outputs, scope, bn, activation, use_bias, num_outputs, trainable)
 
 
@@ -166,7 +174,7 @@ def depthwise_conv2d(inputs, kernel_size, scope, stride=1, rate=1, padding='SAME
     with tf1.variable_scope(scope):
         kernel = _weights('depthwise_weights', [kernel_size, kernel_size, channels, 1], weight_decay, trainable,
                           initializer)
-        outputs = atrous_depthwise_conv2d(inputs, kernel, stride, rate, padding)
+        outputs = atrous_depthwise_conv2d(inputs, like(kernel, inputs), stride, rate, padding)
         return _finish(outputs, scope, bn, activation, use_bias, channels, trainable)
 
 

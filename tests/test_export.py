@@ -154,7 +154,7 @@ def test_exported_graph_records_its_model_and_runs_any_size(exported, frozen):
     with tf1.Session(graph=frozen.graph) as sess:
         recorded = json.loads(sess.run(constant))
     assert recorded == dict({key: model_params()[key] for key in MODEL_DEFAULTS},
-                            eval_crop_size=DEFAULT_EVAL_CROP_SIZE)
+                            eval_crop_size=DEFAULT_EVAL_CROP_SIZE, precision='float32')
     assert frozen.max_side is None
 
 

@@ -8,10 +8,12 @@ from utils.runtime.model_config import (
     BATCH_NORM_DECAY,
     DECODER_OUTPUT_STRIDES,
     DEFAULT_EVAL_CROP_SIZE,
+    DEFAULT_PRECISION,
     MODEL_DEFAULTS,
     MODEL_VARIANTS,
     NORMALIZATIONS,
     OUTPUT_STRIDES,
+    PRECISIONS,
     resolve_model_params,
     saved_model_params,
 )
@@ -149,7 +151,17 @@ def add_predict_flags(parser):
     parser.add_argument('--add_flipped_images', action='store_true',
                         help='Also average over left-right flipped inputs.')
     add_eval_crop_flag(parser)
+    add_precision_flag(parser)
     add_model_flags(parser)
+
+
+def add_precision_flag(parser):
+    """`--precision`: the arithmetic of the network's convolutions (utils.runtime.precision)."""
+    parser.add_argument('--precision', choices=PRECISIONS, default=DEFAULT_PRECISION,
+                        help='Arithmetic of the network: bfloat16 on CPUs with AVX512-BF16 or AMX and on recent GPUs, '
+                             'float16 on GPUs (training with dynamic loss scaling); variables, checkpoints, batch '
+                             'norm, loss and softmax stay float32, so checkpoints move freely between precisions '
+                             '(default: %(default)s, as the published numbers).')
 
 
 def add_eval_crop_flag(parser):
@@ -170,8 +182,12 @@ def prediction_source(args, with_probabilities=False):
         if with_probabilities:
             raise UserError(f'{args.frozen_graph}: frozen graphs give labels only; pass the checkpoint '
                             '(--model_dir) to save probabilities')
+        if args.precision != DEFAULT_PRECISION:
+            raise UserError(f'{args.frozen_graph}: --precision needs a checkpoint (--model_dir); a frozen graph runs '
+                            'in the precision it was exported in (export_model.py --precision)')
         return {'frozen_graph': args.frozen_graph}
-    return {'model_dir': args.model_dir, 'params': model_params(args), 'scales': tuple(args.inference_scales),
+    return {'model_dir': args.model_dir, 'params': dict(model_params(args), precision=args.precision),
+            'scales': tuple(args.inference_scales),
             'flip': args.add_flipped_images, 'eval_crop_size': eval_crop_size_of(args),
             'with_probabilities': with_probabilities}
 

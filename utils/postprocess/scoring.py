@@ -105,10 +105,11 @@ def score_folders(pred_dirs, gt_dir, ids, num_classes, num_workers=None):
     return collect(results, result_names(pred_dirs), num_classes)
 
 
-def write_json(path, scores):
-    """The summary of one result, or {result name: summary} for several, as JSON (atomic)."""
+def write_json(path, scores, settings=None):
+    """The summary of one result (with `settings`, how it was computed, beside it), or {result name: summary}
+    for several, as JSON (atomic)."""
     summaries = {name: metrics.summary(conf) for name, conf in scores.confusion.items()}
-    data = next(iter(summaries.values())) if len(summaries) == 1 else summaries
+    data = dict(next(iter(summaries.values())), **settings or {}) if len(summaries) == 1 else summaries
     with atomic_path(path) as tmp:
         with open(tmp, 'w', encoding='utf-8') as handle:
             json.dump(data, handle, indent=2)
@@ -126,11 +127,12 @@ def write_per_image_csv(path, scores):
                                      row.pixels])
 
 
-def write_outputs(scores, output_json=None, per_image_csv=None, plot=None):
-    """Print the table and write whichever of the JSON, per-image CSV and bar chart were asked for."""
+def write_outputs(scores, output_json=None, per_image_csv=None, plot=None, settings=None):
+    """Print the table and write whichever of the JSON (with `settings`), per-image CSV and bar chart were
+    asked for."""
     metrics.report(scores.confusion)
     if output_json:
-        write_json(output_json, scores)
+        write_json(output_json, scores, settings)
     if per_image_csv:
         write_per_image_csv(per_image_csv, scores)
     if plot:

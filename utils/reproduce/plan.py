@@ -5,6 +5,7 @@ import os
 
 from utils.cli.commands import Command
 from utils.reproduce.sources import ROWS, SBD, SLIM, VOC_TEST, VOC_TRAINVAL, ZOO
+from utils.runtime.model_config import DEFAULT_PRECISION
 
 Stage = collections.namedtuple('Stage', 'name description commands outputs needs')
 Stage.__doc__ = ('A stage: its name, what it does, its commands, the paths it makes (removed to redo it; never an '
@@ -151,12 +152,17 @@ def _records_stage(layout, mode):
         '--num_shards', mode['num_shards'], '--overwrite'])]
 
 
-def _train_stage(layout, mode, num_gpus):
+def _precision_flags(precision):
+    """--precision for the commands that run our networks, left out at the default (the published float32)."""
+    return [] if precision == DEFAULT_PRECISION else ['--precision', precision]
+
+
+def _train_stage(layout, mode, num_gpus, precision):
     gpus = ['--num_gpus', str(num_gpus)] if num_gpus is not None else []
     return [Command('train', [
         '--model_dir', layout.model, '--data_dir', layout.records,
         '--pre_trained_model', layout.slim_checkpoint(mode['variant']), '--model_variant', mode['variant'],
-        *mode['train'], *TRAIN_SEED, *gpus])]
+        *mode['train'], *TRAIN_SEED, *gpus, *_precision_flags(precision)])]
 
 
 def _inference(layout, list_name, output, source, extra=()):
@@ -173,20 +179,20 @@ def _score(layout, names, list_name, output_json, plot=None):
         '--output_json', os.path.join(layout.scores, output_json), *(['--plot', plot] if plot else [])])
 
 
-def _evaluate_stage(layout, mode):
-    model = ['--model_dir', layout.model, *mode['predict']]
+def _evaluate_stage(layout, mode, precision):
+    model = ['--model_dir', layout.model, *mode['predict'], *_precision_flags(precision)]
     tta = ['--inference_scales', *mode['scales'], '--add_flipped_images']
     return [_inference(layout, 'val', 'deeplabv3', model),
             _inference(layout, 'val_test', 'deeplabv3_msflip', model, [*tta, '--save_probabilities']),
             _score(layout, ['deeplabv3', 'deeplabv3_msflip'], 'val', 'deeplabv3.json')]
 
 
-def _zoo_stage(layout, mode):
+def _zoo_stage(layout, mode, precision):
     commands = []
     for name in ZOO:
         graph = ['--frozen_graph', os.path.join(layout.zoo_dir(name), 'frozen_inference_graph.pb')]
         ckpt = ['--model_dir', os.path.join(layout.zoo_dir(name), 'model.ckpt'), '--output_stride',
-                mode['zoo_output_stride'], *mode['predict']]
+                mode['zoo_output_stride'], *mode['predict'], *_precision_flags(precision)]
         commands.append(_inference(layout, 'val_test', name, graph))
         commands.append(_inference(layout, 'val_test', f'{name}_ckpt', ckpt, ['--save_probabilities']))
     names = [n for name in ZOO for n in (name, f'{name}_ckpt')]
@@ -225,11 +231,12 @@ def _package_stage(layout):
         '--image_list', layout.list('test'), '--image_data_dir', layout.run_images]) for name in SUBMISSIONS]
 
 
-def _report_stage(layout, quick):
+def _report_stage(layout, quick, precision):
     names = list(ROWS)
     return [_score(layout, names, 'val', 'val.json'),
             _score(layout, names, 'val_check', 'val_check.json', layout.path('iou_val_check.png')),
-            Command('write_results', ['--work_dir', layout.work, *(['--quick'] if quick else [])])]
+            Command('write_results', ['--work_dir', layout.work, *(['--quick'] if quick else []),
+                                      *_precision_flags(precision)])]
 
 
 def _outputs(layout, name, commands):
@@ -261,8 +268,9 @@ def row_description(name, quick=False):
                                          scales=f'{scales[0]}-{scales[-1]}' if len(scales) > 2 else ', '.join(scales))
 
 
-def build_plan(layout, quick=False, mirror=None, num_gpus=None, checksums=None):
-    """Every stage of the reproduction, in order; `checksums` ({file name: MD5}) replace the published MD5s."""
+def build_plan(layout, quick=False, mirror=None, num_gpus=None, checksums=None, precision=DEFAULT_PRECISION):
+    """Every stage of the reproduction, in order; `checksums` ({file name: MD5}) replace the published MD5s;
+    `precision` is that of training and of the checkpoints' predictions (the zoo's frozen graphs have their own)."""
     mode = QUICK if quick else FULL
     checksums = checksums or {}
     stages = [
@@ -271,13 +279,14 @@ def build_plan(layout, quick=False, mirror=None, num_gpus=None, checksums=None):
         ('labels', 'SegmentationClassAug, train_aug and the run\'s lists', _labels_stage(layout, mode)),
         ('records', 'TFRecords of train_aug and val', _records_stage(layout, mode)),
         ('train', f'DeepLabv3 {mode["variant"]} from the slim ImageNet checkpoint',
-         _train_stage(layout, mode, num_gpus)),
-        ('evaluate', 'our model on val (single scale; scales + flip, also on test)', _evaluate_stage(layout, mode)),
-        ('zoo', 'the two model-zoo DeepLabv3+ models on val and test', _zoo_stage(layout, mode)),
+         _train_stage(layout, mode, num_gpus, precision)),
+        ('evaluate', 'our model on val (single scale; scales + flip, also on test)',
+         _evaluate_stage(layout, mode, precision)),
+        ('zoo', 'the two model-zoo DeepLabv3+ models on val and test', _zoo_stage(layout, mode, precision)),
         ('stack', 'hard vote and soft (probability) ensemble of the three', _stack_stage(layout)),
         ('crf', 'DenseCRF tuned on val_tune, applied to val and test', _crf_stage(layout, mode)),
         ('package', 'PASCAL-server tarballs of the test results (comp6)', _package_stage(layout)),
-        ('report', 'score every row on val and val_check, write RESULTS.md', _report_stage(layout, quick)),
+        ('report', 'score every row on val and val_check, write RESULTS.md', _report_stage(layout, quick, precision)),
     ]
     return [Stage(name, description, commands, _outputs(layout, name, commands), NEEDS[name])
             for name, description, commands in stages]

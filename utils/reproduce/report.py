@@ -9,6 +9,7 @@ from utils.postprocess.crf import NO_CRF_JSON
 from utils.reproduce.plan import STAGE_NAMES, SUBMISSIONS, Layout, build_plan, row_description
 from utils.reproduce.run import stage_times
 from utils.reproduce.sources import ROWS
+from utils.runtime.model_config import DEFAULT_PRECISION
 
 TUNED = ('stack_hard_crf', 'stack_soft_crf')  # rows whose parameters were chosen on val_tune
 
@@ -93,11 +94,16 @@ def submissions_list(layout, quick):
     return '\n'.join(lines)
 
 
-def results_markdown(work_dir, quick=False):
-    """The whole RESULTS.md text of the run in `work_dir`."""
+def results_markdown(work_dir, quick=False, precision=DEFAULT_PRECISION):
+    """The whole RESULTS.md text of the run in `work_dir`, whose training and checkpoint predictions ran in
+    `precision`."""
     layout = Layout(work_dir)
     mode = ('quick run (--quick: ResNet-v2-50, two training steps, a few images): the numbers show the chain '
             'works, not what the models reach' if quick else 'full run (seed and published settings)')
+    mode += f'; training and checkpoint predictions in {precision}'
+    if precision != DEFAULT_PRECISION:
+        mode += ' (the published numbers are float32)'
+
     parts = [
         '# Reproduction results', '',
         f'{mode}; written {time.strftime("%Y-%m-%d %H:%M")} by `write_results.py`. mIoU in %, VOC devkit '

@@ -17,6 +17,7 @@ from utils.common.files import atomic_path
 from utils.runtime import checkpoints
 from utils.runtime.frozen_graph import INPUT_NAME, MODEL_PARAMS_NAME, PREDICTIONS_NAME, PROBABILITIES_NAME
 from utils.runtime.model_config import MODEL_DEFAULTS, resolve_model_params
+from utils.runtime.precision import precision_of
 
 tf1 = tf.compat.v1
 
@@ -28,15 +29,16 @@ def build_inference_graph(params, predict_fn, eval_crop_size=None):
 
     Images are padded to `eval_crop_size` as evaluate.py and inference.py pad them (larger ones run whole),
     so the graph gives their predictions for any image size. The model description is kept in the graph as
-    the string constant MODEL_PARAMS_NAME (JSON), which also tells our graphs from the model zoo's.
+    the string constant MODEL_PARAMS_NAME (JSON, with the precision), which also tells our graphs from the model
+    zoo's. Probabilities are float32 in every precision.
     """
     images = tf1.placeholder(tf.uint8, [1, None, None, 3], name=INPUT_NAME)
     probabilities = predict_fn(tf.cast(images, tf.float32), params, eval_crop_size=eval_crop_size)
     probabilities = tf.identity(probabilities, name=PROBABILITIES_NAME)
     predictions = tf.argmax(probabilities, axis=3, output_type=tf.int32, name=PREDICTIONS_NAME)
-    description = dict(resolve_model_params(params), eval_crop_size=eval_crop_size)
-    tf.constant(json.dumps({key: description[key] for key in (*MODEL_DEFAULTS, 'eval_crop_size')}, sort_keys=True),
-                name=MODEL_PARAMS_NAME)
+    description = dict(resolve_model_params(params), eval_crop_size=eval_crop_size, precision=precision_of(params))
+    tf.constant(json.dumps({key: description[key] for key in (*MODEL_DEFAULTS, 'eval_crop_size', 'precision')},
+                           sort_keys=True), name=MODEL_PARAMS_NAME)
     return images, {PREDICTIONS_NAME: predictions, PROBABILITIES_NAME: probabilities}
 
 

@@ -33,6 +33,10 @@ MODEL_DEFAULTS = {
     'input_normalization': None,
     'batch_norm_decay': BATCH_NORM_DECAY,
 }
+# Arithmetic of the network: variables, checkpoints, batch-norm statistics, loss and softmax stay float32 in
+# every one (utils.runtime.precision). float32 is the default: the published numbers are float32.
+PRECISIONS = ('float32', 'bfloat16', 'float16')
+DEFAULT_PRECISION = 'float32'
 PARAMS_FILE = 'deeplab_params.json'
 DEFAULT_EVAL_CROP_SIZE = [513, 513]  # upstream eval.py's eval_crop_size
 
@@ -57,10 +61,14 @@ def saved_model_params(model_dir):
 
 
 def save_model_params(model_dir, params):
-    """Record the model description next to the checkpoints."""
+    """Record the model description next to the checkpoints, and the --precision of the training run that
+    wrote it (`training_precision`; the description alone decides how the checkpoints are read)."""
+    record = {key: params[key] for key in MODEL_DEFAULTS}
+    if params.get('precision'):
+        record['training_precision'] = params['precision']
     with atomic_path(os.path.join(model_dir, PARAMS_FILE)) as tmp:
         with open(tmp, 'w', encoding='utf-8') as handle:
-            json.dump({key: params[key] for key in MODEL_DEFAULTS}, handle, indent=2, sort_keys=True)
+            json.dump(record, handle, indent=2, sort_keys=True)
 
 
 def _check_triple(params, key):
