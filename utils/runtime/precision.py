@@ -52,8 +52,8 @@ def onednn_enabled():
 
 @functools.lru_cache(maxsize=None)
 def slow_precision_note(precision, instruction_sets=None, onednn=None, gpu=None):
-    """One line saying why `precision` runs slower than float32 here, or None where it runs natively: bfloat16
-    needs a GPU or oneDNN on a CPU with AVX512-BF16 or AMX; float16 needs a GPU."""
+    """One line saying why `precision` gains nothing over float32 here, or None where it runs natively: bfloat16
+    needs a GPU or oneDNN on a CPU with AVX512-BF16 or AMX; float16 needs a GPU (on a CPU it is slower)."""
     instruction_sets = cpu_flags() if instruction_sets is None else instruction_sets
     onednn = onednn_enabled() if onednn is None else onednn
     gpu = bool(tf.config.list_physical_devices('GPU')) if gpu is None else gpu
@@ -64,11 +64,11 @@ def slow_precision_note(precision, instruction_sets=None, onednn=None, gpu=None)
                 'to float32 for every product, slower than float32 (float16 is for GPUs; on a CPU use bfloat16)')
     missing = [flag for flag in NATIVE_BFLOAT16_FLAGS if flag not in instruction_sets]
     if len(missing) == len(NATIVE_BFLOAT16_FLAGS):
-        return (f'--precision bfloat16: this CPU has neither {" nor ".join(NATIVE_BFLOAT16_FLAGS)}, so bfloat16 '
-                'is converted to float32 for every product, slower than float32')
+        return (f'--precision bfloat16: this CPU has neither {" nor ".join(NATIVE_BFLOAT16_FLAGS)}, so it has no '
+                'bfloat16 arithmetic: expect no gain over float32')
     if not onednn:
         return ('--precision bfloat16 with oneDNN off (TF_ENABLE_ONEDNN_OPTS=0): TensorFlow\'s own kernels convert '
-                'bfloat16 to float32 for every product, slower than float32')
+                'bfloat16 to float32 for every product, no faster than float32 (BENCHMARKS.md)')
     return None
 
 
