@@ -23,13 +23,12 @@ Usage: .venv/bin/python bench/bench_cpu_kernels.py [--repeats 3] [--workloads fo
 """
 import argparse
 import datetime
-import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from workers import cpu_model, interleave, serve  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (label, TF_ENABLE_ONEDNN_OPTS, native dilation); the first is the default that ratios are taken against.
@@ -43,30 +42,11 @@ WORKLOADS = {
     'xception': ('v3+ Xception-65 dec4 forward 513 (s)',
                  ['--model_variant', 'xception_65', '--decoder_output_stride', '4'], 1, 513),
 }
-MARK = 'BENCH '  # prefix of the worker's report lines on stdout
-
-
-def _report(**fields):
-    print(MARK + json.dumps(fields), flush=True)
-
-
-def _first_line(err):
-    """The error's own first line: a graph execution error's message comes after where its node was defined."""
-    lines = [line.rstrip() for line in getattr(err, 'message', str(err)).splitlines() if line.strip()]
-    node = next((line[len('Node: '):].strip("'") for line in lines if line.startswith('Node: ')), None)
-    # not the header, the traceback (indented) or the node lines
-    own = [line for line in lines if not line[0].isspace()
-           and not line.startswith(('Graph execution error', 'Detected at node', 'Node: '))]
-    text = (own or lines or [''])[0].strip()
-    return f'{type(err).__name__}: {text}' + (f' (node {node})' if node else '')
-
-
 def build(workload):
     """The workload's graph in a session, variables initialised; returns run() -> None for one step."""
-    import numpy as np
     import tensorflow as tf
+    from workloads import deeplab_step
 
-    import deeplab_model
     from utils.cli.flags import add_model_flags, model_params
 
     tf1 = tf.compat.v1
@@ -74,21 +54,9 @@ def build(workload):
     parser = argparse.ArgumentParser()
     add_model_flags(parser)
     params = model_params(parser.parse_args(flags + ['--output_stride', '16']), saved={})
-    rng = np.random.default_rng(0)
     graph = tf.Graph()
     with graph.as_default():
-        images = tf1.placeholder(tf.float32, [batch, size, size, 3])
-        feed = {images: rng.uniform(0, 255, (batch, size, size, 3))}
-        if workload == 'train':
-            params.update(initial_learning_rate=7e-3, end_learning_rate=0.0, max_iter=30000, momentum=0.9)
-            labels = tf1.placeholder(tf.int32, [batch, size, size])
-            feed[labels] = rng.integers(0, params['num_classes'], (batch, size, size))
-            logits = deeplab_model.upsampled_logits(images, params, training=True)
-            cross_entropy, _ = deeplab_model.segmentation_loss(logits, labels, params['num_classes'])
-            total_loss = cross_entropy + tf.add_n(tf1.losses.get_regularization_losses())
-            fetch, _ = deeplab_model._train_op(total_loss, params)  # pylint: disable=protected-access
-        else:
-            fetch = deeplab_model.predict_probabilities(images, params)
+        fetch, feed = deeplab_step(params, workload == 'train', batch, size)
         sess = tf1.Session(graph=graph)
         sess.run(tf1.global_variables_initializer())
     return lambda: sess.run(fetch, feed)
@@ -107,87 +75,15 @@ def worker(workload, native):
             'native_by_default': layers.native_dilation(),
             'onednn_env': os.environ.get('TF_ENABLE_ONEDNN_OPTS')}
     layers.native_dilation = lambda dtype=None: native  # atrous_conv2d looks the function up at each call
-    begin = time.perf_counter()
-    try:
-        run = build(workload)
-        info['build_s'] = time.perf_counter() - begin
-        begin = time.perf_counter()
-        run()
-        info['warmup_s'] = time.perf_counter() - begin
-    except Exception as err:  # reported, not hidden: 'oneDNN off + native' cannot train
-        _report(error=_first_line(err), **info)
-        return 0
-    _report(ready=True, **info)
-    for line in sys.stdin:
-        if line.strip() != 'run':
-            break
-        begin = time.perf_counter()
-        run()
-        _report(seconds=time.perf_counter() - begin)
-    return 0
-
-
-class Worker:
-    """A worker process and its line protocol."""
-
-    def __init__(self, workload, label, onednn, native):
-        env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL='2')
-        self.label = label
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), '--worker', workload, '--native', str(int(native))],
-            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-
-    def read(self):
-        for line in self.proc.stdout:
-            if line.startswith(MARK):
-                return json.loads(line[len(MARK):])
-        return {'error': f'worker exited with status {self.proc.wait()} without a report'}
-
-    def run(self):
-        self.proc.stdin.write('run\n')
-        self.proc.stdin.flush()
-        return self.read()['seconds']
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-        self.proc.wait()
+    return serve(lambda: build(workload), info)  # 'oneDNN off + native' cannot train: reported, not hidden
 
 
 def measure(workload, repeats, log):
     """{label: info dict with 'times' or 'error'} for one workload, configurations interleaved."""
-    workers, results = {}, {}
-    for label, onednn, native in CONFIGS:  # one at a time: warm-ups do not compete for the cores
-        worker_ = Worker(workload, label, onednn, native)
-        info = worker_.read()
-        results[label] = info
-        log(f'  {workload:9s} {label:28s} oneDNN really on: {info.get("mkl")}; '
-            + (f'build {info["build_s"]:.1f} s, warm-up {info["warmup_s"]:.2f} s' if 'error' not in info
-               else f'FAILS: {info["error"]}'))
-        if 'error' in info:
-            worker_.close()
-        else:
-            workers[label] = worker_
-            info['times'] = []
-    for round_ in range(repeats):
-        for label, worker_ in workers.items():
-            results[label]['times'].append(worker_.run())
-        log(f'  {workload:9s} round {round_ + 1}: '
-            + ', '.join(f'{label} {results[label]["times"][-1]:.2f}' for label in workers))
-    for worker_ in workers.values():
-        worker_.close()
-    return results
-
-
-def cpu_model():
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as handle:
-            for line in handle:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
+    specs = {label: ([sys.executable, os.path.abspath(__file__), '--worker', workload, '--native', str(int(native))],
+                     {'TF_ENABLE_ONEDNN_OPTS': onednn, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+             for label, onednn, native in CONFIGS}
+    return interleave(specs, repeats, log, workload)
 
 
 def cell(info):

@@ -61,7 +61,6 @@ def build_tf(workload, precision, grappler):
     import numpy as np
     import tensorflow as tf
 
-    import deeplab_model
     from utils.runtime.model_config import resolve_model_params
     tf1 = tf.compat.v1
     rng = np.random.default_rng(0)
@@ -74,20 +73,11 @@ def build_tf(workload, precision, grappler):
             product = tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], tf.float32))
             feed, fetch = {}, product
         else:
+            from workloads import deeplab_step
             params = dict(resolve_model_params({'model_variant': 'resnet_v2_101', 'output_stride': 16}),
-                          precision=precision, initial_learning_rate=7e-3, end_learning_rate=0.0, max_iter=30000)
-            batch = TRAIN_BATCH if workload == 'train' else 1
-            images = tf1.placeholder(tf.float32, [batch, SIDE, SIDE, 3])
-            feed = {images: rng.uniform(0, 255, (batch, SIDE, SIDE, 3))}
-            if workload == 'train':
-                labels = tf1.placeholder(tf.int32, [batch, SIDE, SIDE])
-                feed[labels] = rng.integers(0, params['num_classes'], (batch, SIDE, SIDE))
-                logits = deeplab_model.upsampled_logits(images, params, training=True)
-                cross_entropy, _ = deeplab_model.segmentation_loss(logits, labels, params['num_classes'])
-                total_loss = cross_entropy + tf.add_n(tf1.losses.get_regularization_losses())
-                fetch, _ = deeplab_model._train_op(total_loss, params)  # pylint: disable=protected-access
-            else:
-                fetch = deeplab_model.predict_probabilities(images, params)
+                          precision=precision)
+            fetch, feed = deeplab_step(params, workload == 'train', TRAIN_BATCH if workload == 'train' else 1,
+                                       SIDE)
         sess = tf1.Session(graph=graph, config=session_config(grappler))
         sess.run(tf1.global_variables_initializer())
     return lambda: sess.run(fetch, feed)
