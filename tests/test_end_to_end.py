@@ -31,7 +31,7 @@ def test_demo_pipeline_runs_every_stage(tmp_path, capsys):
             assert result.mode == 'P' and result.size == image.size
             assert set(np.unique(np.asarray(result))) <= set(range(21))
     probabilities = np.load(os.path.join(out, 'results', 'deeplabv3', 'probabilities', val_ids[0] + '.npz'))
-    assert probabilities['probabilities'].dtype == np.float16
+    assert probabilities['probabilities'].dtype == np.uint8
     assert probabilities['probabilities'].shape[2] == 21
 
     with open(os.path.join(out, 'scores.json')) as handle:

@@ -9,6 +9,7 @@ from conftest import write_voc_with_model
 import evaluate
 import inference
 from utils.common.errors import run_cli
+from utils.postprocess.probabilities import read_probabilities
 from utils.runtime import predict
 from utils.runtime.model_config import MODEL_DEFAULTS
 
@@ -44,7 +45,7 @@ def probabilities(voc, out, *extra):
     assert run_cli(inference.main, ['--image_data_dir', str(voc / 'JPEGImages'), '--image_list', str(voc / 'val.txt'),
                                     '--model_dir', str(voc / 'model'), '--output_dir', str(out),
                                     '--save_probabilities', *SMALL, *extra]) == 0
-    return {i: np.load(out / 'probabilities' / f'{i}.npz')['probabilities'].astype(np.float32) for i in SIZES}
+    return {i: read_probabilities(str(out / 'probabilities' / f'{i}.npz'), PARAMS['num_classes']) for i in SIZES}
 
 
 def test_inference_tta_flags_reach_the_predictor_and_change_the_probabilities(voc, tmp_path, predictor_calls):

@@ -66,9 +66,12 @@ def void_band(label, radius=VOID_RADIUS):
     return band
 
 
-def make_sample(rng, with_void=True):
-    """One synthetic (image uint8 [H, W, 3], label uint8 [H, W]) pair with 1-3 objects."""
+def make_sample(rng, with_void=True, size=None):
+    """One synthetic (image uint8 [H, W, 3], label uint8 [H, W]) pair with 1-3 objects; `size` (height, width)
+    fixes the size, else each side is drawn from MIN_SIDE..MAX_SIDE."""
     height, width = (int(v) for v in rng.integers(MIN_SIDE, MAX_SIDE + 1, size=2))
+    if size:
+        height, width = size
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
     image = _background(height, width, rng)
     label = np.zeros((height, width), dtype=np.uint8)
@@ -94,8 +97,9 @@ def _write_list(path, ids):
         handle.write(''.join(f'{i}\n' for i in ids))
 
 
-def make_demo_voc(root, num_train=80, num_val=20, num_test=4, seed=0):
-    """Write the demo data set under `root` in the VOC layout; deterministic from `seed`. Returns its paths.
+def make_demo_voc(root, num_train=80, num_val=20, num_test=4, seed=0, image_size=None):
+    """Write the demo data set under `root` in the VOC layout; deterministic from `seed`; every image
+    `image_size` (height, width) when given (e.g. VOC's typical 375 x 500). Returns its paths.
 
     Keys: root, image_dir (JPEGImages), label_dir (SegmentationClass, palette PNGs with the void band),
     aug_label_dir (SegmentationClassAug, grayscale PNGs, same values), list_dir and
@@ -112,7 +116,7 @@ def make_demo_voc(root, num_train=80, num_val=20, num_test=4, seed=0):
         os.makedirs(paths[key], exist_ok=True)
     ids = [ID_FORMAT.format(k + 1) for k in range(num_train + num_val + num_test)]
     for k, ident in enumerate(ids):
-        image, label = make_sample(np.random.default_rng([seed, k]))
+        image, label = make_sample(np.random.default_rng([seed, k]), size=image_size)
         Image.fromarray(image).save(os.path.join(paths['image_dir'], ident + '.jpg'), quality=90)
         if k < num_train + num_val:
             label_image(label).save(os.path.join(paths['label_dir'], ident + '.png'))

@@ -1,6 +1,7 @@
-"""Saved softmax probabilities: one compressed float16 .npz per image (key `probabilities`, [H, W, C]), as
-inference.py --save_probabilities writes them and the CRF and the soft ensemble read them (refusing files that
-hold no probabilities)."""
+"""Saved softmax probabilities: one compressed .npz per image (key `probabilities`, [H, W, C]) in uint8 steps of
+1/255 that sum to exactly 255 per pixel, as inference.py --save_probabilities and the soft ensemble write them and
+the CRF and the soft ensemble read them (refusing files that hold no probabilities). Files written before, in
+float16, read as they did."""
 import zipfile
 
 import numpy as np
@@ -9,20 +10,39 @@ from utils.common.errors import UserError
 from utils.common.files import atomic_path
 
 PROBABILITY_KEY = 'probabilities'
-# How far a pixel's stored probabilities may sum from 1. float16 storage moves a sum by at most 2**-11 (about 5e-4),
-# and the soft ensemble stores its average again; 0.01 leaves room for both and still refuses logits or sums of 5.
+# Stored probabilities are integers in 1/PROBABILITY_STEPS (uint8): each within one step of the float32 value,
+# every pixel's sum exact.
+PROBABILITY_STEPS = 255
+# How far a pixel's stored probabilities may sum from 1. Files in steps sum to 1 exactly; float16 files (written
+# before) move a sum by up to 2**-11 per class; 0.01 leaves room for those and still refuses logits or sums of 5.
 PROBABILITY_SUM_TOLERANCE = 0.01
 
 
+def quantize(probabilities, steps=PROBABILITY_STEPS):
+    """Integers [H, W, C] that sum to `steps` at every pixel, each within one step of probability x steps:
+    largest-remainder rounding (plain rounding would move a pixel's sum by up to C/2 steps)."""
+    prob = np.asarray(probabilities, dtype=np.float32)
+    scaled = prob * (steps / prob.sum(axis=2, keepdims=True))
+    whole = np.floor(scaled)
+    deficit = steps - whole.sum(axis=2, keepdims=True)
+    largest_remainder_first = np.argsort(whole - scaled, axis=2)
+    bump = np.arange(prob.shape[2]) < deficit
+    np.put_along_axis(whole, largest_remainder_first,
+                      np.take_along_axis(whole, largest_remainder_first, axis=2) + bump, axis=2)
+    return whole.astype(np.uint8 if steps < 256 else np.uint16)
+
+
 def save_probabilities(path, probabilities):
-    """Write per-class probabilities [H, W, C] as compressed float16 under the key `probabilities`."""
+    """Write per-class probabilities [H, W, C] (each pixel summing to 1) compressed, as uint8 in
+    1/PROBABILITY_STEPS under the key `probabilities`."""
     with atomic_path(path) as tmp:
         with open(tmp, 'wb') as handle:
-            np.savez_compressed(handle, **{PROBABILITY_KEY: probabilities.astype(np.float16)})
+            np.savez_compressed(handle, **{PROBABILITY_KEY: quantize(probabilities)})
 
 
 def read_probabilities(path, num_classes):
-    """Softmax maps [H, W, C] from a saved .npz file; UserError naming the file when it is not one."""
+    """Softmax maps [H, W, C] from a saved .npz file (float32 from steps, float16 as stored); UserError naming
+    the file when it is not one."""
     try:
         with np.load(path) as data:
             if PROBABILITY_KEY not in data.files:
@@ -32,6 +52,8 @@ def read_probabilities(path, num_classes):
         raise UserError(f'{path}: unreadable probability file ({err})') from None
     if prob.ndim != 3 or prob.shape[2] != num_classes or not prob.size:
         raise UserError(f'{path}: probabilities have shape {prob.shape}, expected [H, W, {num_classes}]')
+    if prob.dtype == np.uint8:
+        prob = prob.astype(np.float32) / PROBABILITY_STEPS
     check_probabilities(path, prob)
     return prob
 
