@@ -8,7 +8,6 @@ probability at any pixel. Needs a finished `demo.py --output_dir DIR` (its model
 Usage: .venv/bin/python bench/bench_precision_accuracy.py --demo_dir demo_output [--precisions bfloat16 float16]
 """
 import argparse
-import json
 import os
 import sys
 
@@ -21,27 +20,15 @@ from utils.cli.environment import tensorflow_defaults  # noqa: E402
 tensorflow_defaults()
 
 import numpy as np  # noqa: E402
+from workloads import checkpoint_outputs, write_rows  # noqa: E402
 
-import deeplab_model  # noqa: E402
 from utils.common.files import read_id_list  # noqa: E402
 from utils.data.voc import read_label  # noqa: E402
 from utils.postprocess import metrics  # noqa: E402
-from utils.runtime import predict  # noqa: E402
 from utils.runtime.image_feed import read_images  # noqa: E402
 from utils.runtime.model_config import saved_model_params  # noqa: E402
 
 SETTINGS = {'single scale': ((1.0,), False), '6 scales + flip': ((0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True)}
-
-
-def outputs(model_dir, images, precision, scales, flip, crop):
-    """[(labels, probabilities)] of every image from the checkpoint in `model_dir` in `precision`."""
-    params = dict(saved_model_params(model_dir), precision=precision)
-    predictor = predict.CheckpointPredictor(model_dir, params, deeplab_model.predict_probabilities, scales, flip,
-                                            eval_crop_size=[crop, crop])
-    try:
-        return [predictor(image, with_probabilities=True) for image in images]
-    finally:
-        predictor.close()
 
 
 def miou(results, truths, num_classes):
@@ -67,9 +54,9 @@ def main(argv=None):
         model_dir = os.path.join(args.demo_dir, 'models', model)
         num_classes = saved_model_params(model_dir)['num_classes']
         for setting, (scales, flip) in SETTINGS.items():
-            reference = outputs(model_dir, images, 'float32', scales, flip, args.crop)
+            reference = checkpoint_outputs(model_dir, images, 'float32', scales, flip, args.crop)
             for precision in args.precisions:
-                lowered = outputs(model_dir, images, precision, scales, flip, args.crop)
+                lowered = checkpoint_outputs(model_dir, images, precision, scales, flip, args.crop)
                 equal = sum(int((a[0] == b[0]).sum()) for a, b in zip(reference, lowered))
                 total = sum(a[0].size for a in reference)
                 row = {'model': model, 'test_time': setting, 'precision': precision,
@@ -81,9 +68,7 @@ def main(argv=None):
                 print(f'| {model} | {setting} | {precision} | {100 * row["labels_equal"]:.3f} | '
                       f'{100 * row["miou_float32"]:.2f} | {100 * row["miou"]:.2f} | '
                       f'{row["max_probability_difference"]:.3f} |', flush=True)
-    if args.json:
-        with open(args.json, 'w', encoding='utf-8') as handle:
-            json.dump(rows, handle, indent=1)
+    write_rows(args.json, rows)
     return 0
 
 

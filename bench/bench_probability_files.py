@@ -11,7 +11,6 @@ Needs a finished `demo.py --output_dir DIR` (its models/ and VOC2012/).
 Usage: .venv/bin/python bench/bench_probability_files.py --demo_dir demo_output [--num_voc_size 10]
 """
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -26,16 +25,14 @@ from utils.cli.environment import tensorflow_defaults  # noqa: E402
 tensorflow_defaults()
 
 import numpy as np  # noqa: E402
+from workloads import checkpoint_outputs, write_rows  # noqa: E402
 
-import deeplab_model  # noqa: E402
 from utils.common.files import read_id_list  # noqa: E402
 from utils.data.demo_data import make_demo_voc  # noqa: E402
 from utils.postprocess import crf  # noqa: E402
 from utils.postprocess.probabilities import PROBABILITY_KEY, read_probabilities, save_probabilities  # noqa: E402
 from utils.postprocess.soft_voting import average  # noqa: E402
-from utils.runtime import predict  # noqa: E402
 from utils.runtime.image_feed import read_images  # noqa: E402
-from utils.runtime.model_config import saved_model_params  # noqa: E402
 
 SOURCES = (('deeplabv3', (1.0,), False), ('deeplabv3plus', (1.0,), False),
            ('deeplabv3', (0.75, 1.0, 1.25), True))
@@ -54,17 +51,9 @@ ENCODINGS = {'float16 (before)': save_float16, 'uint8 in 1/255 (now)': save_prob
 
 def float32_probabilities(demo_dir, images, crop):
     """[[probabilities per image] per source] in float32."""
-    results = []
-    for model, scales, flip in SOURCES:
-        model_dir = os.path.join(demo_dir, 'models', model)
-        predictor = predict.CheckpointPredictor(model_dir, saved_model_params(model_dir),
-                                                deeplab_model.predict_probabilities, scales, flip,
-                                                eval_crop_size=[crop, crop])
-        try:
-            results.append([predictor(image, with_probabilities=True)[1] for image in images])
-        finally:
-            predictor.close()
-    return results
+    return [[probabilities for _, probabilities in checkpoint_outputs(
+        os.path.join(demo_dir, 'models', model), images, 'float32', scales, flip, crop)]
+        for model, scales, flip in SOURCES]
 
 
 def downstream_labels(images, sources):
@@ -138,9 +127,7 @@ def main(argv=None):
         for name, images in sets.items():
             rows += measure(name, images, float32_probabilities(args.demo_dir, images, args.crop), scratch)
     print_rows(rows)
-    if args.json:
-        with open(args.json, 'w', encoding='utf-8') as handle:
-            json.dump(rows, handle, indent=1)
+    write_rows(args.json, rows)
     return 0
 
 

@@ -1,9 +1,13 @@
-"""The TensorFlow workloads the CPU benchmarks time: DeepLabv3's forward pass and one training step as model_fn
-takes it, random inputs; returns the tensor to fetch and its feed."""
+"""The TensorFlow workloads the benchmarks run: DeepLabv3's forward pass and one training step as model_fn takes
+it on random inputs (the tensor to fetch and its feed), and a trained checkpoint's outputs on images."""
+import json
+
 import numpy as np
 import tensorflow as tf
 
 import deeplab_model
+from utils.runtime import predict
+from utils.runtime.model_config import saved_model_params
 
 tf1 = tf.compat.v1
 
@@ -25,3 +29,22 @@ def deeplab_step(params, training, batch, side, seed=0):
     total_loss = cross_entropy + tf.add_n(tf1.losses.get_regularization_losses())
     train_op, _ = deeplab_model._train_op(total_loss, params)  # pylint: disable=protected-access
     return train_op, feed
+
+
+def checkpoint_outputs(model_dir, images, precision, scales, flip, crop):
+    """[(labels, probabilities)] of every image from the checkpoint in `model_dir` in `precision`, padded to
+    `crop` x `crop` as the demo evaluates."""
+    params = dict(saved_model_params(model_dir), precision=precision)
+    predictor = predict.CheckpointPredictor(model_dir, params, deeplab_model.predict_probabilities, scales, flip,
+                                            eval_crop_size=[crop, crop])
+    try:
+        return [predictor(image, with_probabilities=True) for image in images]
+    finally:
+        predictor.close()
+
+
+def write_rows(path, rows):
+    """A benchmark's rows as JSON, when --json named a file."""
+    if path:
+        with open(path, 'w', encoding='utf-8') as handle:
+            json.dump(rows, handle, indent=1)

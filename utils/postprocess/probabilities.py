@@ -19,7 +19,7 @@ PROBABILITY_SUM_TOLERANCE = 0.01
 
 
 def quantize(probabilities, steps=PROBABILITY_STEPS):
-    """Integers [H, W, C] that sum to `steps` at every pixel, each within one step of probability x steps:
+    """uint8 [H, W, C] (steps <= 255) that sum to `steps` at every pixel, each within one step of probability x steps:
     largest-remainder rounding (plain rounding would move a pixel's sum by up to C/2 steps)."""
     prob = np.asarray(probabilities, dtype=np.float32)
     scaled = prob * (steps / prob.sum(axis=2, keepdims=True))
@@ -29,7 +29,7 @@ def quantize(probabilities, steps=PROBABILITY_STEPS):
     bump = np.arange(prob.shape[2]) < deficit
     np.put_along_axis(whole, largest_remainder_first,
                       np.take_along_axis(whole, largest_remainder_first, axis=2) + bump, axis=2)
-    return whole.astype(np.uint8 if steps < 256 else np.uint16)
+    return whole.astype(np.uint8)
 
 
 def save_probabilities(path, probabilities):
