@@ -114,11 +114,15 @@ def segmentation_loss(logits, labels, num_classes):
 def _train_op(total_loss, params, network_scope=None):
     """Momentum SGD with DeepLab's polynomial ('poly', `learning_power` 0.9 by default) learning-rate decay, after
     the batch-norm updates of the network built under `network_scope`, loss-scaled in float16; (op, learning
-    rate)."""
+    rate). As upstream's slow start, the first `slow_start_step` steps run at `slow_start_learning_rate` and the
+    decay spans the steps after them."""
     global_step = tf1.train.get_or_create_global_step()
+    slow_steps = params.get('slow_start_step', 0)
     learning_rate = tf1.train.polynomial_decay(
-        params['initial_learning_rate'], global_step, params['max_iter'], params['end_learning_rate'],
-        power=params.get('learning_power', POLY_POWER))
+        params['initial_learning_rate'], tf.maximum(global_step - slow_steps, 0), params['max_iter'] - slow_steps,
+        params['end_learning_rate'], power=params.get('learning_power', POLY_POWER))
+    if slow_steps:
+        learning_rate = tf.where(global_step < slow_steps, params['slow_start_learning_rate'], learning_rate)
     tf1.summary.scalar('learning_rate', learning_rate)
     optimizer = precision.loss_scaled(tf1.train.MomentumOptimizer(learning_rate, params.get('momentum', 0.9)),
                                       precision.precision_of(params))

@@ -56,6 +56,13 @@ def build_parser():
     parser.add_argument('--learning_power', type=float, default=POLY_POWER,
                         help='Power of the poly learning-rate decay from the initial to the end learning rate over '
                              '--max_iter steps (default: %(default)s, as DeepLab).')
+    parser.add_argument('--slow_start_step', type=int, default=0,
+                        help='Train the first N steps at --slow_start_learning_rate, then decay by poly from '
+                             '--initial_learning_rate over the remaining steps, as upstream DeepLab '
+                             '(default: %(default)s, no slow start).')
+    parser.add_argument('--slow_start_learning_rate', type=float, default=1e-4,
+                        help='Learning rate of the --slow_start_step first steps (default: %(default)s, as '
+                             'upstream).')
     parser.add_argument('--momentum', type=float, default=0.9, help='(default: %(default)s)')
     parser.add_argument('--weight_decay', type=float, default=None,
                         help='L2 weight decay on convolution weights, none on depthwise kernels (default: 1e-4 for '
@@ -111,7 +118,8 @@ def training_params(args):
     saved description is not used, since the folder is about to be emptied."""
     return dict(model_params(args, {} if args.clean_model_dir else None), pre_trained_model=args.pre_trained_model,
                 initial_learning_rate=args.initial_learning_rate, end_learning_rate=args.end_learning_rate,
-                learning_power=args.learning_power,
+                learning_power=args.learning_power, slow_start_step=args.slow_start_step,
+                slow_start_learning_rate=args.slow_start_learning_rate,
                 momentum=args.momentum, weight_decay=args.weight_decay, freeze_batch_norm=args.freeze_batch_norm,
                 sync_batch_norm=not args.no_sync_batch_norm,
                 tensorboard_images_max_outputs=args.tensorboard_images_max_outputs,

@@ -249,3 +249,29 @@ def test_learning_power_shapes_the_poly_decay(power):
             sess.run(tf1.global_variables_initializer())
             sess.run(tf1.train.get_global_step().assign(5))
             assert sess.run(learning_rate) == pytest.approx(0.1 + 0.4 * 0.5 ** power)
+
+
+def test_slow_start_runs_its_rate_then_decays_over_the_remaining_steps():
+    """--slow_start_step/--slow_start_learning_rate reach the optimiser as upstream's slow start: the low rate
+    for the first steps, then poly from the initial rate over the steps left."""
+    args = train.build_parser().parse_args(['--slow_start_step', '4', '--slow_start_learning_rate', '0.01',
+                                            '--initial_learning_rate', '0.5', '--end_learning_rate', '0.1',
+                                            '--learning_power', '1'])
+    params = dict(train.training_params(args), max_iter=12)
+    with tf.Graph().as_default():
+        weight = tf1.get_variable('w', [], initializer=tf1.ones_initializer())
+        _, learning_rate = deeplab_model._train_op(weight * weight, params)
+        step = tf1.placeholder(tf.int64, [])
+        assign = tf1.train.get_global_step().assign(step)
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            rates = [sess.run([assign, learning_rate], {step: value})[1] for value in (0, 3, 4, 8, 12)]
+    assert rates == pytest.approx([0.01, 0.01, 0.5, 0.3, 0.1])
+
+
+def test_a_slow_start_as_long_as_training_is_refused(records, tmp_path, capsys):
+    code = run_cli(train.main, ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--max_iter', '5',
+                                '--slow_start_step', '5', *TINY])
+    assert code == 2
+    assert '--slow_start_step 5: must be fewer than the 5 training steps' in capsys.readouterr().err
+    assert not (tmp_path / 'model').exists()

@@ -187,19 +187,22 @@ def test_the_seed_train_flags_become_these_train_flags():
     assert train_argv(values, 'STAGED') == [
         '--model_dir', 'TRAIN', '--data_dir', 'STAGED', '--no_eval', '--num_classes', '21', '--max_iter', '30000',
         '--batch_size', '1', '--initial_learning_rate', '0.0001', '--end_learning_rate', '0.0',
-        '--learning_power', '0.9', '--momentum', '0.9',
-        '--weight_decay', '4e-05', '--crop_size', '513', '513', '--min_scale', '0.5', '--max_scale', '2.0',
+        '--learning_power', '0.9', '--slow_start_step', '0', '--slow_start_learning_rate', '0.0001',
+        '--momentum', '0.9', '--weight_decay', '4e-05', '--crop_size', '513', '513', '--min_scale', '0.5',
+        '--max_scale', '2.0',
         '--save_checkpoints_secs', '1200', '--log_every_n_steps', '10', '--num_gpus', '0', *SUITE_MODEL[:2],
         '--output_stride', '16', '--batch_norm_decay', '0.9997', '--atrous_rates', '6', '12', '18',
         '--multi_grid', '1', '1', '1', '--decoder_output_stride', '4', '--freeze_batch_norm', '--pre_trained_model',
         'CKPT']
 
 
-def test_learning_power_is_passed_on_to_train_py():
-    values, _ = parse('train', ['--learning_power=0.5', '--train_logdir=T', '--dataset_dir=D', *_shell(MODEL)])
+@pytest.mark.parametrize('flag, value, parsed', [('learning_power', '0.5', 0.5), ('slow_start_step', '300', 300),
+                                                  ('slow_start_learning_rate', '0.001', 0.001)])
+def test_learning_rate_schedule_flags_are_passed_on_to_train_py(flag, value, parsed):
+    values, _ = parse('train', [f'--{flag}={value}', '--train_logdir=T', '--dataset_dir=D', *_shell(MODEL)])
     argv = train_argv(values, 'STAGED')
-    assert argv[argv.index('--learning_power') + 1] == '0.5'
-    assert train.training_params(train.build_parser().parse_args(argv))['learning_power'] == 0.5
+    assert argv[argv.index(f'--{flag}') + 1] == value
+    assert train.training_params(train.build_parser().parse_args(argv))[flag] == parsed
 
 
 def test_absl_forms_parse_as_upstream():
