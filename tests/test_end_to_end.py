@@ -22,6 +22,8 @@ def test_demo_pipeline_runs_every_stage(tmp_path, capsys):
     assert run_cli(demo.main, argv) == 0
     printed = capsys.readouterr().out
     assert '$ python train.py' in printed and '$ python pixel_stacking.py' in printed
+    v3plus_training = next(line for line in printed.splitlines() if 'models/deeplabv3plus' in line)
+    assert f'--pre_trained_model {out}/models/deeplabv3' in v3plus_training  # v3+ starts from the trained v3
 
     val_ids = read_id_list(os.path.join(out, 'VOC2012', 'ImageSets', 'Segmentation', 'val.txt'))
     for stage in STAGES:
