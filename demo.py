@@ -41,7 +41,7 @@ tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 # (name, extra train flags, the model it warm-starts from) of the two demo models: ResNet-v2-50 DeepLabv3 from
 # scratch, then v3+ from that DeepLabv3, as DeepLab fine-tunes from a trained backbone (from scratch, v3+ left
-# the background-only plateau at a step that followed the rounding: 75 to 98 mIoU over seeds and oneDNN on/off).
+# the background-only plateau at a step that followed the rounding: 75 to 98 mIoU over seeds and schedules).
 # A short run needs a faster batch-norm moving average than DeepLab's 0.9997 (set in run_demo).
 MODELS = (
     ('deeplabv3', ['--model_variant', 'resnet_v2_50', '--seed', '1'], None),

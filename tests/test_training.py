@@ -269,9 +269,11 @@ def test_slow_start_runs_its_rate_then_decays_over_the_remaining_steps():
     assert rates == pytest.approx([0.01, 0.01, 0.5, 0.3, 0.1])
 
 
-def test_a_slow_start_as_long_as_training_is_refused(records, tmp_path, capsys):
+@pytest.mark.parametrize('steps', ['5', '-1'])
+def test_a_slow_start_as_long_as_training_or_negative_is_refused(records, tmp_path, capsys, steps):
     code = run_cli(train.main, ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--max_iter', '5',
-                                '--slow_start_step', '5', *TINY])
+                                '--slow_start_step', steps, *TINY])
     assert code == 2
-    assert '--slow_start_step 5: must be fewer than the 5 training steps' in capsys.readouterr().err
+    assert f'--slow_start_step {steps}: must be 0 or more and fewer than the 5 training steps' in \
+        capsys.readouterr().err
     assert not (tmp_path / 'model').exists()

@@ -117,9 +117,9 @@ def prepare(run, params, network_fn):
     train_files = find_records(run.data_dir, 'train')
     per_epoch = steps_per_epoch(count_records(train_files), run.batch_size, train_files[0])
     max_iter = run.max_iter or run.train_epochs * per_epoch
-    if params.get('slow_start_step', 0) >= max_iter:
-        raise UserError(f'--slow_start_step {params["slow_start_step"]}: must be fewer than the {max_iter} '
-                        'training steps')
+    if not 0 <= params.get('slow_start_step', 0) < max_iter:
+        raise UserError(f'--slow_start_step {params["slow_start_step"]}: must be 0 or more and fewer than the '
+                        f'{max_iter} training steps')
     resume = check_checkpoints(run.model_dir, params, tuple(run.crop_size), network_fn, run.clean_model_dir)
     return per_epoch, resume is not None, run_plan
 
