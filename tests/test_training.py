@@ -263,9 +263,12 @@ def test_slow_start_runs_its_rate_then_decays_over_the_remaining_steps():
         _, learning_rate = deeplab_model._train_op(weight * weight, params)
         step = tf1.placeholder(tf.int64, [])
         assign = tf1.train.get_global_step().assign(step)
+        rates = []
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
-            rates = [sess.run([assign, learning_rate], {step: value})[1] for value in (0, 3, 4, 8, 12)]
+            for value in (0, 3, 4, 8, 12):
+                sess.run(assign, {step: value})
+                rates.append(sess.run(learning_rate))
     assert rates == pytest.approx([0.01, 0.01, 0.5, 0.3, 0.1])
 
 
