@@ -71,11 +71,14 @@ def pad_for_evaluation(images, params, crop_size):
     return preprocessing.pad_to_at_least(images, crop_size, resolve_model_params(params)['input_normalization'])
 
 
-def predict_probabilities(images, params, scales=(1.0,), flip=False, eval_crop_size=None):
+def predict_probabilities(images, params, scales=(1.0,), flip=False, eval_crop_size=None, sizes=None):
     """Softmax probabilities at input size, averaged over input scales and (optionally) left-right flips,
     as DeepLab's multi-scale inference does; scale 1.0 alone is plain inference. With `eval_crop_size` the
-    image is first padded to it (see `pad_for_evaluation`) and the padding is cropped off the result."""
+    image is first padded to it (see `pad_for_evaluation`) and the padding is cropped off the result. `sizes`
+    ([N, 2], for a batch of images of different sizes) gives each image's own size at the top left of its slot."""
     size = tf.shape(images)[1:3]
+    if sizes is not None:
+        images = preprocessing.fill_outside(images, sizes, resolve_model_params(params)['input_normalization'])
     images = pad_for_evaluation(images, params, eval_crop_size)
     padded_size = tf.shape(images)[1:3]
     total = None

@@ -82,6 +82,17 @@ def pad_to_at_least(images, size, normalization):
     return tf.pad(images - fill, [[0, 0], [0, extra[0]], [0, extra[1]], [0, 0]]) + fill
 
 
+def fill_outside(images, sizes, normalization):
+    """Raw images [N, H, W, 3] whose n-th picture covers only the top-left `sizes[n]` (height, width): the rest
+    set to the value that normalises to 0, as `pad_to_at_least` pads, so each image of a batch of different sizes
+    meets the network exactly as it would alone."""
+    fill = tf.constant(pad_value(normalization), tf.float32)
+    shape = tf.shape(images)
+    rows = tf.range(shape[1])[tf.newaxis, :, tf.newaxis] < sizes[:, 0, tf.newaxis, tf.newaxis]
+    cols = tf.range(shape[2])[tf.newaxis, tf.newaxis, :] < sizes[:, 1, tf.newaxis, tf.newaxis]
+    return tf.where(tf.logical_and(rows, cols)[..., tf.newaxis], images, fill)
+
+
 def normalize(images, normalization):
     """float32 network input from raw 0..255 images: x/127.5 - 1 ('inception') or x - MEAN_RGB."""
     _check_normalization(normalization)

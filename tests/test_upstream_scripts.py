@@ -24,7 +24,7 @@ from utils.common.errors import UserError, run_cli
 from utils.data.demo_data import make_sample
 from utils.data.voc import PALETTE, read_label
 from utils.runtime.model_config import resolve_model_params
-from utils.upstream.commands import check_last_layers, export_argv, train_argv
+from utils.upstream.commands import check_last_layers, export_argv, predict_argv, train_argv
 from utils.upstream.data import split_shards
 from utils.upstream.flags import flag_table, parse
 from utils.upstream.run import new_checkpoints
@@ -316,6 +316,16 @@ def test_the_seed_export_flags_become_these_export_flags():
                                    '12', '18', '--multi_grid', '1', '1', '1', '--decoder_output_stride', '4']
     values, _ = parse('export_model', ['--checkpoint_path=C', '--export_path=E', '--model_variant=xception_65'])
     assert export_argv(values)[export_argv(values).index('--output_stride') + 1] == '8'  # upstream's export default
+
+
+@pytest.mark.parametrize('script', ['eval', 'vis'])
+def test_the_upstream_batch_size_becomes_the_images_per_run(script):
+    values, _ = parse(script, _shell([f'--{script}_batch_size=3', *MODEL]))
+    argv = predict_argv(values, f'{script}_crop_size', 'CKPT')
+    assert argv[argv.index('--batch_size') + 1] == '3'
+    values, _ = parse(script, _shell(MODEL))
+    argv = predict_argv(values, f'{script}_crop_size', 'CKPT')
+    assert argv[argv.index('--batch_size') + 1] == '1'  # upstream's default
 
 
 def test_the_script_itself_exits_2_on_an_unknown_flag():

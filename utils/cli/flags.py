@@ -9,6 +9,7 @@ from utils.runtime.model_config import (
     DECODER_OUTPUT_STRIDES,
     DEFAULT_EVAL_CROP_SIZE,
     DEFAULT_PRECISION,
+    DEFAULT_PREDICT_BATCH_SIZE,
     MODEL_DEFAULTS,
     MODEL_VARIANTS,
     NORMALIZATIONS,
@@ -151,6 +152,10 @@ def add_predict_flags(parser):
     parser.add_argument('--add_flipped_images', action='store_true',
                         help='Also average over left-right flipped inputs.')
     add_eval_crop_flag(parser)
+    parser.add_argument('--batch_size', type=int, default=None,
+                        help='Images per session run: consecutive images of the same padded shape (every image up to '
+                             '--eval_crop_size) run together; the results do not depend on it (default: '
+                             f'{DEFAULT_PREDICT_BATCH_SIZE}; checkpoints only: a frozen graph takes one per run).')
     add_precision_flag(parser)
     add_model_flags(parser)
 
@@ -175,7 +180,12 @@ def add_eval_crop_flag(parser):
 def prediction_source(args, with_probabilities=False):
     """utils.runtime.predict.iter_outputs's keywords from add_predict_flags's flags: a frozen graph (one scale,
     its own padding, labels only) or the checkpoint of --model_dir with its model description."""
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError(f'--batch_size {args.batch_size}: give 1 or more images per run')
     if args.frozen_graph:
+        if args.batch_size is not None:
+            raise UserError(f'{args.frozen_graph}: --batch_size needs a checkpoint (--model_dir); a frozen graph takes '
+                            'one image per run')
         if args.inference_scales != [1.0] or args.add_flipped_images or args.eval_crop_size:
             raise UserError(f'{args.frozen_graph}: --inference_scales, --add_flipped_images and --eval_crop_size '
                             'need a checkpoint (--model_dir); a frozen graph runs one scale with its own padding')
@@ -189,7 +199,7 @@ def prediction_source(args, with_probabilities=False):
     return {'model_dir': args.model_dir, 'params': dict(model_params(args), precision=args.precision),
             'scales': tuple(args.inference_scales),
             'flip': args.add_flipped_images, 'eval_crop_size': eval_crop_size_of(args),
-            'with_probabilities': with_probabilities}
+            'with_probabilities': with_probabilities, 'batch_size': args.batch_size or DEFAULT_PREDICT_BATCH_SIZE}
 
 
 def eval_crop_size_of(args):

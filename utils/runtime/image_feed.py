@@ -1,4 +1,5 @@
 """Images of a list of ids, found by id and read in a background thread while the model runs on the last."""
+import collections
 import concurrent.futures
 import os
 
@@ -18,15 +19,21 @@ def image_path(image_dir, image_id):
 
 
 def read_ahead(load, items, depth=READ_AHEAD):
-    """Yield (item, load(item)) in order while up to `depth` later items load in a background thread."""
-    items = list(items)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        futures = [pool.submit(load, item) for item in items[:depth]]
-        for index, item in enumerate(items):
-            result = futures[index].result()
-            if index + depth < len(items):
-                futures.append(pool.submit(load, items[index + depth]))
-            yield item, result
+    """Yield (item, load(item)) in order while up to `depth` later items load in a background thread. `items` is
+    taken as it goes (a generator works); items not yet started are dropped when the caller stops early."""
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    pending = collections.deque()
+    try:
+        for item in items:
+            pending.append((item, pool.submit(load, item)))
+            if len(pending) > depth:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def read_images(image_dir, ids):

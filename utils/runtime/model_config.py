@@ -39,6 +39,7 @@ PRECISIONS = ('float32', 'bfloat16', 'float16')
 DEFAULT_PRECISION = 'float32'
 PARAMS_FILE = 'deeplab_params.json'
 DEFAULT_EVAL_CROP_SIZE = [513, 513]  # upstream eval.py's eval_crop_size
+DEFAULT_PREDICT_BATCH_SIZE = 4  # images per session run in evaluate.py and inference.py (BENCHMARKS.md)
 
 
 def backbone_scope(params):

@@ -122,7 +122,7 @@ def predict_argv(values, crop_flag, checkpoint):
     """The flags evaluate.py and inference.py share, for upstream eval.py's or vis.py's values."""
     argv = ['--model_dir', checkpoint, '--num_classes', str(check_dataset(values['dataset'])),
             '--eval_crop_size', *_pair(crop_flag, values), '--inference_scales', *map(str, values['eval_scales']),
-            *model_argv(values)]
+            '--batch_size', str(values[crop_flag.replace('crop_size', 'batch_size')]), *model_argv(values)]
     return argv + (['--add_flipped_images'] if values['add_flipped_images'] else [])
 
 
