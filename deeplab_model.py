@@ -22,11 +22,12 @@ tf1 = tf.compat.v1
 
 def batch_norm_config(params, training):
     """Batch norm mode: batch statistics while training unless `freeze_batch_norm` fixes them entirely; those of
-    the global batch under tf.distribute unless `sync_batch_norm` is False."""
+    the global batch under tf.distribute unless `sync_batch_norm` is False; folded into the convolutions in
+    inference graphs (the same function, one op fewer per layer)."""
     frozen = params.get('freeze_batch_norm', False)
     return layers.BatchNorm(training=training and not frozen, trainable=not frozen,
                             decay=params.get('batch_norm_decay', BATCH_NORM_DECAY), epsilon=layers.BATCH_NORM_EPSILON,
-                            sync=params.get('sync_batch_norm', True))
+                            sync=params.get('sync_batch_norm', True), fold=not training)
 
 
 def network_logits(images, params, training):

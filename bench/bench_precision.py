@@ -8,6 +8,9 @@ Workloads (random weights, nothing downloaded), DeepLabv3 ResNet-v2-101 OS16 (AS
   gemm   a 4096x4096x4096 matrix product (137 GFLOP) in float32 and in bfloat16: the rate that sets the floor,
          floor = the workload's float operations (TensorFlow's profiler on our graph; a training step counts 3x
          the forward pass per image) / that rate.
+Inference runs as CheckpointPredictor runs it: batch norm folded into the convolutions, the weights frozen into
+constants; the 'unfolded' rows build it as before that (batch norm after each convolution, weights read and cast
+from variables at every run), for comparison in the same run.
 Configurations: float32, bfloat16 (--precision, explicit casts), 'bfloat16 grappler' (a float32 graph with
 TensorFlow's auto_mixed_precision_onednn_bfloat16 pass on the session, for comparison), float16 (emulated on a
 CPU), and oneDNN off for float32 and bfloat16 (TF_ENABLE_ONEDNN_OPTS=0). torchvision's model (ResNet-101 with
@@ -30,14 +33,18 @@ from workers import cpu_flags_of_interest, cpu_model, interleave, median, serve 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIDE, TRAIN_BATCH, GEMM_N = 513, 2, 4096
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peer_torchvision.py')
-# label -> (precision, TF_ENABLE_ONEDNN_OPTS, grappler bfloat16 pass)
+# label -> (precision, TF_ENABLE_ONEDNN_OPTS, grappler bfloat16 pass, inference as the suite runs it: batch norm
+# folded into the convolutions and the weights frozen into constants; False: as before, batch norm after each
+# convolution and weights read and cast from variables at every run)
 TF_CONFIGS = {
-    'float32': ('float32', '1', False),
-    'bfloat16': ('bfloat16', '1', False),
-    'bfloat16 grappler': ('float32', '1', True),
-    'float16': ('float16', '1', False),
-    'float32 oneDNN off': ('float32', '0', False),
-    'bfloat16 oneDNN off': ('bfloat16', '0', False),
+    'float32': ('float32', '1', False, True),
+    'bfloat16': ('bfloat16', '1', False, True),
+    'float32 unfolded': ('float32', '1', False, False),
+    'bfloat16 unfolded': ('bfloat16', '1', False, False),
+    'bfloat16 grappler': ('float32', '1', True, True),
+    'float16': ('float16', '1', False, True),
+    'float32 oneDNN off': ('float32', '0', False, True),
+    'bfloat16 oneDNN off': ('bfloat16', '0', False, True),
 }
 WORKLOAD_CONFIGS = {
     'infer': list(TF_CONFIGS),
@@ -56,14 +63,20 @@ def session_config(grappler_bfloat16):
     return config
 
 
-def build_tf(workload, precision, grappler):
-    """run() of one TensorFlow workload in a session, variables initialised."""
+def build_tf(workload, precision, grappler, folded):
+    """run() of one TensorFlow workload in a session, variables initialised (inference: batch-norm statistics
+    drawn at random, so the folded biases are not zero; `folded`, frozen as CheckpointPredictor runs it)."""
     import numpy as np
     import tensorflow as tf
 
+    import deeplab_model
+    from utils.runtime.checkpoints import freeze
     from utils.runtime.model_config import resolve_model_params
     tf1 = tf.compat.v1
     rng = np.random.default_rng(0)
+    if not folded:
+        unfolded = deeplab_model.batch_norm_config
+        deeplab_model.batch_norm_config = lambda params, training: unfolded(params, training)._replace(fold=False)
     graph = tf.Graph()
     with graph.as_default():
         if workload == 'gemm':
@@ -80,6 +93,19 @@ def build_tf(workload, precision, grappler):
                                        SIDE)
         sess = tf1.Session(graph=graph, config=session_config(grappler))
         sess.run(tf1.global_variables_initializer())
+        if workload == 'infer':
+            for var in tf1.global_variables():
+                if var.op.name.endswith(('moving_mean', 'beta')):
+                    var.load(rng.normal(0, 0.1, var.shape).astype(np.float32), sess)
+    if workload == 'infer' and folded:
+        frozen = freeze(sess, graph, [fetch.op.name])
+        sess.close()
+        graph = tf.Graph()
+        with graph.as_default():
+            tf1.import_graph_def(frozen, name='')
+        fetch = graph.get_tensor_by_name(fetch.name)
+        feed = {graph.get_tensor_by_name(key.name): value for key, value in feed.items()}
+        sess = tf1.Session(graph=graph, config=session_config(grappler))
     return lambda: sess.run(fetch, feed)
 
 
@@ -89,8 +115,8 @@ def tf_worker(workload, label):
     import tensorflow as tf
 
     from utils.runtime.precision import onednn_enabled
-    precision, _, grappler = TF_CONFIGS[label]
-    return serve(lambda: build_tf(workload, precision, grappler),
+    precision, _, grappler, folded = TF_CONFIGS[label]
+    return serve(lambda: build_tf(workload, precision, grappler, folded),
                  {'onednn': onednn_enabled(), 'tf': tf.__version__})
 
 

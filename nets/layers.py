@@ -12,9 +12,10 @@ tf1 = tf.compat.v1
 
 # How batch norm behaves in one network: `training` uses batch statistics and updates the moving ones;
 # `trainable` decides whether beta/gamma are trained (False freezes batch norm completely); `sync` takes the batch
-# statistics over all replicas of a tf.distribute strategy instead of each replica's own slice of the batch.
+# statistics over all replicas of a tf.distribute strategy instead of each replica's own slice of the batch;
+# `fold` (inference graphs only) folds the moving statistics into the preceding convolution's kernel and a bias.
 BATCH_NORM_EPSILON = 1e-5  # slim's resnet_arg_scope and DeepLab's heads; Xception uses its own 1e-3
-BatchNorm = collections.namedtuple('BatchNorm', 'training trainable decay epsilon sync', defaults=(False,))
+BatchNorm = collections.namedtuple('BatchNorm', 'training trainable decay epsilon sync fold', defaults=(False, False))
 
 
 # slim's default kernel initialiser (xavier, uniform); networks pass their arg scope's own where it differs.
@@ -112,6 +113,31 @@ def _cross_replica_moments(inputs):
     return mean, variance, variance * count / tf.maximum(count - 1.0, 1.0)
 
 
+def _batch_norm_variables(channels, bn):
+    """beta, gamma, moving_mean, moving_variance of one batch norm, in the current variable scope."""
+    beta = tf1.get_variable('beta', [channels], initializer=tf1.zeros_initializer(), trainable=bn.trainable)
+    gamma = tf1.get_variable('gamma', [channels], initializer=tf1.ones_initializer(), trainable=bn.trainable)
+    moving_mean = tf1.get_variable('moving_mean', [channels], initializer=tf1.zeros_initializer(),
+                                   trainable=False, aggregation=tf.VariableAggregation.MEAN)
+    moving_var = tf1.get_variable('moving_variance', [channels], initializer=tf1.ones_initializer(),
+                                  trainable=False, aggregation=tf.VariableAggregation.MEAN)
+    return beta, gamma, moving_mean, moving_var
+
+
+def folded_batch_norm(kernel, bn, depthwise=False):
+    """(kernel, bias): inference batch norm after a convolution by `kernel`, folded into it (float32).
+
+    gamma * (conv(x, k) - mean) / sqrt(var + eps) + beta = conv(x, k * s) + (beta - mean * s), s = gamma /
+    sqrt(var + eps): one convolution with a bias instead of a convolution and a batch norm over the activations.
+    A depthwise kernel [k, k, C, 1] has its channels on axis 2. Same variables as batch_norm.
+    """
+    channels = int(kernel.shape[2 if depthwise else 3])
+    with tf1.variable_scope('BatchNorm'):
+        beta, gamma, moving_mean, moving_var = _batch_norm_variables(channels, bn)
+    scale = gamma * tf.math.rsqrt(moving_var + bn.epsilon)
+    return kernel * (tf.reshape(scale, [1, 1, channels, 1]) if depthwise else scale), beta - moving_mean * scale
+
+
 def batch_norm(inputs, bn, scope='BatchNorm'):
     """slim.batch_norm with scale=True: fused, moving averages updated through UPDATE_OPS when training.
     Parameters and statistics are float32 for inputs of any precision (fused batch norm computes in float32).
@@ -120,14 +146,8 @@ def batch_norm(inputs, bn, scope='BatchNorm'):
     with `bn.sync` and several replicas, batch statistics are those of the global batch (synchronized batch
     norm), under the same variable names.
     """
-    channels = inputs.shape[-1]
     with tf1.variable_scope(scope):
-        beta = tf1.get_variable('beta', [channels], initializer=tf1.zeros_initializer(), trainable=bn.trainable)
-        gamma = tf1.get_variable('gamma', [channels], initializer=tf1.ones_initializer(), trainable=bn.trainable)
-        moving_mean = tf1.get_variable('moving_mean', [channels], initializer=tf1.zeros_initializer(),
-                                       trainable=False, aggregation=tf.VariableAggregation.MEAN)
-        moving_var = tf1.get_variable('moving_variance', [channels], initializer=tf1.ones_initializer(),
-                                      trainable=False, aggregation=tf.VariableAggregation.MEAN)
+        beta, gamma, moving_mean, moving_var = _batch_norm_variables(inputs.shape[-1], bn)
         if not bn.training:
             outputs, _, _ = tf1.nn.fused_batch_norm(inputs, gamma, beta, moving_mean, moving_var,
                                                     epsilon=bn.epsilon, is_training=False)
@@ -147,9 +167,11 @@ def batch_norm(inputs, bn, scope='BatchNorm'):
         return outputs
 
 
-def _finish(outputs, scope_bn, bn, activation, use_bias, channels, trainable):
-    """Add biases or batch norm, then the activation, the way slim.conv2d orders them."""
-    if bn is not None:
+def _finish(outputs, bn, activation, use_bias, channels, trainable, bias=None):
+    """Add biases or batch norm (`bias`: a folded batch norm's), then the activation, as slim.conv2d orders them."""
+    if bias is not None:
+        outputs = tf.nn.bias_add(outputs, like(bias, outputs))
+    elif bn is not None:
         outputs = batch_norm(outputs, bn)
     elif use_bias:
         biases = tf1.get_variable('biases', [channels], initializer=tf1.zeros_initializer(), trainable=trainable)
@@ -163,8 +185,9 @@ def conv2d(inputs, num_outputs, kernel_size, scope, stride=1, rate=1, padding='S
     with tf1.variable_scope(scope):
         kernel = _weights('weights', [kernel_size, kernel_size, int(inputs.shape[-1]), num_outputs],
                           weight_decay, trainable, initializer)
+        kernel, bias = folded_batch_norm(kernel, bn) if bn is not None and bn.fold else (kernel, None)
         outputs = atrous_conv2d(inputs, like(kernel, inputs), stride, rate, padding)
-        return _finish(outputs, scope, bn, activation, use_bias, num_outputs, trainable)
+        return _finish(outputs, bn, activation, use_bias, num_outputs, trainable, bias)
 
 
 def depthwise_conv2d(inputs, kernel_size, scope, stride=1, rate=1, padding='SAME', bn=None,
@@ -174,8 +197,9 @@ def depthwise_conv2d(inputs, kernel_size, scope, stride=1, rate=1, padding='SAME
     with tf1.variable_scope(scope):
         kernel = _weights('depthwise_weights', [kernel_size, kernel_size, channels, 1], weight_decay, trainable,
                           initializer)
+        kernel, bias = folded_batch_norm(kernel, bn, depthwise=True) if bn is not None and bn.fold else (kernel, None)
         outputs = atrous_depthwise_conv2d(inputs, like(kernel, inputs), stride, rate, padding)
-        return _finish(outputs, scope, bn, activation, use_bias, channels, trainable)
+        return _finish(outputs, bn, activation, use_bias, channels, trainable, bias)
 
 
 def fixed_padding(inputs, kernel_size, rate=1):

@@ -7,6 +7,7 @@ import os
 import re
 
 import tensorflow as tf
+from tensorflow.python.util import deprecation
 
 from utils.common.errors import UserError
 
@@ -116,6 +117,14 @@ def check_restorable(ckpt, var_list=None):
 def restore_saver(ckpt, var_list=None):
     """A Saver restoring `var_list` (default: all model variables) from `ckpt`, after `check_restorable`."""
     return tf1.train.Saver({v.op.name: v for v in check_restorable(ckpt, var_list)})
+
+
+def freeze(session, graph, output_names):
+    """`graph`'s GraphDef with the variables of `session` as constants, cut to what `output_names` need: what the
+    graph computes from the weights alone (batch norm folded into kernels, casts to the compute dtype) then folds
+    into constants once, not at every run."""
+    with deprecation.silence():
+        return tf1.graph_util.convert_variables_to_constants(session, graph.as_graph_def(), list(output_names))
 
 
 def warm_start_assignment(ckpt, backbone_scope):

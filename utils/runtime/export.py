@@ -10,7 +10,6 @@ import shutil
 import tempfile
 
 import tensorflow as tf
-from tensorflow.python.util import deprecation
 
 from utils.common.errors import UserError
 from utils.common.files import atomic_path
@@ -49,10 +48,9 @@ def frozen_graph_def(model_dir, params, predict_fn, eval_crop_size=None):
     with graph.as_default():
         build_inference_graph(params, predict_fn, eval_crop_size)
         saver = checkpoints.restore_saver(ckpt)
-        with tf1.Session() as sess, deprecation.silence():
+        with tf1.Session() as sess:
             saver.restore(sess, ckpt)
-            return tf1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(),
-                                                                [*OUTPUT_NAMES, MODEL_PARAMS_NAME])
+            return checkpoints.freeze(sess, graph, [*OUTPUT_NAMES, MODEL_PARAMS_NAME])
 
 
 def write_graph_def(graph_def, path):

@@ -19,21 +19,29 @@ BATCHES_AHEAD = 1  # batches the session computes while the caller handles the l
 
 
 class CheckpointPredictor:
-    """A restored inference graph: a batch of images in, label maps (and probabilities) out. Holds the session."""
+    """A restored inference graph: a batch of images in, label maps (and probabilities) out. Holds the session
+    over the graph frozen with the checkpoint's weights (checkpoints.freeze), so weights are prepared once."""
 
     def __init__(self, ckpt_or_dir, params, predict_fn, scales=(1.0,), flip=False, eval_crop_size=None):
         ckpt = checkpoints.resolve_checkpoint(ckpt_or_dir)
+        graph = tf.Graph()
+        with graph.as_default():
+            images = tf1.placeholder(tf.uint8, [None, None, None, 3], name='images')
+            sizes = tf1.placeholder(tf.int32, [None, 2], name='sizes')
+            probabilities = tf.identity(predict_fn(tf.cast(images, tf.float32), params, scales, flip,
+                                                   eval_crop_size, sizes), name='probabilities')
+            tf.cast(tf.argmax(probabilities, axis=3), tf.uint8, name='labels')
+            saver = checkpoints.restore_saver(ckpt)
+            with tf1.Session(graph=graph) as session:
+                saver.restore(session, ckpt)
+                frozen = checkpoints.freeze(session, graph, ['labels', 'probabilities'])
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.images = tf1.placeholder(tf.uint8, [None, None, None, 3], name='images')
-            self.sizes = tf1.placeholder(tf.int32, [None, 2], name='sizes')
-            self.probabilities = predict_fn(tf.cast(self.images, tf.float32), params, scales, flip, eval_crop_size,
-                                            self.sizes)
-            self.labels = tf.cast(tf.argmax(self.probabilities, axis=3), tf.uint8)
-            saver = checkpoints.restore_saver(ckpt)
-            self.session = tf1.Session(graph=self.graph)
-            saver.restore(self.session, ckpt)
+            tf1.import_graph_def(frozen, name='')
+        self.images, self.sizes, self.labels, self.probabilities = (
+            self.graph.get_tensor_by_name(name + ':0') for name in ('images', 'sizes', 'labels', 'probabilities'))
         self.graph.finalize()
+        self.session = tf1.Session(graph=self.graph)
 
     def predict_batch(self, images, with_probabilities=False):
         """[(label map uint8 [H, W], probabilities float32 [H, W, C] or None)] for RGB images of any sizes, run
