@@ -1,6 +1,7 @@
 """The TensorFlow workloads the benchmarks run: DeepLabv3's forward pass and one training step as model_fn takes
 it on random inputs (the tensor to fetch and its feed), and a trained checkpoint's outputs on images."""
 import json
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -29,6 +30,20 @@ def deeplab_step(params, training, batch, side, seed=0):
     total_loss = cross_entropy + tf.add_n(tf1.losses.get_regularization_losses())
     train_op, _ = deeplab_model._train_op(total_loss, params)  # pylint: disable=protected-access
     return train_op, feed
+
+
+def write_random_checkpoint(model_dir, params, seed=0):
+    """A checkpoint (model variables + global_step) of `params`' network with seeded random weights, to export
+    and time; nothing downloaded."""
+    os.makedirs(model_dir, exist_ok=True)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(seed)
+        deeplab_model.network_logits(tf1.placeholder(tf.float32, [1, None, None, 3]), params, training=False)
+        tf1.train.get_or_create_global_step()
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            tf1.train.Saver().save(sess, os.path.join(model_dir, 'model.ckpt'), global_step=0)
 
 
 def checkpoint_outputs(model_dir, images, precision, scales, flip, crop):

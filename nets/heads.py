@@ -36,14 +36,17 @@ def conv_bn(inputs, depth, kernel_size, scope, bn, weight_decay, rate=1, separab
 def aspp(features, bn, atrous_rates, training, weight_decay, separable):
     """Atrous spatial pyramid pooling: image pooling, 1x1, three atrous 3x3 branches, 1x1 projection.
 
-    Image pooling averages over the whole feature map (not a fixed 33x33 window), so any input size works.
+    Image pooling averages over the whole feature map (not a fixed 33x33 window), so any input size works. Its
+    1x1 result is broadcast back to the map's size (tf.broadcast_to, the same values and gradients as tf.tile):
+    OpenVINO (2026.4) permutes a Tile's multiples the wrong way when it moves its layout transposes through it
+    (a 5x5 map's branch comes out [1, 1280, 1, 5], not [1, 256, 5, 5]) and then fails on the concatenation.
     """
     bn = bn._replace(epsilon=layers.BATCH_NORM_EPSILON)
-    size = tf.shape(features)[1:3]
+    map_shape = tf.shape(features)[:3]
     # the mean over the whole map in float32: a bfloat16 sum of a thousand values keeps three digits
     pooled = layers.like(tf.reduce_mean(tf.cast(features, tf.float32), axis=[1, 2], keepdims=True), features)
     pooled = layers.conv2d(pooled, HEAD_DEPTH, 1, 'image_pooling', bn=bn, weight_decay=weight_decay)
-    branches = [tf.tile(pooled, tf.concat([[1], size, [1]], axis=0)),
+    branches = [tf.broadcast_to(pooled, tf.concat([map_shape, [HEAD_DEPTH]], axis=0)),
                 layers.conv2d(features, HEAD_DEPTH, 1, 'aspp0', bn=bn, weight_decay=weight_decay)]
     for index, rate in enumerate(atrous_rates, start=1):
         branches.append(conv_bn(features, HEAD_DEPTH, 3, f'aspp{index}', bn, weight_decay, rate, separable))
