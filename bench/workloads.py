@@ -34,15 +34,19 @@ def deeplab_step(params, training, batch, side, seed=0):
 
 def write_random_checkpoint(model_dir, params, seed=0):
     """A checkpoint (model variables + global_step) of `params`' network with seeded random weights, to export
-    and time; nothing downloaded."""
+    and time; nothing downloaded. Batch norm's beta and moving means are drawn too, so the biases folded from
+    them are not zero, as in a trained model (zero biases would be optimised away and time too little)."""
     os.makedirs(model_dir, exist_ok=True)
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(seed)
         deeplab_model.network_logits(tf1.placeholder(tf.float32, [1, None, None, 3]), params, training=False)
         tf1.train.get_or_create_global_step()
+        shifts = [tf1.assign(var, tf1.random_normal(var.shape, stddev=0.1)) for var in tf1.global_variables()
+                  if var.op.name.endswith(('moving_mean', 'beta'))]
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
+            sess.run(shifts)
             tf1.train.Saver().save(sess, os.path.join(model_dir, 'model.ckpt'), global_step=0)
 
 

@@ -4,9 +4,9 @@ into constants (prepared once, not at every run)."""
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_random_checkpoint
 
 import deeplab_model
-from conftest import write_random_checkpoint
 from nets import layers
 from utils.runtime.model_config import resolve_model_params
 from utils.runtime.predict import CheckpointPredictor
