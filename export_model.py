@@ -31,6 +31,9 @@ def build_parser():
     parser.add_argument('--export_path', required=True, help='Where to write the frozen graph (.pb).')
     parser.add_argument('--saved_model_dir', default=None,
                         help='Also write a SavedModel (serving_default signature, same tensors) to this folder.')
+    parser.add_argument('--onnx_path', default=None,
+                        help='Also write an ONNX model of the graph for ONNX Runtime (float32 only; needs tf2onnx and '
+                             'onnx from requirements-dev.txt).')
     add_eval_crop_flag(parser)
     add_precision_flag(parser)
     add_model_flags(parser)
@@ -43,9 +46,9 @@ def main(argv=None):
     from utils.runtime import export
     params = dict(model_params(args), precision=args.precision)
     export.export(args.model_dir, args.export_path, params, deeplab_model.predict_probabilities,
-                  eval_crop_size_of(args), args.saved_model_dir)
-    saved = f' and SavedModel {args.saved_model_dir}' if args.saved_model_dir else ''
-    print(f'wrote {args.export_path}{saved}', file=sys.stderr)
+                  eval_crop_size_of(args), args.saved_model_dir, args.onnx_path)
+    written = [args.export_path, args.saved_model_dir and f'SavedModel {args.saved_model_dir}', args.onnx_path]
+    print(f'wrote {" and ".join(filter(None, written))}', file=sys.stderr)
     return 0
 
 

@@ -6,7 +6,7 @@ from conftest import write_random_checkpoint
 
 import deeplab_model
 import export_model
-from utils.common.errors import UserError
+from utils.common.errors import UserError, run_cli
 from utils.runtime import runtimes
 from utils.runtime.predict import CheckpointPredictor
 
@@ -66,17 +66,24 @@ def test_openvino_runs_the_exported_graph_as_the_suite(exported, ours, kind):
     assert_same_predictions(runtimes.openvino_predictor(exported[kind]), exported, ours)
 
 
-def test_onnxruntime_runs_the_tf2onnx_conversion_as_the_suite(exported, ours):
-    graph_def = tf.compat.v1.GraphDef()
-    with open(exported['pb'], 'rb') as handle:
-        graph_def.ParseFromString(handle.read())
+def test_onnxruntime_runs_the_onnx_model_export_model_writes_as_the_suite(exported, ours, tmp_path):
+    onnx_path = str(tmp_path / 'model.onnx')
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('TF2ONNX_CATCH_ERRORS', 'FALSE')  # no copy of the whole graph before each tf2onnx optimiser
-        model = runtimes.onnx_model(graph_def)
+        assert export_model.main(['--model_dir', exported['model_dir'], '--export_path', str(tmp_path / 'frozen.pb'),
+                                  '--onnx_path', onnx_path] + MODEL_FLAGS) == 0
+    model = onnx.load(onnx_path)
     dilated = [node for node in model.graph.node if node.op_type == 'Conv'
                and any(a.name == 'dilations' and max(a.ints) > 1 for a in node.attribute)]
     assert dilated and not [node for node in dilated if any(a.name == 'auto_pad' for a in node.attribute)]
     assert_same_predictions(runtimes.onnxruntime_predictor(model), exported, ours)
+
+
+def test_onnx_export_in_bfloat16_is_refused_before_anything_is_written(exported, tmp_path, capsys):
+    argv = ['--model_dir', exported['model_dir'], '--export_path', str(tmp_path / 'frozen.pb'), '--onnx_path',
+            str(tmp_path / 'model.onnx'), '--precision', 'bfloat16'] + MODEL_FLAGS
+    assert run_cli(export_model.main, argv) == 2 and not list(tmp_path.iterdir())
+    assert 'export in float32 for ONNX' in capsys.readouterr().err
 
 
 def test_openvino_bfloat16_hint_computes_in_bfloat16_close_to_float32(exported, ours):

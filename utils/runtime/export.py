@@ -88,12 +88,38 @@ def write_saved_model(graph_def, saved_model_dir):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def export(model_dir, export_path, params, predict_fn, eval_crop_size=None, saved_model_dir=None):
-    """Freeze the checkpoint in `model_dir` into `export_path` (and a SavedModel); returns the GraphDef."""
+def check_onnx_export(precision):
+    """UserError unless an ONNX model can be written here in `precision`: tf2onnx and onnx installed, float32."""
+    if precision_of({'precision': precision}) != 'float32':
+        raise UserError(f'--onnx_path with --precision {precision}: tf2onnx cannot convert it and ONNX Runtime has no '
+                        'bfloat16 convolution on CPUs; export in float32 for ONNX (OpenVINO runs either)')
+    try:
+        import onnx  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as error:
+        raise UserError(f'--onnx_path needs {error.name} (pip install -r requirements-dev.txt)') from None
+
+
+def write_onnx(graph_def, path):
+    """The ONNX model of the exported graph (runtimes.onnx_model: tf2onnx, explicit atrous padding), atomically."""
+    import onnx
+
+    from utils.runtime.runtimes import onnx_model
+    with atomic_path(path) as tmp:
+        onnx.save(onnx_model(graph_def), tmp)
+
+
+def export(model_dir, export_path, params, predict_fn, eval_crop_size=None, saved_model_dir=None, onnx_path=None):
+    """Freeze the checkpoint in `model_dir` into `export_path` (and a SavedModel, an ONNX model); returns the
+    GraphDef."""
     if os.path.isdir(export_path):
         raise UserError(f'{export_path}: is a folder; --export_path names the .pb file to write')
+    if onnx_path:
+        check_onnx_export(precision_of(params))
     graph_def = frozen_graph_def(model_dir, params, predict_fn, eval_crop_size)
     write_graph_def(graph_def, export_path)
     if saved_model_dir:
         write_saved_model(graph_def, saved_model_dir)
+    if onnx_path:
+        write_onnx(graph_def, onnx_path)
     return graph_def
