@@ -28,7 +28,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workers import cpu_flags_of_interest, cpu_model, interleave, median, serve  # noqa: E402
+from workers import cell, cpu_flags_of_interest, cpu_model, interleave, median, ratio, serve  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIDE, TRAIN_BATCH, GEMM_N = 513, 2, 4096
@@ -162,8 +162,8 @@ def table(results, gflop, log):
         if workload == 'gemm':
             for label, info in label_results.items():
                 rate = rates.get(label)
-                lines.append(f'| gemm {GEMM_N}^3 | {label} | {_cell(info)} | | | | {rate:.0f} GFLOP/s |'
-                             if rate else f'| gemm | {label} | {_cell(info)} | | | | |')
+                lines.append(f'| gemm {GEMM_N}^3 | {label} | {cell(info)} | | | | {rate:.0f} GFLOP/s |'
+                             if rate else f'| gemm | {label} | {cell(info)} | | | | |')
             continue
         flop = gflop * (3 * TRAIN_BATCH if workload == 'train' else 1)
         base = median(label_results.get('float32'))
@@ -173,19 +173,9 @@ def table(results, gflop, log):
             floor = flop / rates[arithmetic] if arithmetic in rates else None
             peer = median(label_results.get(f'torchvision {arithmetic}'))
             lines.append(' | '.join([
-                f'| {workload}', label, _cell(info), _ratio(seconds, base), f'{floor:.2f}' if floor else '-',
-                _ratio(seconds, floor), '-' if label.startswith('torchvision') else _ratio(seconds, peer)]) + ' |')
+                f'| {workload}', label, cell(info), ratio(seconds, base), f'{floor:.2f}' if floor else '-',
+                ratio(seconds, floor), '-' if label.startswith('torchvision') else ratio(seconds, peer)]) + ' |')
     return '\n'.join(lines)
-
-
-def _cell(info):
-    if 'error' in info:
-        return f'fails: `{info["error"]}`'
-    return f'{median(info):.3f} / {min(info["times"]):.3f}'
-
-
-def _ratio(value, reference):
-    return f'{value / reference:.2f}' if value and reference else '-'
 
 
 def main(argv=None):

@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workers import cpu_flags_of_interest, cpu_model, interleave, median, serve  # noqa: E402
+from workers import cell, cpu_flags_of_interest, cpu_model, interleave, median, ratio, serve  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRECISIONS = ('float32', 'bfloat16')
@@ -114,19 +114,9 @@ def table(results):
     for label, info in results.items():
         seconds = median(info)
         same = median(results.get(f'ours {CONFIGS[label][2]}'))
-        lines.append(f'| {label} | {_cell(info)} | {_ratio(seconds, same)} | '
-                     f'{_ratio(seconds, median(results.get("ours float32")))} |')
+        lines.append(f'| {label} | {cell(info)} | {ratio(seconds, same)} | '
+                     f'{ratio(seconds, median(results.get("ours float32")))} |')
     return '\n'.join(lines)
-
-
-def _cell(info):
-    if 'error' in info:
-        return f'fails: `{info["error"]}`'
-    return f'{median(info):.3f} / {min(info["times"]):.3f}'
-
-
-def _ratio(value, reference):
-    return f'{value / reference:.2f}' if value and reference else '-'
 
 
 def main(argv=None):

@@ -110,6 +110,18 @@ def median(info):
     return statistics.median(info['times']) if info and info.get('times') else None
 
 
+def cell(info):
+    """A results table's time cell: median / min seconds, or why the configuration failed."""
+    if 'error' in info:
+        return f'fails: `{info["error"]}`'
+    return f'{median(info):.3f} / {min(info["times"]):.3f}'
+
+
+def ratio(value, reference):
+    """value / reference to two decimals, '-' where either is missing."""
+    return f'{value / reference:.2f}' if value and reference else '-'
+
+
 def cpu_model():
     """The CPU's model name (/proc/cpuinfo), else what the platform says."""
     try:
