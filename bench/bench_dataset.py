@@ -3,7 +3,8 @@
 
 Parts:
   batch  images per session run: the same 8 images through CheckpointPredictor.predict_batch in batches of each
-         of --batch_sizes, one warmed-up process per configuration, interleaved for --repeats rounds;
+         of --batch_sizes, one warmed-up process per configuration, interleaved for --repeats rounds (one
+         precision's batch sizes at a time, for memory);
   pass   one evaluation pass per configuration, each its own process, in turn: wall time from the process start
          (TensorFlow import, graph, restore included) to the last image scored, and the times at which a quarter
          and a half of the images were scored, so the growth with the image count shows. Single scale runs
@@ -101,13 +102,12 @@ def pass_worker(data_dir, model_dir, list_path, precision, batch_size, count, tt
 
 
 def batch_part(args, data_dir, model_dir, log):
-    specs = {}
-    for precision in args.precisions:
-        for size in args.batch_sizes:
-            argv = [sys.executable, os.path.abspath(__file__), '--work_dir', args.work_dir, '--batch_worker',
-                    precision, str(size)]
-            specs[f'{precision} batch {size}'] = (argv, {'TF_CPP_MIN_LOG_LEVEL': '2'})
-    results = interleave(specs, args.repeats, log, 'batch')
+    results = {}
+    for precision in args.precisions:  # one precision at a time: eight workers did not fit in 24 GiB
+        specs = {f'{precision} batch {size}': ([sys.executable, os.path.abspath(__file__), '--work_dir',
+                                                args.work_dir, '--batch_worker', precision, str(size)],
+                                               {'TF_CPP_MIN_LOG_LEVEL': '2'}) for size in args.batch_sizes}
+        results.update(interleave(specs, args.repeats, log, 'batch'))
     lines = [f'seconds per image over {BATCH_IMAGES} images ({IMAGE_SIZE[1]}x{IMAGE_SIZE[0]} padded to 513x513), '
              f'median / min of {args.repeats} rounds', '| configuration | s/img median / min | x batch 1 |',
              '| --- | --- | --- |']

@@ -69,9 +69,13 @@ class Worker:
         return {'error': f'worker exited with status {self.proc.wait()} without a report'}
 
     def run(self):
-        self.proc.stdin.write('run\n')
-        self.proc.stdin.flush()
-        return self.read()['seconds']
+        """Seconds of one timed run, or the error report of a worker that died (killed for memory, say)."""
+        try:
+            self.proc.stdin.write('run\n')
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return {'error': f'worker exited with status {self.proc.wait()} during the timed runs'}
+        return self.read()
 
     def close(self):
         if self.proc.poll() is None:
@@ -95,8 +99,14 @@ def interleave(specs, repeats, log, name=''):
         info['times'] = []
     try:
         for round_ in range(repeats):
-            for label, worker in workers.items():
-                results[label]['times'].append(worker.run())
+            for label, worker in list(workers.items()):
+                reply = worker.run()
+                if 'error' in reply:
+                    log(f'  {name} {label}: FAILS: {reply["error"]}')
+                    results[label] = reply
+                    workers.pop(label).close()
+                    continue
+                results[label]['times'].append(reply['seconds'])
             log(f'  {name} round {round_ + 1}: ' + ', '.join(
                 f'{label} {results[label]["times"][-1]:.3f}' for label in workers))
     finally:
