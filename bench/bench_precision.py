@@ -11,7 +11,8 @@ Workloads (random weights, nothing downloaded), DeepLabv3 ResNet-v2-101 OS16 (AS
 Inference runs as CheckpointPredictor runs it: batch norm folded into the convolutions, the weights frozen into
 constants; the 'unfolded' rows build it as before that (batch norm after each convolution, weights read and cast
 from variables at every run), for comparison in the same run.
-Configurations: float32, bfloat16 (--precision, explicit casts), 'bfloat16 grappler' (a float32 graph with
+Configurations: float32, bfloat16 (--precision, explicit casts; atrous convolutions by tap products, as the suite
+runs them), 'bfloat16 native dilation' (oneDNN's dilated kernels instead), 'bfloat16 grappler' (a float32 graph with
 TensorFlow's auto_mixed_precision_onednn_bfloat16 pass on the session, for comparison), float16 (emulated on a
 CPU), and oneDNN off for float32 and bfloat16 (TF_ENABLE_ONEDNN_OPTS=0). torchvision's model (ResNet-101 with
 the last stage dilated, OS16, DeepLabHead with rates 6 12 18, 21 classes) runs in float32 and under
@@ -35,20 +36,22 @@ SIDE, TRAIN_BATCH, GEMM_N = 513, 2, 4096
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peer_torchvision.py')
 # label -> (precision, TF_ENABLE_ONEDNN_OPTS, grappler bfloat16 pass, inference as the suite runs it: batch norm
 # folded into the convolutions and the weights frozen into constants; False: as before, batch norm after each
-# convolution and weights read and cast from variables at every run)
+# convolution and weights read and cast from variables at every run; bfloat16 atrous convolutions by tap products
+# as the suite runs them; False: oneDNN's dilated kernels, as before)
 TF_CONFIGS = {
-    'float32': ('float32', '1', False, True),
-    'bfloat16': ('bfloat16', '1', False, True),
-    'float32 unfolded': ('float32', '1', False, False),
-    'bfloat16 unfolded': ('bfloat16', '1', False, False),
-    'bfloat16 grappler': ('float32', '1', True, True),
-    'float16': ('float16', '1', False, True),
-    'float32 oneDNN off': ('float32', '0', False, True),
-    'bfloat16 oneDNN off': ('bfloat16', '0', False, True),
+    'float32': ('float32', '1', False, True, True),
+    'bfloat16': ('bfloat16', '1', False, True, True),
+    'float32 unfolded': ('float32', '1', False, False, True),
+    'bfloat16 unfolded': ('bfloat16', '1', False, False, True),
+    'bfloat16 native dilation': ('bfloat16', '1', False, True, False),
+    'bfloat16 grappler': ('float32', '1', True, True, True),
+    'float16': ('float16', '1', False, True, True),
+    'float32 oneDNN off': ('float32', '0', False, True, True),
+    'bfloat16 oneDNN off': ('bfloat16', '0', False, True, True),
 }
 WORKLOAD_CONFIGS = {
     'infer': list(TF_CONFIGS),
-    'train': ['float32', 'bfloat16'],
+    'train': ['float32', 'bfloat16', 'bfloat16 native dilation'],
     'gemm': ['float32', 'bfloat16'],
 }
 
@@ -63,9 +66,10 @@ def session_config(grappler_bfloat16):
     return config
 
 
-def build_tf(workload, precision, grappler, folded):
+def build_tf(workload, precision, grappler, folded, tap_products=True):
     """run() of one TensorFlow workload in a session, variables initialised (inference: batch-norm statistics
-    drawn at random, so the folded biases are not zero; `folded`, frozen as CheckpointPredictor runs it)."""
+    drawn at random, so the folded biases are not zero; `folded`, frozen as CheckpointPredictor runs it;
+    `tap_products` False: bfloat16 atrous convolutions by oneDNN's dilated kernels)."""
     import numpy as np
     import tensorflow as tf
 
@@ -77,6 +81,9 @@ def build_tf(workload, precision, grappler, folded):
     if not folded:
         unfolded = deeplab_model.batch_norm_config
         deeplab_model.batch_norm_config = lambda params, training: unfolded(params, training)._replace(fold=False)
+    if not tap_products:
+        from nets import layers
+        layers._tap_products_apply = lambda *args: False  # pylint: disable=protected-access
     graph = tf.Graph()
     with graph.as_default():
         if workload == 'gemm':
@@ -115,8 +122,8 @@ def tf_worker(workload, label):
     import tensorflow as tf
 
     from utils.runtime.precision import onednn_enabled
-    precision, _, grappler, folded = TF_CONFIGS[label]
-    return serve(lambda: build_tf(workload, precision, grappler, folded),
+    precision, _, grappler, folded, tap_products = TF_CONFIGS[label]
+    return serve(lambda: build_tf(workload, precision, grappler, folded, tap_products),
                  {'onednn': onednn_enabled(), 'tf': tf.__version__})
 
 
