@@ -5,6 +5,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-slow lint bench reproduce clean
 WORK_DIR ?= reproduce_output
+TEST_WORKERS ?= 2
 
 $(STAMP): requirements.txt requirements-dev.txt
 	.ci/make_venv $(VENV)
@@ -18,8 +19,8 @@ demo: $(STAMP)  ## VOC-layout demo data -> records -> train -> evaluate -> infer
 reproduce: $(STAMP)  ## the README tables from the official downloads: make reproduce WORK_DIR=dir ARGS="--voc_test_tar ..."
 	$(VENV)/bin/python reproduce.py --work_dir $(WORK_DIR) $(ARGS)
 
-test: $(STAMP)  ## the whole test suite
-	$(VENV)/bin/python -m pytest -q tests
+test: lint  ## ruff, then the whole test suite: one file per pytest worker, TEST_WORKERS of them (default 2)
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 lint: $(STAMP)  ## ruff: pyflakes, pycodestyle (120 columns) and import order, configured in ruff.toml
 	$(VENV)/bin/ruff check .
