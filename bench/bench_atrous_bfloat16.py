@@ -1,5 +1,6 @@
 """bfloat16 atrous convolution: oneDNN's dilated kernel against tap products (nets.layers.tap_products_conv2d),
-the forward pass, the input's gradient and the kernel's gradient apart, at each rate.
+the forward pass, the input's gradient and the kernel's gradient apart, at each rate (--dtype float32: the same
+in float32, where the suite keeps the native kernels).
 
 Shape: ASPP's 3x3 convolution of DeepLabv3 ResNet-101 OS16 at the 513 training crop: a batch of 2 maps of 33x33
 with 2048 channels to 256. Tap products compute the forward pass and the kernel's gradient as one matrix
@@ -7,7 +8,7 @@ product per tap over the outputs the tap reaches; their input gradient is the na
 is timed once. Everything runs in one process and session (oneDNN on, as the suite's default), each
 (rate, part, method) once per round, interleaved, --repeats rounds after a warm-up.
 
-Usage: .venv/bin/python bench/bench_atrous_bfloat16.py [--repeats 5] [--rates 2 3 6 12 18]
+Usage: .venv/bin/python bench/bench_atrous_bfloat16.py [--repeats 5] [--rates 2 3 6 12 18] [--dtype float32]
 """
 import argparse
 import os
@@ -21,8 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH, SIDE, CHANNELS, OUTPUTS = 2, 33, 2048, 256
 
 
-def build(rates):
-    """{(rate, part, method): fetch} in a new session; returns (session, fetches)."""
+def build(rates, dtype):
+    """{(rate, part, method): fetch} in a new session, computing in `dtype`; returns (session, fetches)."""
     import numpy as np
     import tensorflow as tf
 
@@ -33,7 +34,7 @@ def build(rates):
     fetches = {}
     with graph.as_default():
         def variable(shape, scale=1.0):
-            return tf.cast(tf1.Variable((rng.standard_normal(shape) * scale).astype(np.float32)), tf.bfloat16)
+            return tf.cast(tf1.Variable((rng.standard_normal(shape) * scale).astype(np.float32)), dtype)
         inputs = variable((BATCH, SIDE, SIDE, CHANNELS))
         kernel = variable((3, 3, CHANNELS, OUTPUTS), 0.01)
         output_gradient = variable((BATCH, SIDE, SIDE, OUTPUTS))
@@ -56,10 +57,13 @@ def main(argv=None):
     parser.add_argument('--repeats', type=int, default=5, help='Timed rounds after the warm-up (default: 5).')
     parser.add_argument('--rates', type=int, nargs='+', default=[2, 3, 6, 12, 18],
                         help='Atrous rates (default: %(default)s).')
+    parser.add_argument('--dtype', choices=['bfloat16', 'float32'], default='bfloat16',
+                        help='Arithmetic (default: %(default)s).')
     args = parser.parse_args(argv)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     sys.path.insert(0, ROOT)
-    session, fetches = build(args.rates)
+    import tensorflow as tf
+    session, fetches = build(args.rates, tf.as_dtype(args.dtype))
     times = {key: [] for key in fetches}
     for fetch in fetches.values():
         session.run(fetch)
@@ -68,7 +72,7 @@ def main(argv=None):
             begin = time.perf_counter()
             session.run(fetch)
             times[key].append(time.perf_counter() - begin)
-    print(f'CPU: {cpu_model()}, {os.cpu_count()} cores, flags {" ".join(cpu_flags_of_interest())}; bfloat16, '
+    print(f'CPU: {cpu_model()}, {os.cpu_count()} cores, flags {" ".join(cpu_flags_of_interest())}; {args.dtype}, '
           f'{BATCH}x{SIDE}x{SIDE}x{CHANNELS} -> {OUTPUTS}, 3x3; ms, median / min of {args.repeats} rounds')
     print('| rate | forward native | forward tap products | x | kernel gradient native | kernel gradient tap '
           'products | x | input gradient (native) |')
