@@ -139,9 +139,9 @@ def _tap_filter_gradient(inputs, output_gradient, kernel_shape, rate):
     outputs each tap reaches; zero for taps that only meet the padding."""
     channels, outputs = int(inputs.shape[-1]), int(kernel_shape[-1])
     taps = {}
+    height, width = tf.shape(output_gradient)[1], tf.shape(output_gradient)[2]
     for row, col, (top, bottom, above, below), (left, right, before, after) in _spatial_regions(inputs, kernel_shape,
                                                                                                   rate):
-        height, width = tf.shape(output_gradient)[1], tf.shape(output_gradient)[2]
         reached = output_gradient[:, above:height - below, before:width - after, :]
         taps[row, col] = tf.matmul(tf.reshape(inputs[:, top:bottom, left:right, :], [-1, channels]),
                                    tf.reshape(reached, [-1, outputs]), transpose_a=True)
@@ -154,9 +154,10 @@ def tap_products_conv2d(inputs, kernel, rate):
     """A stride-1 SAME dilated convolution for bfloat16 (exact, as tf.nn.conv2d up to rounding): the forward pass
     and the kernel's gradient as matrix products per tap, the input's gradient by the native kernel.
 
-    oneDNN's dilated bfloat16 convolutions leave AMX idle: on a 33x33 map the tap products are 2-4.5x faster at
-    rates 3 to 18 in the forward pass and 2.7-7x in the kernel's gradient at every rate; at rate 2 the native
-    forward is faster and stays (BENCHMARKS.md, "Atrous convolutions in bfloat16").
+    oneDNN's dilated bfloat16 convolutions take about 2.7x longer from rate 3 up than at rate 2, and their kernel
+    gradients are slow at every rate: on ASPP's 33x33 maps the tap products are 2.4-3.9x faster in the forward
+    pass at rates 3 to 18 and 2.1-6.1x in the kernel's gradient at rates 2 to 18; at rate 2 the native forward is
+    as fast and stays (BENCHMARKS.md, "Atrous convolutions in bfloat16").
     """
     strides, dilations = [1, 1, 1, 1], [1, rate, rate, 1]
 
