@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workers import cpu_flags_of_interest, cpu_model  # noqa: E402
+from workers import cpu_flags_of_interest, cpu_model, median, ratio  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH, SIDE, CHANNELS, OUTPUTS = 2, 33, 2048, 256
@@ -64,14 +64,14 @@ def main(argv=None):
     sys.path.insert(0, ROOT)
     import tensorflow as tf
     session, fetches = build(args.rates, tf.as_dtype(args.dtype))
-    times = {key: [] for key in fetches}
+    results = {key: {'times': []} for key in fetches}
     for fetch in fetches.values():
         session.run(fetch)
     for _ in range(args.repeats):
         for key, fetch in fetches.items():
             begin = time.perf_counter()
             session.run(fetch)
-            times[key].append(time.perf_counter() - begin)
+            results[key]['times'].append(time.perf_counter() - begin)
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores, flags {" ".join(cpu_flags_of_interest())}; {args.dtype}, '
           f'{BATCH}x{SIDE}x{SIDE}x{CHANNELS} -> {OUTPUTS}, 3x3; ms, median / min of {args.repeats} rounds')
     print('| rate | forward native | forward tap products | x | kernel gradient native | kernel gradient tap '
@@ -79,12 +79,10 @@ def main(argv=None):
     print('| --- | --- | --- | --- | --- | --- | --- | --- |')
 
     def cell(key):
-        values = sorted(times[key])
-        return f'{1e3 * values[len(values) // 2]:.1f} / {1e3 * values[0]:.1f}'
+        return f'{1e3 * median(results[key]):.1f} / {1e3 * min(results[key]["times"]):.1f}'
 
     def speedup(rate, part):
-        native, taps = (sorted(times[rate, part, method])[args.repeats // 2] for method in ('native', 'tap products'))
-        return f'{native / taps:.2f}'
+        return ratio(median(results[rate, part, 'native']), median(results[rate, part, 'tap products']))
     for rate in args.rates:
         print(f'| {rate} | {cell((rate, "forward", "native"))} | {cell((rate, "forward", "tap products"))} | '
               f'{speedup(rate, "forward")} | {cell((rate, "kernel gradient", "native"))} | '

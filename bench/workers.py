@@ -69,7 +69,8 @@ class Worker:
         return {'error': f'worker exited with status {self.proc.wait()} without a report'}
 
     def run(self):
-        """Seconds of one timed run, or the error report of a worker that died (killed for memory, say)."""
+        """The report of one timed run ({'seconds': ...}), or an error report when the worker died (killed for
+        memory, say)."""
         try:
             self.proc.stdin.write('run\n')
             self.proc.stdin.flush()

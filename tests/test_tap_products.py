@@ -40,8 +40,7 @@ def test_outputs_and_gradients_equal_the_dilated_kernel(shape, rate, known_size)
 def network_ops(precision, training):
     """The op types and dilations of DeepLabv3's graph at a 65x65 crop with gradients when training, else of
     the inference graph for images of any size."""
-    params = resolve_model_params({'model_variant': 'resnet_v2_50', 'output_stride': 16,
-                                                 'precision': precision})
+    params = resolve_model_params({'model_variant': 'resnet_v2_50', 'output_stride': 16, 'precision': precision})
     with tf.Graph().as_default() as graph:
         if training:
             images = tf1.placeholder(tf.float32, [2, 65, 65, 3])
