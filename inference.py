@@ -34,7 +34,8 @@ def build_parser():
     listed = parser.add_argument('--image_list', default=None,
                                  help='List file of image ids to segment (default: every image in --image_data_dir).')
     original_name(parser, listed, '--infer_data_list')
-    parser.add_argument('--output_dir', required=True, help='Folder for the <id>.png results.')
+    parser.add_argument('--output_dir', default='dataset/inference_output',
+                        help='Folder for the <id>.png results (default: %(default)s, as the original inference.py).')
     parser.add_argument('--save_probabilities', action='store_true',
                         help='Also write per-class softmax probabilities (float16 .npz, key "probabilities") '
                              'for densecrf_inference.py --prob_dir.')

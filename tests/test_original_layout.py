@@ -189,3 +189,178 @@ def test_original_logits_are_resized_as_tf1s_default_resize_bilinear():
                                                        resolve_model_params({'num_classes': 21})))
     np.testing.assert_allclose(original[0], numpy_legacy_resize(logits[0], 13, 17), atol=1e-5)
     assert np.abs(original - deeplab).max() > 0.1  # the model zoo's align_corners=True resize differs
+
+
+SIZES = {'2007_000032': (49, 65), '2007_000033': (49, 65), '2007_000039': (57, 41)}
+
+
+@pytest.fixture(scope='module')
+def voc(tmp_path_factory, original_folder):
+    """JPEG images of two sizes with labels 0..20 and 255, a list file, beside the original-layout folder."""
+    from PIL import Image
+
+    from utils.data.voc import save_label
+    root = tmp_path_factory.mktemp('voc')
+    (root / 'JPEGImages').mkdir(), (root / 'SegmentationClass').mkdir()
+    rng = np.random.RandomState(4)
+    for image_id, size in SIZES.items():
+        Image.fromarray(rng.randint(0, 256, size + (3,)).astype(np.uint8)).save(root / 'JPEGImages' / f'{image_id}.jpg')
+        label = rng.randint(0, 21, size)
+        label[:3] = 255
+        save_label(str(root / 'SegmentationClass' / f'{image_id}.png'), label)
+    (root / 'val.txt').write_text(''.join(f'{image_id}.jpg\n' for image_id in SIZES))  # as the original lists
+    return root
+
+
+def alone(folder, image, params):
+    """Labels of one image run whole and alone through the restored (unfolded) network."""
+    with tf.Graph().as_default():
+        images = tf1.placeholder(tf.float32, [1, None, None, 3])
+        logits = deeplab_model.upsampled_logits(images, params, training=False)
+        with tf1.Session() as sess:
+            tf1.train.Saver().restore(sess, tf.train.latest_checkpoint(folder))
+            return sess.run(tf.argmax(logits, axis=3), {images: image[np.newaxis].astype(np.float32)})[0]
+
+
+def test_the_original_readme_commands_evaluate_each_image_whole(original_folder, voc, tmp_path, monkeypatch):
+    import evaluate
+    import inference
+    from utils.common.errors import run_cli
+    from utils.data.voc import read_image, read_label
+    folder, _ = original_folder
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(inference.main, ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'),
+                                    '--model_dir', folder]) == 0
+    assert run_cli(evaluate.main, ['--image_data_dir', str(voc / 'JPEGImages'), '--label_data_dir',
+                                   str(voc / 'SegmentationClass'), '--evaluation_data_list', str(voc / 'val.txt'),
+                                   '--model_dir', folder, '--output_json', 'checkpoint.json']) == 0
+    out = tmp_path / 'dataset' / 'inference_output'  # the original inference.py's default output folder
+    params = original_params('resnet_v2_50')
+    for image_id in SIZES:
+        ours = read_label(str(out / f'{image_id}.png'))
+        expected = alone(folder, read_image(str(voc / 'JPEGImages' / f'{image_id}.jpg')), params)
+        assert (ours == expected).mean() >= 0.999  # the rest: near-ties moved by batch norm folded or not
+    assert run_cli(evaluate.main, ['--prediction_dir', str(out), '--ground_truth_dir', str(voc / 'SegmentationClass'),
+                                   '--image_list', str(voc / 'val.txt'), '--output_json', 'folder.json']) == 0
+    checkpoint, scored = (json.loads((tmp_path / name).read_text()) for name in ('checkpoint.json', 'folder.json'))
+    assert checkpoint['miou'] == scored['miou']
+
+
+def test_eval_crop_size_pads_an_original_checkpoint_as_upstream(original_folder, voc, tmp_path):
+    import inference
+    from utils.common.errors import run_cli
+    from utils.data.voc import read_label
+    folder, _ = original_folder
+    common = ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'), '--model_dir', folder]
+    assert run_cli(inference.main, [*common, '--output_dir', str(tmp_path / 'whole')]) == 0
+    assert run_cli(inference.main, [*common, '--output_dir', str(tmp_path / 'padded'), '--eval_crop_size', '97',
+                                    '97']) == 0
+    whole, padded = (read_label(str(tmp_path / name / '2007_000032.png')) for name in ('whole', 'padded'))
+    assert whole.shape == padded.shape and (whole != padded).any()  # image pooling averaged over the padding
+
+
+def test_an_original_checkpoint_runs_with_tta_batches_probabilities_and_bfloat16(original_folder, voc, tmp_path):
+    import inference
+    from utils.common.errors import run_cli
+    from utils.postprocess.probabilities import read_probabilities
+    folder, _ = original_folder
+    assert run_cli(inference.main, ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'),
+                                    '--model_dir', folder, '--output_dir', str(tmp_path / 'out'),
+                                    '--inference_scales', '0.75', '1.0', '--add_flipped_images', '--batch_size', '2',
+                                    '--precision', 'bfloat16', '--save_probabilities']) == 0
+    for image_id, size in SIZES.items():
+        probabilities = read_probabilities(str(tmp_path / 'out' / 'probabilities' / f'{image_id}.npz'), 21)
+        assert probabilities.shape == size + (21,)
+
+
+def numpy_l2(values, names):
+    """sum of tf.nn.l2_loss (sum(x**2) / 2) over `names`, in float64."""
+    return sum(float(np.sum(values[name].astype(np.float64) ** 2)) / 2 for name in names)
+
+
+@pytest.mark.parametrize('regularization', ['all_trainable', 'kernels'])
+def test_the_weight_decay_term_is_each_objectives_sum(original_folder, regularization):
+    """all_trainable (the original model_fn): 2e-4 x the L2 of every trainable variable, beta, gamma and the logits'
+    biases included; kernels (upstream DeepLab): of the convolution kernels alone."""
+    folder, values = original_folder
+    params = dict(original_params('resnet_v2_50'), regularization=regularization, weight_decay=2e-4)
+    with tf.Graph().as_default():
+        with tf.name_scope('network') as scope:
+            deeplab_model.network_logits(tf1.placeholder(tf.float32, [2, 33, 33, 3]), params, training=True)
+        term = deeplab_model.weight_decay_term(params, scope)
+        with tf1.Session() as sess:
+            tf1.train.Saver().restore(sess, tf.train.latest_checkpoint(folder))
+            ours = sess.run(term)
+    if regularization == 'all_trainable':
+        names = [name for name in values if not name.endswith(('moving_mean', 'moving_variance'))]
+        assert len(names) == 172 + 18 + 2  # ResNet-50's trainable variables, six head convolutions', the logits'
+    else:
+        names = [name for name in values if name.endswith('/weights')]
+    np.testing.assert_allclose(ours, 2e-4 * numpy_l2(values, names), rtol=1e-5)
+
+
+@pytest.fixture(scope='module')
+def records(tmp_path_factory):
+    from conftest import write_demo_records
+    return write_demo_records(tmp_path_factory, 4, 2)
+
+
+def test_train_resumes_an_original_folder_in_its_layout_and_objective(records, tmp_path):
+    """train.py in an original-project folder continues it: the original objective and weight decay by default, and
+    a checkpoint holding the same entries as the original train.py's (the original code can read it back)."""
+    import train
+    from utils.common.errors import run_cli
+    folder = str(tmp_path / 'model')
+    write_checkpoint(folder, random_values(reference_variables('resnet_v2_50'), seed=5), step=0)
+    before = dict(tf.train.list_variables(tf.train.latest_checkpoint(folder)))
+    argv = ['--model_dir', folder, '--data_dir', records, '--max_iter', '1', '--batch_size', '2', '--crop_size',
+            '33', '33', '--no_eval']
+    params = train.training_params(train.build_parser().parse_args(argv))
+    assert (params['layout'], params['regularization'], params['model_variant']) == (
+        'original', 'all_trainable', 'resnet_v2_50')
+    assert deeplab_model.default_weight_decay(params) == 2e-4  # the original train.py's --weight_decay default
+    assert run_cli(train.main, argv) == 0
+    after = tf.train.latest_checkpoint(folder)
+    assert after.endswith('model.ckpt-1')
+    assert dict(tf.train.list_variables(after)) == before
+
+
+def test_an_original_checkpoint_exports_to_every_form_with_the_same_labels(original_folder, voc, tmp_path):
+    """export_model.py (frozen graph, SavedModel, ONNX) and the original export_inference_graph.py command give the
+    labels inference.py gives; ONNX Runtime and OpenVINO run the export."""
+    import export_inference_graph
+    import export_model
+    import inference
+    from utils.common.errors import run_cli
+    from utils.data.voc import read_image, read_label
+    from utils.runtime import runtimes
+    from utils.runtime.frozen_graph import iter_frozen_predictions
+    folder, _ = original_folder
+    image_id = '2007_000039'
+    assert run_cli(inference.main, ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'),
+                                    '--model_dir', folder, '--output_dir', str(tmp_path / 'out')]) == 0
+    expected = read_label(str(tmp_path / 'out' / f'{image_id}.png'))
+    graph = str(tmp_path / 'frozen.pb')
+    assert run_cli(export_model.main, ['--model_dir', folder, '--export_path', graph, '--saved_model_dir',
+                                       str(tmp_path / 'saved'), '--onnx_path', str(tmp_path / 'model.onnx')]) == 0
+    (_, _, frozen), = iter_frozen_predictions(graph, str(voc / 'JPEGImages'), [image_id])
+    np.testing.assert_array_equal(frozen, expected)
+
+    image = read_image(str(voc / 'JPEGImages' / f'{image_id}.jpg'))
+    import onnx
+    onnx_labels, _ = runtimes.onnxruntime_predictor(onnx.load(str(tmp_path / 'model.onnx')))(image)
+    openvino_labels, _ = runtimes.openvino_predictor(str(tmp_path / 'saved'))(image)
+    for labels in (onnx_labels, openvino_labels):
+        assert (labels == expected).mean() >= 0.999
+
+    assert run_cli(export_inference_graph.main, ['--model_dir', folder, '--export_dir', str(tmp_path / 'export'),
+                                                 '--base_architecture', 'resnet_v2_50', '--output_stride', '16']) == 0
+    stamp, = os.listdir(tmp_path / 'export')
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        meta = tf1.saved_model.loader.load(sess, ['serve'], str(tmp_path / 'export' / stamp))
+        assert set(meta.signature_def) == {'preds', 'serving_default'}
+        signature = meta.signature_def['preds']
+        classes = sess.run(signature.outputs['classes'].name,
+                           {signature.inputs['image_tensor'].name: image[np.newaxis].astype(np.float32)})
+    assert classes.shape == (1, *image.shape[:2], 1)
+    np.testing.assert_array_equal(classes[0, ..., 0], expected)
