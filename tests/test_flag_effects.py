@@ -438,3 +438,106 @@ def test_flag_lands(name, flag, ws, tmp_path, monkeypatch):
     assert observe(row, seen) == expected
     reference = run(monkeypatch, ws, tmp_path, name, row.reference)
     assert observe(row, reference) != resolve(row.expected, ws, reference.out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# refused combinations: exit code 2 and one line saying why
+
+REFUSALS = [  # (script, argv after its base argv, the error line)
+    ('train', ['--deterministic'], '--deterministic needs --seed (op determinism refuses unseeded random ops)'),
+    ('train', ['--layout', 'original', '--model_variant', 'xception_65'],
+     "--layout original: the original project's DeepLabv3 is built on resnet_v2_50 or resnet_v2_101, not xception_65"),
+    ('train', ['--layout', 'original', '--decoder_output_stride', '4'],
+     "--layout original: the original project's DeepLabv3 has no decoder; leave --decoder_output_stride unset"),
+    ('export_model', ['--model_variant', 'xception_65', '--input_normalization', 'mean_subtraction'],
+     '--input_normalization mean_subtraction: xception_65 takes inception (x/127.5-1) only'),
+    ('export_model', ['--layout', 'original', '--model_variant', 'xception_65'],
+     "--layout original: the original project's DeepLabv3 is built on resnet_v2_50 or resnet_v2_101, not xception_65"),
+    ('evaluate', ['--frozen_graph', '{ws}/frozen.pb', '--precision', 'bfloat16'],
+     '{ws}/frozen.pb: --precision needs a checkpoint (--model_dir); a frozen graph runs in the precision it was '
+     'exported in (export_model.py --precision)'),
+    ('evaluate', ['--frozen_graph', '{ws}/frozen.pb', '--batch_size', '2'],
+     '{ws}/frozen.pb: --batch_size needs a checkpoint (--model_dir); a frozen graph takes one image per run'),
+    ('evaluate', ['--frozen_graph', '{ws}/frozen.pb', '--add_flipped_images'],
+     '{ws}/frozen.pb: --inference_scales, --add_flipped_images and --eval_crop_size need a checkpoint (--model_dir); '
+     'a frozen graph runs one scale with its own padding'),
+    ('evaluate', ['--batch_size', '0'], '--batch_size 0: give 1 or more images per run'),
+    ('evaluate', ['--layout', 'original', '--decoder_output_stride', '4'],
+     "--layout original: the original project's DeepLabv3 has no decoder; leave --decoder_output_stride unset"),
+    ('inference', ['--frozen_graph', '{ws}/frozen.pb', '--save_probabilities'],
+     '{ws}/frozen.pb: frozen graphs give labels only; pass the checkpoint (--model_dir) to save probabilities'),
+    ('inference', ['--frozen_graph', '{ws}/frozen.pb', '--eval_crop_size', '65', '65'],
+     '{ws}/frozen.pb: --inference_scales, --add_flipped_images and --eval_crop_size need a checkpoint (--model_dir); '
+     'a frozen graph runs one scale with its own padding'),
+]
+
+
+@pytest.mark.parametrize('name,argv,error', REFUSALS)
+def test_refused(name, argv, error, ws, tmp_path, monkeypatch):
+    seen = Seen(ws, str(tmp_path))
+    script = SCRIPTS[name]
+    module = importlib.import_module(script.module)
+    with monkeypatch.context() as patcher:
+        script.patch(patcher, seen)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+            try:
+                code = run_cli(module.main, resolve([*script.base, *argv], ws, seen.out))
+            except SystemExit as exit_:  # argparse's refusals
+                code = exit_.code
+    assert (code, err.getvalue().strip().splitlines()[-1]) == (2, f'error: {resolve(error, ws, seen.out)}')
+    assert not seen.calls.get('train_and_evaluate') and not seen.calls.get('export')
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# saved settings: deeplab_params.json, every field other than its default, read back by every script that reads it
+
+SAVED_SETTINGS = [
+    {'layout': 'original', 'model_variant': 'resnet_v2_50', 'output_stride': 8, 'atrous_rates': [3, 5, 7],
+     'multi_grid': [2, 2, 2], 'decoder_output_stride': None, 'num_classes': 5, 'input_normalization': 'inception',
+     'batch_norm_decay': 0.99, 'training_precision': 'bfloat16', 'regularization': 'kernels'},
+    {'layout': 'deeplab', 'model_variant': 'resnet_v2_50', 'output_stride': 8, 'atrous_rates': [2, 4, 6],
+     'multi_grid': [1, 1, 1], 'decoder_output_stride': 4, 'num_classes': 9,
+     'input_normalization': 'mean_subtraction', 'batch_norm_decay': 0.95, 'training_precision': 'float16',
+     'regularization': 'all_trainable'},
+]
+SAVED_READERS = {  # script: (argv naming the model folder, the model description it runs with)
+    'evaluate': (['--model_dir', '{out}/saved'], lambda seen: seen.arg('iter_predictions', 'params')),
+    'inference': (['--model_dir', '{out}/saved'], lambda seen: seen.arg('iter_outputs', 'params')),
+    'export_model': (['--model_dir', '{out}/saved'], lambda seen: seen.arg('export', 'params')),
+    'train': (['--model_dir', '{out}/saved'], lambda seen: seen.arg('train_and_evaluate', 'params')),
+}
+
+
+def test_saved_fields_are_not_defaults(tmp_path):
+    """SAVED_SETTINGS hold every field train.py writes, each off its default in one of them."""
+    from utils.runtime.model_config import MODEL_DEFAULTS, save_model_params
+    save_model_params(str(tmp_path), dict(MODEL_DEFAULTS, precision='float32', regularization='kernels'))
+    written = json.loads((tmp_path / 'deeplab_params.json').read_text())
+    defaults = dict(written, atrous_rates=[6, 12, 18], multi_grid=[1, 2, 4], input_normalization='inception')
+    for field in written:
+        assert any(settings[field] != defaults[field] for settings in SAVED_SETTINGS), field
+    assert all(set(settings) == set(written) for settings in SAVED_SETTINGS)
+
+
+@pytest.mark.parametrize('settings', range(len(SAVED_SETTINGS)))
+@pytest.mark.parametrize('name', SAVED_READERS)
+def test_saved_settings_read_back(name, settings, ws, tmp_path, monkeypatch):
+    saved = SAVED_SETTINGS[settings]
+    argv, params_of = SAVED_READERS[name]
+    recorders = SCRIPTS[name].patch
+
+    def patch(patcher, seen):
+        recorders(patcher, seen)
+        os.makedirs(seen.file('saved'))
+        with open(seen.file('saved', 'deeplab_params.json'), 'w', encoding='utf-8') as handle:
+            json.dump(saved, handle)
+
+    monkeypatch.setitem(SCRIPTS, name, dataclasses.replace(SCRIPTS[name], patch=patch))
+    seen = run(monkeypatch, ws, tmp_path, name, argv)
+    params = params_of(seen)
+    model_fields = {key: value for key, value in saved.items() if key not in ('training_precision', 'regularization')}
+    assert {key: params[key] for key in model_fields} == model_fields
+    if name == 'train':  # the resumed run continues the regularization and writes the same description back
+        assert params['regularization'] == saved['regularization']
+        rewritten = seen.json('saved', 'deeplab_params.json')
+        assert rewritten == dict(saved, training_precision='float32')
