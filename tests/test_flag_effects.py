@@ -34,11 +34,12 @@ MISSING = '<not reached>'
 class Row:
     """`argv` (appended to the script's base argv, so a given base flag is overridden) gives the flag its value;
     `probe(seen)` reads where the value lands and must equal `expected`, and differ in the run of `reference`
-    (default: the base argv alone)."""
+    (appended to the base argv; default: nothing)."""
     argv: list
     probe: object
     expected: object
     reference: list = dataclasses.field(default_factory=list)
+    drop: tuple = ()  # base flags the row's run goes without (the other side of a mutually exclusive pair)
 
 
 class Seen:
@@ -82,6 +83,22 @@ def record(monkeypatch, seen, owner, name, result=None, passthrough=False):
     monkeypatch.setattr(owner, name, recorder)
 
 
+def arg(function, name):
+    """A probe: the argument `name` of the last call of `function`."""
+    return lambda seen: seen.arg(function, name)
+
+
+def without(argv, flags):
+    """`argv` without `flags` and their values."""
+    kept, skipping = [], False
+    for item in argv:
+        if item.startswith('--'):
+            skipping = item in flags
+        if not skipping:
+            kept.append(item)
+    return kept
+
+
 def resolve(value, ws, out):
     """`value` with the '{ws}' and '{out}' placeholders of its strings filled in."""
     if isinstance(value, str):
@@ -89,7 +106,7 @@ def resolve(value, ws, out):
     if isinstance(value, (list, tuple)):
         return type(value)(resolve(item, ws, out) for item in value)
     if isinstance(value, dict):
-        return {key: resolve(item, ws, out) for key, item in value.items()}
+        return {resolve(key, ws, out): resolve(item, ws, out) for key, item in value.items()}
     return value
 
 
@@ -118,6 +135,21 @@ def make_workspace(root):
             handle.write(ids)
     with open(os.path.join(root, 'data', 'dataset.json'), 'w', encoding='utf-8') as handle:
         json.dump({'num_classes': 7}, handle)
+    lists = {'voc/ImageSets/Segmentation': {'train': 'a', 'val': 'b d'},
+             'voc2/ImageSets/Segmentation': {'train': 'a', 'val': 'e f'},
+             'voc3/ImageSets/Segmentation': {'train': 'a', 'val': 'b d x'},
+             'voctest/ImageSets/Segmentation': {'test': 't1 t2'},
+             'sbd': {'train': 'c', 'val': 'b'}, 'sbd2': {'train': 'c k', 'val': 'b'}}
+    for folder, files in lists.items():
+        os.makedirs(os.path.join(root, folder))
+        for name, ids in files.items():
+            with open(os.path.join(root, folder, f'{name}.txt'), 'w', encoding='utf-8') as handle:
+                handle.write('\n'.join(ids.split()) + '\n')
+    os.makedirs(os.path.join(root, 'aug'))
+    for image_id in ('a', 'b', 'c', 'd', 'x'):
+        save_label(f'{root}/aug/{image_id}.png', np.zeros((2, 2), int))
+    from utils.postprocess.crf import CrfParams, write_params
+    write_params(os.path.join(root, 'crf.json'), CrfParams(**CRF_VALUES))
     return root
 
 
@@ -351,6 +383,196 @@ def patch_export(monkeypatch, seen):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# post-processing: pixel_stacking.py, densecrf_inference.py, make_submission.py
+
+def stacking_table():
+    vote, fuse = 'stack_folders', 'fuse_folders'
+    return {
+        '--prediction_dir': Row(['--prediction_dir', '{ws}/preds2', '{ws}/preds'], arg(vote, 'input_dirs'),
+                                ['{ws}/preds2', '{ws}/preds']),
+        '--weights': Row(['--weights', '2', '1'], arg(vote, 'weights'), [2.0, 1.0]),
+        '--probabilities': Row(['--probabilities', '--prediction_dir', '{ws}/probs', '{ws}/probs2'],
+                               arg(fuse, 'prob_dirs'), ['{ws}/probs', '{ws}/probs2']),
+        '--output_dir': Row(['--output_dir', '{out}/other'], arg(vote, 'output_dir'), '{out}/other'),
+        '--tie_break': Row(['--tie_break', 'smallest'], arg(vote, 'tie_break'), 'smallest'),
+        '--image_list': Row(['--image_list', '{ws}/list_a.txt'], arg(vote, 'ids'), ['a']),
+        '--allow_missing': Row(['--allow_missing'], arg(vote, 'allow_missing'), True),
+        '--num_classes': Row(['--num_classes', '5'], arg(vote, 'num_classes'), 5),
+        '--num_workers': Row(['--num_workers', '3'], arg(vote, 'num_workers'), 3),
+        '--overwrite': Row(['--overwrite'], arg(vote, 'overwrite'), True),
+    }
+
+
+def patch_stacking(monkeypatch, seen):
+    import pixel_stacking
+    record(monkeypatch, seen, pixel_stacking, 'stack_folders', types.SimpleNamespace(missing={}, written=2, skipped=0))
+    record(monkeypatch, seen, pixel_stacking, 'fuse_folders', (2, 0))
+
+
+CRF_VALUES = {'gt_prob': 0.6, 'gauss_sxy': 2.0, 'gauss_compat': 4.0, 'bilateral_sxy': 50.0, 'bilateral_srgb': 7.0,
+              'bilateral_compat': 6.0, 'iterations': 3}  # none the default of hard labels or of probabilities
+
+
+def crf_table():
+    refine, tune = 'refine_folder', 'tune'
+    tuning = ['--tune', '--ground_truth_dir', '{ws}/labels']
+
+    def params(name):
+        return lambda seen: getattr(seen.arg(refine, 'params'), name)
+
+    rows = {f'--{name}': Row([f'--{name}', str(value)], params(name), value) for name, value in CRF_VALUES.items()}
+    rows.update({
+        '--image_data_dir': Row(['--image_data_dir', '{ws}/labels'], arg(refine, 'image_dir'), '{ws}/labels'),
+        '--prediction_dir': Row(['--prediction_dir', '{ws}/preds2'], arg(refine, 'label_dir'), '{ws}/preds2'),
+        '--prob_dir': Row(['--prob_dir', '{ws}/probs'], lambda seen: (
+            seen.arg(refine, 'prob_dir'), seen.arg(refine, 'params').bilateral_sxy), ('{ws}/probs', 67),
+            drop=('--prediction_dir',)),
+        '--output_dir': Row(['--output_dir', '{out}/other'], arg(refine, 'output_dir'), '{out}/other'),
+        '--image_list': Row(['--image_list', '{ws}/list_a.txt'], arg(refine, 'ids'), ['a']),
+        '--seed_compat': Row(['--seed_compat'], lambda seen: (
+            seen.arg(refine, 'seed_compat'), seen.arg(refine, 'params').iterations), (True, 1)),
+        '--params_json': Row(['--params_json', '{ws}/crf.json'], lambda seen: seen.arg(refine, 'params')._asdict(),
+                             CRF_VALUES),
+        '--num_classes': Row(['--num_classes', '5'], arg(refine, 'num_classes'), 5),
+        '--num_workers': Row(['--num_workers', '3'], arg(refine, 'num_workers'), 3),
+        '--overwrite': Row(['--overwrite'], arg(refine, 'overwrite'), True),
+        '--tune': Row(tuning, lambda seen: (seen.count(tune), seen.count(refine)), (1, 0)),
+        '--ground_truth_dir': Row([*tuning, '--ground_truth_dir', '{ws}/labels2'], arg(tune, 'gt_dir'),
+                                  '{ws}/labels2', tuning),
+        '--tune_output': Row([*tuning, '--tune_output', '{out}/best.json'], lambda seen: seen.json('best.json'),
+                             {'gt_prob': 0.7, 'gauss_sxy': 3, 'gauss_compat': 3, 'bilateral_sxy': 40,
+                              'bilateral_srgb': 3, 'bilateral_compat': 4, 'iterations': 5}, tuning),  # grid's first
+    })
+    for name in ('bilateral_sxy', 'bilateral_srgb', 'bilateral_compat'):
+        rows[f'--tune_{name}'] = Row([*tuning, f'--tune_{name}', '2', '9'],
+                                     lambda seen, name=name: seen.arg(tune, 'grid')[name], [2.0, 9.0], tuning)
+    return rows
+
+
+def patch_crf(monkeypatch, seen):
+    from utils.postprocess import crf
+
+    def tuned(arguments):  # the grid's first setting beats no CRF
+        first = {name: values[0] for name, values in arguments['grid'].items()}
+        setting = arguments['params']._replace(**first)
+        perfect = np.hstack([np.eye(3) * 10, np.zeros((3, 1))])  # classes x (classes + a column of invalid values)
+        confusion = {crf.NO_CRF: np.ones((3, 4)), 'first': perfect}
+        return types.SimpleNamespace(confusion=confusion), {'first': setting}
+
+    record(monkeypatch, seen, crf, 'refine_folder', (2, 0))
+    record(monkeypatch, seen, crf, 'tune', tuned)
+
+
+def submission_table():
+    return {
+        '--prediction_dir': Row(['--prediction_dir', '{ws}/preds2'], arg('make_submission', 'results_dir'),
+                                '{ws}/preds2'),
+        '--output': Row(['--output', '{out}/other.tar.gz'], arg('make_submission', 'output'), '{out}/other.tar.gz'),
+        '--comp': Row(['--comp', 'comp5'], arg('make_submission', 'comp'), 'comp5'),
+        '--image_list': Row(['--image_list', '{ws}/list_a.txt'], arg('make_submission', 'image_list'),
+                            '{ws}/list_a.txt'),
+        '--image_data_dir': Row(['--image_data_dir', '{ws}/labels'], arg('make_submission', 'image_dir'),
+                                '{ws}/labels'),
+        '--num_workers': Row(['--num_workers', '3'], arg('make_submission', 'num_workers'), 3),
+    }
+
+
+def patch_submission(monkeypatch, seen):
+    import make_submission
+    record(monkeypatch, seen, make_submission, 'make_submission', 2)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# data preparation: create_tf_record.py, create_coco_tf_record.py, prepare_labels.py
+
+def records_table():
+    pairs, write = 'find_pairs', 'write_records'
+    return {
+        '--data_dir': Row(['--data_dir', '{out}/other'], arg(write, 'data_dir'), '{out}/other'),
+        '--image_data_dir': Row(['--image_data_dir', '{ws}/labels'], arg(pairs, 'image_dir'), '{ws}/labels'),
+        '--ground_truth_dir': Row(['--ground_truth_dir', '{ws}/labels2'], arg(pairs, 'label_dir'), '{ws}/labels2'),
+        '--train_data_list': Row(['--train_data_list', '{ws}/list_b.txt'], lambda seen: seen.arg(pairs, 'ids', 0),
+                                 ['b']),
+        '--valid_data_list': Row(['--valid_data_list', '{ws}/list_b.txt'], lambda seen: seen.arg(pairs, 'ids', 1),
+                                 ['b']),
+        '--num_classes': Row(['--num_classes', '5'], arg(write, 'num_classes'), 5),
+        '--num_shards': Row(['--num_shards', '3'], arg(write, 'num_shards'), 3),
+        '--num_workers': Row(['--num_workers', '3'], arg(write, 'num_workers'), 3),
+        '--overwrite': Row(['--overwrite'], arg(write, 'overwrite'), True),
+    }
+
+
+def patch_records(monkeypatch, seen):
+    from utils.records import tfrecords
+    record(monkeypatch, seen, tfrecords, 'find_pairs', lambda arguments: list(arguments['ids']))
+    record(monkeypatch, seen, tfrecords, 'write_records',
+           lambda arguments: {split: [f'{split}.record'] for split in arguments['splits']})
+
+
+def coco_table():
+    def source(split, field):
+        return lambda seen: getattr(seen.arg('convert', 'sources')[split], field)
+
+    return {
+        '--data_dir': Row(['--data_dir', '{out}/other'], arg('convert', 'data_dir'), '{out}/other'),
+        '--train_image_dir': Row(['--train_image_dir', '{ws}/labels'], source('train', 'image_dir'), '{ws}/labels'),
+        '--train_annotations_file': Row(['--train_annotations_file', '{ws}/other.json'],
+                                        source('train', 'annotations_file'), '{ws}/other.json'),
+        '--val_image_dir': Row(['--val_image_dir', '{ws}/images', '--val_annotations_file', '{ws}/val.json'],
+                               source('val', 'image_dir'), '{ws}/images'),
+        '--val_annotations_file': Row(['--val_image_dir', '{ws}/images', '--val_annotations_file', '{ws}/val.json'],
+                                      source('val', 'annotations_file'), '{ws}/val.json'),
+        '--classes': Row(['--classes', 'all'], lambda seen: (seen.arg('convert', 'mode'), seen.arg(
+            'convert', 'min_area')), ('all', None)),
+        '--min_annotated_area': Row(['--min_annotated_area', '50'], arg('convert', 'min_area'), 50.0),
+        '--label_output_dir': Row(['--label_output_dir', '{out}/labels'], arg('convert', 'label_dir'),
+                                  '{out}/labels'),
+        '--num_shards': Row(['--num_shards', '3'], arg('convert', 'num_shards'), 3),
+        '--num_workers': Row(['--num_workers', '3'], arg('convert', 'num_workers'), 3),
+        '--overwrite': Row(['--overwrite'], arg('convert', 'overwrite'), True),
+    }
+
+
+def patch_coco(monkeypatch, seen):
+    from utils.records import coco_records
+    record(monkeypatch, seen, coco_records, 'convert',
+           lambda arguments: {split: (2, [f'{split}.record'], 1) for split in arguments['sources']})
+
+
+def labels_table():
+    def listed(name):
+        return lambda seen: open(seen.file('lists', f'{name}.txt')).read().split()
+
+    test = ['--voc_test_root', '{ws}/voctest']
+    return {
+        '--voc_root': Row(['--voc_root', '{ws}/voc2'], listed('run_val'), ['e', 'f']),
+        '--sbd_root': Row(['--sbd_root', '{ws}/sbd2'], listed('train_aug'), ['a', 'c', 'k']),
+        '--segmentation_class_aug': Row(['--segmentation_class_aug', '{ws}/aug'], lambda seen: (
+            listed('train_aug')(seen), seen.count('build_label_folder')), (['a', 'c', 'x'], 0),
+            drop=('--sbd_root',)),
+        '--output_dir': Row(['--output_dir', '{out}/other'], arg('build_label_folder', 'output_dir'), '{out}/other'),
+        '--list_dir': Row(['--list_dir', '{out}/other'], lambda seen: sorted(os.listdir(seen.file('other'))),
+                          ['run_train.txt', 'run_val.txt', 'run_val_check.txt', 'run_val_tune.txt', 'train_aug.txt']),
+        '--voc_test_root': Row(test, listed('run_test'), ['t1', 't2']),
+        '--run_image_dir': Row([*test, '--run_image_dir', '{out}/images'], lambda seen: (
+            seen.arg('link_images', 'output_dir'), seen.arg('link_images', 'ids_by_folder')),
+            ('{out}/images', {'{ws}/voc/JPEGImages': ['b', 'd'], '{ws}/voctest/JPEGImages': ['t1', 't2']}), test),
+        '--num_train': Row(['--num_train', '1'], listed('run_train'), ['a']),
+        '--num_val': Row(['--num_val', '2', '--voc_root', '{ws}/voc3'], listed('run_val'), ['b', 'd'],
+                         ['--voc_root', '{ws}/voc3']),
+        '--num_test': Row([*test, '--num_test', '1'], listed('run_test'), ['t1'], test),
+        '--num_workers': Row(['--num_workers', '3'], arg('build_label_folder', 'num_workers'), 3),
+    }
+
+
+def patch_labels(monkeypatch, seen):
+    import prepare_labels
+    record(monkeypatch, seen, prepare_labels, 'label_sources', lambda arguments: dict.fromkeys(arguments['ids']))
+    record(monkeypatch, seen, prepare_labels, 'build_label_folder', 0)
+    record(monkeypatch, seen, prepare_labels, 'link_images', 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the tables
 
 @dataclasses.dataclass
@@ -370,6 +592,23 @@ SCRIPTS = {
                                       '--model_dir', '{ws}/model'], inference_table, patch_inference),
     'export_model': Script('export_model', ['--model_dir', '{ws}/model', '--export_path', '{out}/frozen.pb'],
                            export_table, patch_export),
+    'pixel_stacking': Script('pixel_stacking', ['--prediction_dir', '{ws}/preds', '{ws}/preds2',
+                                                '--output_dir', '{out}/stacked'], stacking_table, patch_stacking),
+    'densecrf_inference': Script('densecrf_inference', ['--image_data_dir', '{ws}/images', '--prediction_dir',
+                                                        '{ws}/preds', '--output_dir', '{out}/crf'],
+                                 crf_table, patch_crf),
+    'make_submission': Script('make_submission', ['--prediction_dir', '{ws}/preds', '--output', '{out}/results.tar.gz',
+                                                  '--image_data_dir', '{ws}/images'], submission_table,
+                              patch_submission),
+    'create_tf_record': Script('create_tf_record', ['--data_dir', '{out}/records', '--image_data_dir', '{ws}/images',
+                                                    '--ground_truth_dir', '{ws}/labels', '--train_data_list',
+                                                    '{ws}/list.txt', '--valid_data_list', '{ws}/list_a.txt'],
+                               records_table, patch_records),
+    'create_coco_tf_record': Script('create_coco_tf_record', ['--data_dir', '{out}/records', '--train_image_dir',
+                                                              '{ws}/images', '--train_annotations_file',
+                                                              '{ws}/train.json'], coco_table, patch_coco),
+    'prepare_labels': Script('prepare_labels', ['--voc_root', '{ws}/voc', '--sbd_root', '{ws}/sbd', '--output_dir',
+                                                '{out}/aug', '--list_dir', '{out}/lists'], labels_table, patch_labels),
 }
 # User-facing scripts whose flags have no table yet (their parsers are not checked here).
 UNCOVERED = ()
@@ -407,8 +646,9 @@ def test_table_is_the_parser(name):
 _runs = {}
 
 
-def run(monkeypatch, ws, tmp_path, name, extra):
-    """main() of script `name` on its base argv + `extra`, with its recorders; returns what they saw."""
+def run(monkeypatch, ws, tmp_path, name, extra, drop=()):
+    """main() of script `name` on its base argv (without `drop`) + `extra`, with its recorders; returns what they
+    saw."""
     script = SCRIPTS[name]
     out = str(tmp_path / f'run{len(os.listdir(tmp_path))}')
     os.makedirs(out)
@@ -416,7 +656,7 @@ def run(monkeypatch, ws, tmp_path, name, extra):
     module = importlib.import_module(script.module)
     with monkeypatch.context() as patcher:
         script.patch(patcher, seen)
-        argv = resolve([*script.base, *extra], ws, out)
+        argv = resolve([*without(script.base, drop), *extra], ws, out)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
             code = run_cli(module.main, argv)
         assert code == 0, err.getvalue()
@@ -433,7 +673,7 @@ def observe(row, seen):
 @pytest.mark.parametrize('name,flag', [(name, flag) for name, table in TABLES.items() for flag in table])
 def test_flag_lands(name, flag, ws, tmp_path, monkeypatch):
     row = TABLES[name][flag]
-    seen = run(monkeypatch, ws, tmp_path, name, row.argv)
+    seen = run(monkeypatch, ws, tmp_path, name, row.argv, row.drop)
     expected = resolve(row.expected, ws, seen.out)
     assert observe(row, seen) == expected
     reference = run(monkeypatch, ws, tmp_path, name, row.reference)
@@ -469,6 +709,23 @@ REFUSALS = [  # (script, argv after its base argv, the error line)
     ('inference', ['--frozen_graph', '{ws}/frozen.pb', '--eval_crop_size', '65', '65'],
      '{ws}/frozen.pb: --inference_scales, --add_flipped_images and --eval_crop_size need a checkpoint (--model_dir); '
      'a frozen graph runs one scale with its own padding'),
+    ('pixel_stacking', ['--probabilities', '--allow_missing'],
+     '--allow_missing is for voting; the soft ensemble needs every probability file'),
+    ('pixel_stacking', ['--path_val', '{ws}/preds'],
+     'give either --prediction_dir or --path_val/--path_aug/--path_ori, not both'),
+    ('densecrf_inference', ['--prob_dir', '{ws}/probs'],
+     'argument --prob_dir: not allowed with argument --prediction_dir'),
+    ('densecrf_inference', ['--tune'], '--tune needs --ground_truth_dir and usually --image_list'),
+    ('densecrf_inference', ['--gt_prob', '1.5'], '--gt_prob must be in (0, 1), got 1.5'),
+    ('densecrf_inference', ['--iterations', '0'], '--iterations must be at least 1, got 0'),
+    ('create_tf_record', ['--num_shards', '0'], '--num_shards and --num_workers must be at least 1'),
+    ('create_tf_record', ['--num_classes', '256'],
+     '--num_classes must be 1..255 (255 is the void label), got 256'),
+    ('create_coco_tf_record', ['--val_image_dir', '{ws}/images'],
+     '--val_image_dir and --val_annotations_file go together; give both or neither'),
+    ('prepare_labels', ['--run_image_dir', '{out}/images'], '--run_image_dir needs --voc_test_root'),
+    ('prepare_labels', ['--segmentation_class_aug', '{ws}/aug'],
+     'argument --segmentation_class_aug: not allowed with argument --sbd_root'),
 ]
 
 
@@ -484,8 +741,11 @@ def test_refused(name, argv, error, ws, tmp_path, monkeypatch):
                 code = run_cli(module.main, resolve([*script.base, *argv], ws, seen.out))
             except SystemExit as exit_:  # argparse's refusals
                 code = exit_.code
-    assert (code, err.getvalue().strip().splitlines()[-1]) == (2, f'error: {resolve(error, ws, seen.out)}')
+    last = err.getvalue().strip().splitlines()[-1]  # 'error: ...', argparse's 'PROG: error: ...'
+    assert (code, last.partition('error: ')[2]) == (2, resolve(error, ws, seen.out))
     assert not seen.calls.get('train_and_evaluate') and not seen.calls.get('export')
+    assert not any(seen.calls.get(name) for name in ('stack_folders', 'fuse_folders', 'refine_folder', 'tune',
+                                                     'write_records', 'convert', 'make_submission'))
 
 
 # ---------------------------------------------------------------------------------------------------------------
