@@ -148,6 +148,8 @@ def make_workspace(root):
     os.makedirs(os.path.join(root, 'aug'))
     for image_id in ('a', 'b', 'c', 'd', 'x'):
         save_label(f'{root}/aug/{image_id}.png', np.zeros((2, 2), int))
+    with open(os.path.join(root, 'md5sums.txt'), 'w', encoding='utf-8') as handle:
+        handle.write('0123456789abcdef0123456789abcdef  VOCtrainval_11-May-2012.tar\n')
     from utils.postprocess.crf import CrfParams, write_params
     write_params(os.path.join(root, 'crf.json'), CrfParams(**CRF_VALUES))
     return root
@@ -573,6 +575,171 @@ def patch_labels(monkeypatch, seen):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# export_inference_graph.py, describe_checkpoint.py, download.py, extract.py, write_results.py
+
+def original_export_table():
+    call = 'export_original_saved_model'
+    rows = model_rows(lambda seen: seen.arg(call, 'params'))
+    rows.update({
+        '--model_dir': Row(['--model_dir', '{ws}/model2'], arg(call, 'model_dir'), '{ws}/model2'),
+        '--export_dir': Row(['--export_dir', '{out}/other'], arg(call, 'export_dir'), '{out}/other'),
+        '--eval_crop_size': Row(['--eval_crop_size', '65', '97'], arg(call, 'eval_crop_size'), [65, 97]),
+        '--precision': Row(['--precision', 'float16'], lambda seen: seen.arg(call, 'params')['precision'], 'float16'),
+    })
+    return rows
+
+
+def patch_original_export(monkeypatch, seen):
+    from utils.runtime import export
+    record(monkeypatch, seen, export, 'export_original_saved_model', lambda arguments: arguments['export_dir'])
+
+
+def describe_table():
+    call = 'check_and_describe'
+    return {
+        '--checkpoint': Row(['--checkpoint', '{ws}/model2'], arg(call, 'path'), '{ws}/model2'),
+        '--output_stride': Row(['--output_stride', '16'], arg(call, 'output_stride'), 16),
+        '--expect_variant': Row(['--expect_variant', 'xception_65'], arg(call, 'expect_variant'), 'xception_65'),
+    }
+
+
+def patch_describe(monkeypatch, seen):
+    from utils.runtime import checkpoint_description
+    description = {'layout': 'deeplab', 'model_variant': 'resnet_v2_50', 'decoder_output_stride': None,
+                   'num_classes': 21}
+    record(monkeypatch, seen, checkpoint_description, 'check_and_describe',
+           lambda arguments: (arguments['path'], description))
+
+
+def download_table():
+    return {
+        '--url': Row(['--url', 'http://example.org/other.tar'], arg('fetch', 'url'), 'http://example.org/other.tar'),
+        '--output': Row(['--output', '{out}/other.tar'], arg('fetch', 'output'), '{out}/other.tar'),
+        '--md5': Row(['--md5', '0' * 32], arg('fetch', 'md5'), '0' * 32),
+    }
+
+
+def patch_download(monkeypatch, seen):
+    import download
+    record(monkeypatch, seen, download, 'fetch', 'present')
+
+
+def extract_table():
+    return {
+        '--archive': Row(['--archive', '{ws}/other.tgz'], arg('extract', 'archive'), '{ws}/other.tgz'),
+        '--output_dir': Row(['--output_dir', '{out}/other'], arg('extract', 'output_dir'), '{out}/other'),
+        '--md5': Row(['--md5', '0' * 32], arg('extract', 'md5'), '0' * 32),
+    }
+
+
+def patch_extract(monkeypatch, seen):
+    import extract
+    record(monkeypatch, seen, extract, 'extract', 'present')
+
+
+def results_table():
+    def written(seen, folder='work'):
+        return open(seen.file(folder, 'RESULTS.md'), encoding='utf-8').read()
+
+    return {
+        '--work_dir': Row(['--work_dir', '{out}/other'], lambda seen: written(seen, 'other'),
+                          'work_dir={out}/other quick=False precision=float32'),
+        '--quick': Row(['--quick'], written, 'work_dir={out}/work quick=True precision=float32'),
+        '--precision': Row(['--precision', 'bfloat16'], written, 'work_dir={out}/work quick=False precision=bfloat16'),
+    }
+
+
+def patch_results(monkeypatch, seen):
+    import write_results
+    record(monkeypatch, seen, write_results, 'results_markdown',
+           lambda arguments: 'work_dir={work_dir} quick={quick} precision={precision}'.format(**arguments))
+    for folder in ('work', 'other'):
+        os.makedirs(seen.file(folder))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# demo.py, launch_local_cluster.py, reproduce.py
+
+DEMO_VALUES = {'output_dir': (['{out}/other'], '{out}/other'), 'train_steps': (['5'], 5), 'num_train': (['6'], 6),
+               'num_val': (['4'], 4), 'crop_size': (['33'], 33), 'batch_size': (['2'], 2),
+               'learning_rate': (['0.05'], 0.05), 'precision': (['bfloat16'], 'bfloat16')}
+DEMO_PARAMETERS = {'output_dir': 'out', 'train_steps': 'train_steps', 'num_train': 'num_train', 'num_val': 'num_val',
+                   'crop_size': 'crop_size', 'batch_size': 'batch_size', 'learning_rate': 'learning_rate',
+                   'precision': 'precision'}
+
+
+def demo_table():
+    return {f'--{flag}': Row([f'--{flag}', *argv], arg('run_demo', DEMO_PARAMETERS[flag]), value)
+            for flag, (argv, value) in DEMO_VALUES.items()}
+
+
+def patch_demo(monkeypatch, seen):
+    import demo
+    record(monkeypatch, seen, demo, 'run_demo', ('scores.json', 'chart.png'))
+
+
+def cluster_table():
+    return {
+        '--num_workers': Row(['--num_workers', '3'], arg('LocalCluster', 'num_workers'), 3),
+        '--log_dir': Row(['--log_dir', '{out}/logs'], arg('LocalCluster', 'log_dir'), '{out}/logs'),
+        'train_args': Row(['--', '--max_iter', '7'], arg('LocalCluster', 'train_args'), ['--max_iter', '7']),
+    }
+
+
+def patch_cluster(monkeypatch, seen):
+    from utils.runtime import cluster
+    finished = types.SimpleNamespace(start=dict, wait=lambda: None, last_line=lambda task: 'val mIoU 0.5',
+                                     stop=lambda: None)
+    record(monkeypatch, seen, cluster, 'LocalCluster', finished)
+
+
+def stage_flags(stage_name, script):
+    """A probe: {flag: value} of the plan's first command of `script` in stage `stage_name`."""
+    def probe(seen):
+        stage = next(stage for stage in seen.arg('run_plan', 'plan') if stage.name == stage_name)
+        argv = next(command.argv for command in stage.commands if command.script == script)
+        return {flag: value for flag, value in zip(argv, argv[1:]) if flag.startswith('--')}
+    return probe
+
+
+def reproduce_table():
+    def layout(field):
+        return lambda seen: getattr(seen.arg('run_plan', 'layout'), field)
+
+    def fetched(seen):
+        return stage_flags('download', 'download')(seen)['--url']
+
+    return {
+        '--work_dir': Row(['--work_dir', '{out}/other'], layout('work'), '{out}/other'),
+        '--mirror': Row(['--mirror', 'http://mirror.example.org'], lambda seen: fetched(seen).rpartition('/')[0],
+                        'http://mirror.example.org'),
+        '--checksums': Row(['--checksums', '{ws}/md5sums.txt'], lambda seen: stage_flags('download', 'download')(
+            seen)['--md5'], '0123456789abcdef0123456789abcdef'),
+        '--voc_test_tar': Row(['--voc_test_tar', '{ws}/test.tar'], lambda seen: stage_flags('extract', 'extract')(
+            seen)['--archive'], '{ws}/test.tar'),
+        '--segmentation_class_aug': Row(['--segmentation_class_aug', '{ws}/aug'], lambda seen: stage_flags(
+            'labels', 'prepare_labels')(seen)['--segmentation_class_aug'], '{ws}/aug'),
+        '--num_gpus': Row(['--num_gpus', '2'], lambda seen: stage_flags('train', 'train')(seen).get('--num_gpus'),
+                          '2'),
+        '--quick': Row(['--quick'], lambda seen: stage_flags('train', 'train')(seen)['--model_variant'],
+                       'resnet_v2_50'),
+        '--stages': Row(['--stages', 'labels', 'records'], arg('run_plan', 'selected'), ['labels', 'records']),
+        '--redo': Row(['--redo'], arg('run_plan', 'redo'), True),
+        '--precision': Row(['--precision', 'bfloat16'], lambda seen: (
+            stage_flags('train', 'train')(seen)['--precision'], stage_flags('evaluate', 'inference')(seen)[
+                '--precision']), ('bfloat16', 'bfloat16')),
+        '--dry_run': Row(['--dry_run'], lambda seen: (seen.count('run_plan'), seen.count('shell_script')), (0, 1)),
+    }
+
+
+def patch_reproduce(monkeypatch, seen):
+    import reproduce
+    record(monkeypatch, seen, reproduce, 'run_plan')
+    record(monkeypatch, seen, reproduce, 'print_done_note')
+    record(monkeypatch, seen, reproduce, 'shell_script', '#!/usr/bin/env bash\n')
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the tables
 
 @dataclasses.dataclass
@@ -609,6 +776,19 @@ SCRIPTS = {
                                                               '{ws}/train.json'], coco_table, patch_coco),
     'prepare_labels': Script('prepare_labels', ['--voc_root', '{ws}/voc', '--sbd_root', '{ws}/sbd', '--output_dir',
                                                 '{out}/aug', '--list_dir', '{out}/lists'], labels_table, patch_labels),
+    'export_inference_graph': Script('export_inference_graph', ['--model_dir', '{ws}/model', '--export_dir',
+                                                                '{out}/export'], original_export_table,
+                                     patch_original_export),
+    'describe_checkpoint': Script('describe_checkpoint', ['--checkpoint', '{ws}/model'], describe_table,
+                                  patch_describe),
+    'download': Script('download', ['--url', 'http://example.org/file.tar', '--output', '{out}/file.tar'],
+                       download_table, patch_download),
+    'extract': Script('extract', ['--archive', '{ws}/file.tgz', '--output_dir', '{out}/files'], extract_table,
+                      patch_extract),
+    'write_results': Script('write_results', ['--work_dir', '{out}/work'], results_table, patch_results),
+    'demo': Script('demo', [], demo_table, patch_demo),
+    'launch_local_cluster': Script('launch_local_cluster', [], cluster_table, patch_cluster),
+    'reproduce': Script('reproduce', ['--work_dir', '{out}/work'], reproduce_table, patch_reproduce),
 }
 # User-facing scripts whose flags have no table yet (their parsers are not checked here).
 UNCOVERED = ()
@@ -764,6 +944,8 @@ SAVED_READERS = {  # script: (argv naming the model folder, the model descriptio
     'evaluate': (['--model_dir', '{out}/saved'], lambda seen: seen.arg('iter_predictions', 'params')),
     'inference': (['--model_dir', '{out}/saved'], lambda seen: seen.arg('iter_outputs', 'params')),
     'export_model': (['--model_dir', '{out}/saved'], lambda seen: seen.arg('export', 'params')),
+    'export_inference_graph': (['--model_dir', '{out}/saved'],
+                               lambda seen: seen.arg('export_original_saved_model', 'params')),
     'train': (['--model_dir', '{out}/saved'], lambda seen: seen.arg('train_and_evaluate', 'params')),
 }
 
