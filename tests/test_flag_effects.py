@@ -14,15 +14,18 @@ import argparse
 import contextlib
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 import io
 import json
 import os
 import shutil
+import sys
 import types
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 
 from utils.common.errors import run_cli
@@ -48,6 +51,7 @@ class Seen:
 
     def __init__(self, ws, out):
         self.ws, self.out, self.calls = ws, out, {}
+        self.code, self.stderr, self.error = None, '', None  # exit code, stderr, the error line's message
 
     def arg(self, function, name, call=-1):
         return self.calls[function][call].get(name)
@@ -148,11 +152,25 @@ def make_workspace(root):
     os.makedirs(os.path.join(root, 'aug'))
     for image_id in ('a', 'b', 'c', 'd', 'x'):
         save_label(f'{root}/aug/{image_id}.png', np.zeros((2, 2), int))
+    write_variables(os.path.join(root, 'zoo', 'model.ckpt'), {
+        'xception_65/entry_flow/conv1_1/weights': [3, 3, 3, 32], 'aspp0/weights': [1, 1, 8, 4],
+        'logits/semantic/weights': [1, 1, 4, 5]})
     with open(os.path.join(root, 'md5sums.txt'), 'w', encoding='utf-8') as handle:
         handle.write('0123456789abcdef0123456789abcdef  VOCtrainval_11-May-2012.tar\n')
     from utils.postprocess.crf import CrfParams, write_params
     write_params(os.path.join(root, 'crf.json'), CrfParams(**CRF_VALUES))
     return root
+
+
+def write_variables(prefix, shapes):
+    """A checkpoint of zero variables {name: shape} at `prefix`."""
+    import tensorflow as tf
+    with tf.Graph().as_default():
+        for name, shape in shapes.items():
+            tf.compat.v1.get_variable(name, shape, initializer=tf.compat.v1.zeros_initializer())
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            tf.compat.v1.train.Saver().save(session, prefix)
 
 
 @pytest.fixture(scope='module')
@@ -740,6 +758,194 @@ def patch_reproduce(monkeypatch, seen):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# deeplab/*.py: upstream DeepLab's absl flags (utils.upstream.flags), translated into this suite's scripts' flags
+# (utils.upstream.commands); a flag without a translation is refused at any value but upstream's default
+
+def refused(seen):
+    return seen.error
+
+
+def absl_value(spec):
+    """A value other than the default of an upstream flag spec: (its command-line text, the parsed value)."""
+    kind, default = spec[0], spec[1]
+    if kind == 'boolean':
+        return str(not default).lower(), not default
+    if kind == 'enum':
+        other = next(choice for choice in spec[2] if choice != default)
+        return other, other
+    if kind == 'string':
+        return 'other', 'other'
+    if kind == 'integer':
+        return str((default or 0) + 3), (default or 0) + 3
+    if kind == 'float':
+        return str((default or 0) + 0.5), (default or 0) + 0.5
+    return {'list': ('7', ['7']), 'multi_integer': ('3', [3]), 'multi_float': ('0.5', [0.5])}[kind]
+
+
+def upstream_rows(script, effects):
+    """`effects` ({flag: Row}) for the flags this suite translates; every other upstream flag of `script` refused
+    at a value other than its default, naming it; absl's logging flags accepted with a note."""
+    from utils.upstream import commands
+    from utils.upstream.flags import LOGGING_FLAGS, flag_table
+    rows = dict(effects)
+    for name, spec in flag_table(script).items():
+        if name in commands.HONOURED[script] and name not in commands._NEVER:
+            continue
+        text, value = absl_value(spec)
+        if name in commands._NEVER:
+            why = f'cannot be honoured here ({commands._NEVER[name]})'
+        elif name in commands._ONLY:
+            why = f'cannot be honoured here ({commands._ONLY[name][1]})'
+        else:
+            why = f'upstream {script}.py flag this suite cannot honour (only its default {spec[1]})'
+        rows[f'--{name}'] = Row([f'--{name}={text}'], refused, f'--{name}={value}: {why}')
+    for name, kind in LOGGING_FLAGS.items():
+        given = [f'--{name}'] if kind == 'boolean' else [f'--{name}=1' if kind == 'integer' else f'--{name}=logs']
+        rows[f'--{name}'] = Row(given, lambda seen, name=name: f'note: --{name} is absl logging; ignored' in
+                                seen.stderr, True)
+    return rows
+
+
+UPSTREAM_MODEL = {  # upstream flag: (argv, the model description's key, value)
+    '--model_variant': (['--model_variant=resnet_v2_50'], 'model_variant', 'resnet_v2_50'),
+    '--atrous_rates': (['--atrous_rates=3', '--atrous_rates=5', '--atrous_rates=7'], 'atrous_rates', [3, 5, 7]),
+    '--output_stride': (['--output_stride=8'], 'output_stride', 8),
+    '--multi_grid': (['--multi_grid=2,2,2'], 'multi_grid', [2, 2, 2]),
+    '--decoder_output_stride': (['--decoder_output_stride=4'], 'decoder_output_stride', 4),
+    '--batch_norm_decay': (['--batch_norm_decay=0.99'], 'batch_norm_decay', 0.99),
+}
+DATASET_REFUSED = Row(['--dataset=cityscapes'], refused,
+                      '--dataset=cityscapes: only pascal_voc_seg (21 classes, void 255) is served here')
+
+
+def upstream_model_rows(params_of, output_stride=16):
+    rows = {flag: Row(argv, lambda seen, key=key: params_of(seen)[key], value)
+            for flag, (argv, key, value) in UPSTREAM_MODEL.items()}
+    if output_stride == 8:  # export_model.py's default: the row gives 16
+        rows['--output_stride'] = Row(['--output_stride=16'], lambda seen: params_of(seen)['output_stride'], 16)
+    return rows
+
+
+def upstream_train_table():
+    rows = upstream_model_rows(lambda seen: seen.arg('train_and_evaluate', 'params'))
+    effects = {  # upstream flag: (argv, probe, value)
+        '--dataset_dir': (['--dataset_dir={ws}/labels'], arg('link_as_training_split', 'dataset_dir'), '{ws}/labels'),
+        '--train_split': (['--train_split=train_aug'], arg('link_as_training_split', 'split'), 'train_aug'),
+        '--train_logdir': (['--train_logdir={out}/other'], run_field('model_dir'), '{out}/other'),
+        '--training_number_of_steps': (['--training_number_of_steps=50'], run_field('max_iter'), 50),
+        '--train_batch_size': (['--train_batch_size=4'], run_field('batch_size'), 4),
+        '--base_learning_rate': (['--base_learning_rate=0.01'], train_param('initial_learning_rate'), 0.01),
+        '--end_learning_rate': (['--end_learning_rate=1e-5'], train_param('end_learning_rate'), 1e-5),
+        '--learning_power': (['--learning_power=1.0'], train_param('learning_power'), 1.0),
+        '--slow_start_step': (['--slow_start_step=5'], train_param('slow_start_step'), 5),
+        '--slow_start_learning_rate': (['--slow_start_learning_rate=2e-4'], train_param('slow_start_learning_rate'),
+                                       2e-4),
+        '--momentum': (['--momentum=0.8'], train_param('momentum'), 0.8),
+        '--weight_decay': (['--weight_decay=1e-4'], train_param('weight_decay'), 1e-4),
+        '--train_crop_size': (['--train_crop_size=65,97'], run_field('crop_size'), [65, 97]),
+        '--fine_tune_batch_norm': (['--fine_tune_batch_norm=false'], train_param('freeze_batch_norm'), True),
+        '--min_scale_factor': (['--min_scale_factor=0.75'], run_field('min_scale'), 0.75),
+        '--max_scale_factor': (['--max_scale_factor=1.5'], run_field('max_scale'), 1.5),
+        '--num_clones': (['--num_clones=2'], run_field('num_gpus'), 2),
+        '--save_interval_secs': (['--save_interval_secs=60'], run_field('save_checkpoints_secs'), 60),
+        '--log_steps': (['--log_steps=3'], run_field('log_every_n_steps'), 3),
+        '--tf_initial_checkpoint': (['--tf_initial_checkpoint={ws}/zoo/model.ckpt'], train_param('pre_trained_model'),
+                                    '{ws}/zoo/model.ckpt'),
+    }
+    rows.update({flag: Row(argv, probe, value) for flag, (argv, probe, value) in effects.items()})
+    last = ['--tf_initial_checkpoint={ws}/zoo/model.ckpt', '--initialize_last_layer=false']
+    rows.update({
+        '--dataset': DATASET_REFUSED,
+        '--clone_on_cpu': Row(['--num_clones=2', '--clone_on_cpu'], lambda seen: (
+            run_field('num_cpu_replicas')(seen), run_field('num_gpus')(seen)), (2, None), ['--num_clones=2']),
+        # the checkpoint holds aspp0 (a last layer) and logits of another class count (which start fresh anyway)
+        '--initialize_last_layer': Row(last, refused, '--initialize_last_layer=false: {ws}/zoo/model.ckpt holds '
+                                       'aspp0/weights (1 such variables), which train.py restores; it cannot start '
+                                       'them fresh', last[:1]),
+        '--last_layers_contain_logits_only': Row([*last, '--last_layers_contain_logits_only'],
+                                                 train_param('pre_trained_model'), '{ws}/zoo/model.ckpt', last),
+    })
+    return upstream_rows('train', rows)
+
+
+def patch_upstream_train(monkeypatch, seen):
+    from utils.upstream import data
+    patch_train(monkeypatch, seen)
+    record(monkeypatch, seen, data, 'link_as_training_split')
+
+
+def upstream_predict_rows(function, crop, batch):
+    """The rows eval.py and vis.py share, read from the arguments of `function` (iter_predictions, iter_outputs)."""
+    rows = upstream_model_rows(lambda seen: seen.arg(function, 'params'))
+    effects = {
+        '--dataset_dir': (['--dataset_dir={ws}/labels'], arg('unpack_split', 'dataset_dir'), '{ws}/labels'),
+        '--checkpoint_dir': (['--checkpoint_dir={ws}/model2'], lambda seen: (
+            seen.arg('new_checkpoints', 'checkpoint_dir'), seen.arg(function, 'model_dir')),
+            ('{ws}/model2', '{ws}/model2')),
+        '--eval_interval_secs': (['--eval_interval_secs=5'], arg('new_checkpoints', 'interval_secs'), 5),
+        '--eval_scales': (['--eval_scales=0.5,1.0'], arg(function, 'scales'), (0.5, 1.0)),
+        '--add_flipped_images': (['--add_flipped_images'], arg(function, 'flip'), True),
+        f'--{crop}': ([f'--{crop}=65,97'], arg(function, 'eval_crop_size'), [65, 97]),
+        f'--{batch}': ([f'--{batch}=2'], arg(function, 'batch_size'), 2),
+    }
+    rows.update({flag: Row(argv, probe, value) for flag, (argv, probe, value) in effects.items()})
+    rows['--dataset'] = DATASET_REFUSED
+    return rows
+
+
+def upstream_eval_table():
+    rows = upstream_predict_rows('iter_predictions', 'eval_crop_size', 'eval_batch_size')
+    rows.update({
+        '--eval_logdir': Row(['--eval_logdir={out}/other'], arg('log_miou', 'logdir'), '{out}/other'),
+        '--eval_split': Row(['--eval_split=train'], arg('unpack_split', 'split'), 'train'),
+        '--max_number_of_evaluations': Row(['--max_number_of_evaluations=3'], arg('new_checkpoints', 'max_count'), 3),
+    })
+    return upstream_rows('eval', rows)
+
+
+def patch_upstream_predict(monkeypatch, seen):
+    from utils.upstream import data, run
+    record(monkeypatch, seen, data, 'unpack_split', lambda arguments: (
+        os.path.join(seen.ws, 'images'), os.path.join(seen.ws, 'labels'), os.path.join(seen.ws, 'list.txt'),
+        ['a', 'b']))
+    record(monkeypatch, seen, run, 'new_checkpoints', lambda arguments: [arguments['checkpoint_dir']])
+    record(monkeypatch, seen, run, 'log_miou')
+    record(monkeypatch, seen, run, 'save_visualisation')
+
+
+def patch_upstream_eval(monkeypatch, seen):
+    patch_evaluate(monkeypatch, seen)
+    patch_upstream_predict(monkeypatch, seen)
+
+
+def upstream_vis_table():
+    rows = upstream_predict_rows('iter_outputs', 'vis_crop_size', 'vis_batch_size')
+    rows.update({
+        '--vis_logdir': Row(['--vis_logdir={out}/other'], arg('save_visualisation', 'logdir'), '{out}/other'),
+        '--vis_split': Row(['--vis_split=train'], arg('unpack_split', 'split'), 'train'),
+        '--also_save_raw_predictions': Row(['--also_save_raw_predictions'], arg('save_visualisation', 'raw'), True),
+        '--max_number_of_iterations': Row(['--max_number_of_iterations=3'], arg('new_checkpoints', 'max_count'), 3),
+    })
+    return upstream_rows('vis', rows)
+
+
+def patch_upstream_vis(monkeypatch, seen):
+    patch_inference(monkeypatch, seen)
+    patch_upstream_predict(monkeypatch, seen)
+
+
+def upstream_export_table():
+    rows = upstream_model_rows(lambda seen: seen.arg('export', 'params'), output_stride=8)
+    rows.update({
+        '--checkpoint_path': Row(['--checkpoint_path={ws}/model2'], arg('export', 'model_dir'), '{ws}/model2'),
+        '--export_path': Row(['--export_path={out}/other.pb'], arg('export', 'export_path'), '{out}/other.pb'),
+        '--num_classes': Row(['--num_classes=5'], lambda seen: seen.arg('export', 'params')['num_classes'], 5),
+        '--crop_size': Row(['--crop_size=65', '--crop_size=97'], arg('export', 'eval_crop_size'), [65, 97]),
+    })
+    return upstream_rows('export_model', rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the tables
 
 @dataclasses.dataclass
@@ -789,10 +995,35 @@ SCRIPTS = {
     'demo': Script('demo', [], demo_table, patch_demo),
     'launch_local_cluster': Script('launch_local_cluster', [], cluster_table, patch_cluster),
     'reproduce': Script('reproduce', ['--work_dir', '{out}/work'], reproduce_table, patch_reproduce),
+    'deeplab/train': Script('deeplab/train', ['--train_logdir={out}/model', '--dataset_dir={ws}/data',
+                                              '--model_variant=xception_65'], upstream_train_table,
+                            patch_upstream_train),
+    'deeplab/eval': Script('deeplab/eval', ['--checkpoint_dir={ws}/model', '--eval_logdir={out}/logs',
+                                            '--dataset_dir={ws}/data', '--model_variant=xception_65'],
+                           upstream_eval_table, patch_upstream_eval),
+    'deeplab/vis': Script('deeplab/vis', ['--checkpoint_dir={ws}/model', '--vis_logdir={out}/logs',
+                                          '--dataset_dir={ws}/data', '--model_variant=xception_65'],
+                          upstream_vis_table, patch_upstream_vis),
+    'deeplab/export_model': Script('deeplab/export_model', ['--checkpoint_path={ws}/model',
+                                                            '--export_path={out}/frozen.pb',
+                                                            '--model_variant=xception_65'],
+                                   upstream_export_table, patch_export),
 }
 # User-facing scripts whose flags have no table yet (their parsers are not checked here).
 UNCOVERED = ()
 TABLES = {name: script.table() for name, script in SCRIPTS.items()}
+
+
+def script_module(name):
+    """The module of a script: a top-level one by its name, deeplab/<name> from its file."""
+    if '/' not in name:
+        return importlib.import_module(name)
+    key = name.replace('/', '_')
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, os.path.join(ROOT, f'{name}.py'))
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
 
 
 def parser_flags(parser):
@@ -802,7 +1033,12 @@ def parser_flags(parser):
 
 
 def defined_flags(name):
-    return parser_flags(importlib.import_module(SCRIPTS[name].module).build_parser())
+    """The flags script `name` defines: its parser's, or for deeplab/*.py upstream's definitions and absl's logging
+    flags."""
+    if name.startswith('deeplab/'):
+        from utils.upstream.flags import LOGGING_FLAGS, flag_table
+        return {f'--{flag}' for flag in [*flag_table(name[len('deeplab/'):]), *LOGGING_FLAGS]}
+    return parser_flags(script_module(name).build_parser())
 
 
 def coverage():
@@ -813,9 +1049,25 @@ def coverage():
 def print_coverage():
     figures = coverage()
     for name, (covered, defined) in figures.items():
-        print(f'{name}: {covered}/{defined}')
+        refusals = sum(row.probe is refused for row in TABLES[name].values())
+        print(f'{name}: {covered}/{defined}' + (f' ({refusals} of them refused at any value but the default)'
+                                                if refusals else ''))
     print(f'total: {sum(c for c, _ in figures.values())}/{sum(d for _, d in figures.values())} flags; '
           f'scripts without a table: {", ".join(UNCOVERED) or "none"}')
+
+
+def user_facing_scripts():
+    """The top-level scripts with build_parser() and main(argv), and deeplab/*.py."""
+    def text(path):
+        with open(path, encoding='utf-8') as handle:
+            return handle.read()
+    top = {name[:-3] for name in os.listdir(ROOT) if name.endswith('.py')
+           and all(part in text(os.path.join(ROOT, name)) for part in ('def build_parser(', 'def main(argv'))}
+    return top | {f'deeplab/{name[:-3]}' for name in os.listdir(os.path.join(ROOT, 'deeplab')) if name.endswith('.py')}
+
+
+def test_every_script_has_a_table():
+    assert user_facing_scripts() == set(SCRIPTS) | set(UNCOVERED)
 
 
 @pytest.mark.parametrize('name', SCRIPTS)
@@ -833,13 +1085,15 @@ def run(monkeypatch, ws, tmp_path, name, extra, drop=()):
     out = str(tmp_path / f'run{len(os.listdir(tmp_path))}')
     os.makedirs(out)
     seen = Seen(ws, out)
-    module = importlib.import_module(script.module)
+    module = script_module(script.module)
     with monkeypatch.context() as patcher:
         script.patch(patcher, seen)
         argv = resolve([*without(script.base, drop), *extra], ws, out)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
-            code = run_cli(module.main, argv)
-        assert code == 0, err.getvalue()
+            seen.code = run_cli(module.main, argv)
+    seen.stderr = err.getvalue()
+    lines = seen.stderr.strip().splitlines()
+    seen.error = lines[-1].partition('error: ')[2] if seen.code and lines else None
     return seen
 
 
@@ -855,7 +1109,7 @@ def test_flag_lands(name, flag, ws, tmp_path, monkeypatch):
     row = TABLES[name][flag]
     seen = run(monkeypatch, ws, tmp_path, name, row.argv, row.drop)
     expected = resolve(row.expected, ws, seen.out)
-    assert observe(row, seen) == expected
+    assert observe(row, seen) == expected, seen.stderr
     reference = run(monkeypatch, ws, tmp_path, name, row.reference)
     assert observe(row, reference) != resolve(row.expected, ws, reference.out)
 
@@ -913,7 +1167,7 @@ REFUSALS = [  # (script, argv after its base argv, the error line)
 def test_refused(name, argv, error, ws, tmp_path, monkeypatch):
     seen = Seen(ws, str(tmp_path))
     script = SCRIPTS[name]
-    module = importlib.import_module(script.module)
+    module = script_module(script.module)
     with monkeypatch.context() as patcher:
         script.patch(patcher, seen)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
