@@ -1050,7 +1050,7 @@ def print_coverage():
     figures = coverage()
     for name, (covered, defined) in figures.items():
         refusals = sum(row.probe is refused for row in TABLES[name].values())
-        print(f'{name}: {covered}/{defined}' + (f' ({refusals} of them refused at any value but the default)'
+        print(f'{name}: {covered}/{defined}' + (f' ({refusals} of them by their refusal)'
                                                 if refusals else ''))
     print(f'total: {sum(c for c, _ in figures.values())}/{sum(d for _, d in figures.values())} flags; '
           f'scripts without a table: {", ".join(UNCOVERED) or "none"}')
@@ -1237,3 +1237,63 @@ def test_saved_settings_read_back(name, settings, ws, tmp_path, monkeypatch):
         assert params['regularization'] == saved['regularization']
         rewritten = seen.json('saved', 'deeplab_params.json')
         assert rewritten == dict(saved, training_precision='float32')
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# saved settings: the reproduction's stage markers (WORK_DIR/.reproduce/<stage>.json)
+
+MARKER_READERS = {  # field: who reads it back
+    'commands': 'reproduce.py: a finished stage made by other commands is refused',
+    'sequence': 'reproduce.py: a stage made before a stage it needs is out of date and redone',
+    'seconds': 'write_results.py: the wall time of each stage in RESULTS.md',
+}
+MARKER_UNREAD = {'finished': 'the time of day the stage finished, for a reader of the file'}
+
+
+def test_stage_markers_round_trip(ws, tmp_path, monkeypatch):
+    import reproduce
+    import write_results
+    from utils.reproduce import run as reproduction
+    seen = Seen(ws, str(tmp_path))
+    record(monkeypatch, seen, reproduction, 'run_command')
+    work = str(tmp_path / 'work')
+    flags = ['--work_dir', work, '--quick', '--num_gpus', '2', '--precision', 'bfloat16',
+             '--segmentation_class_aug', os.path.join(ws, 'aug'), '--stages', 'labels', 'records', 'train']
+
+    def scripts_run(argv):
+        seen.calls.clear()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+            code = run_cli(reproduce.main, argv)
+        return code, err.getvalue(), [call['command'].script for call in seen.calls.get('run_command', [])]
+
+    state = os.path.join(work, '.reproduce')
+    os.makedirs(state)
+    for stage in ('download', 'extract'):  # finished before (the stages the chosen ones need)
+        with open(os.path.join(state, f'{stage}.json'), 'w', encoding='utf-8') as handle:
+            json.dump({'seconds': 1.0, 'finished': '2001-02-03 04:05:06', 'sequence': 0, 'commands': []}, handle)
+    assert scripts_run(flags)[::2] == (0, ['prepare_labels', 'create_tf_record', 'train'])
+
+    def markers():
+        return {stage: json.loads(open(os.path.join(state, f'{stage}.json')).read())
+                for stage in ('labels', 'records', 'train')}
+
+    written = markers()
+    assert all(set(content) == set(MARKER_READERS) | set(MARKER_UNREAD) for content in written.values())
+    assert written['train']['commands'][0][:1] == ['train'] and '--num_gpus' in written['train']['commands'][0]
+    # every field off what the run wrote: labels took 4321 s, records was redone after train
+    written['labels']['seconds'] = 4321.0
+    written['records']['sequence'] = written['train']['sequence'] + 1
+    for stage, content in written.items():
+        content['finished'] = '2001-02-03 04:05:06'
+        with open(os.path.join(state, f'{stage}.json'), 'w', encoding='utf-8') as handle:
+            json.dump(content, handle)
+    # sequence: labels and records are up to date and skipped, train is older than records and redone
+    assert scripts_run(flags)[::2] == (0, ['train'])
+    # seconds: in RESULTS.md
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert run_cli(write_results.main, ['--work_dir', work, '--quick', '--precision', 'bfloat16']) == 0
+    with open(os.path.join(work, 'RESULTS.md'), encoding='utf-8') as handle:
+        assert '| 4321 s |' in next(line for line in handle if line.startswith('| labels |'))
+    # commands: another --num_gpus is refused, naming the change, and nothing runs
+    code, err, ran = scripts_run([*flags[:4], '3', *flags[5:]])
+    assert (code, ran) == (2, []) and 'train.py --num_gpus 2 -> 3' in err
