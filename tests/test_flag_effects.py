@@ -25,11 +25,11 @@ import types
 
 import numpy as np
 import pytest
-from conftest import ROOT
 from PIL import Image
 
 from utils.common.errors import run_cli
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = '<not reached>'
 
 
@@ -285,23 +285,19 @@ def patch_predict(monkeypatch, seen):
            lambda arguments: ((i, labels) for i, _, labels, _ in outputs(arguments)))
 
 
-def source_of(function):
-    return lambda seen, key: seen.arg(function, key)
-
-
 def predict_rows(function):
     """Rows of add_predict_flags's flags, read from the arguments of `function` (iter_predictions, iter_outputs)."""
-    arg = source_of(function)
-    rows = model_rows(lambda seen: arg(seen, 'params'))
+    rows = model_rows(lambda seen: seen.arg(function, 'params'))
     rows.update({
-        '--model_dir': Row(['--model_dir', '{ws}/model2'], lambda seen: arg(seen, 'model_dir'), '{ws}/model2'),
+        '--model_dir': Row(['--model_dir', '{ws}/model2'], arg(function, 'model_dir'), '{ws}/model2'),
         '--frozen_graph': Row(['--frozen_graph', '{ws}/frozen.pb'], lambda seen: (
-            arg(seen, 'frozen_graph'), arg(seen, 'model_dir')), ('{ws}/frozen.pb', None)),
-        '--inference_scales': Row(['--inference_scales', '0.5', '1.0'], lambda seen: arg(seen, 'scales'), (0.5, 1.0)),
-        '--add_flipped_images': Row(['--add_flipped_images'], lambda seen: arg(seen, 'flip'), True),
-        '--eval_crop_size': Row(['--eval_crop_size', '65', '97'], lambda seen: arg(seen, 'eval_crop_size'), [65, 97]),
-        '--batch_size': Row(['--batch_size', '2'], lambda seen: arg(seen, 'batch_size'), 2),
-        '--precision': Row(['--precision', 'bfloat16'], lambda seen: arg(seen, 'params')['precision'], 'bfloat16'),
+            seen.arg(function, 'frozen_graph'), seen.arg(function, 'model_dir')), ('{ws}/frozen.pb', None)),
+        '--inference_scales': Row(['--inference_scales', '0.5', '1.0'], arg(function, 'scales'), (0.5, 1.0)),
+        '--add_flipped_images': Row(['--add_flipped_images'], arg(function, 'flip'), True),
+        '--eval_crop_size': Row(['--eval_crop_size', '65', '97'], arg(function, 'eval_crop_size'), [65, 97]),
+        '--batch_size': Row(['--batch_size', '2'], arg(function, 'batch_size'), 2),
+        '--precision': Row(['--precision', 'bfloat16'], lambda seen: seen.arg(function, 'params')['precision'],
+                           'bfloat16'),
     })
     return rows
 
@@ -381,16 +377,13 @@ def patch_inference(monkeypatch, seen):
 # export_model.py
 
 def export_table():
-    def arg(name):
-        return lambda seen: seen.arg('export', name)
-
     rows = model_rows(lambda seen: seen.arg('export', 'params'))
     rows.update({
-        '--model_dir': Row(['--model_dir', '{ws}/model2'], arg('model_dir'), '{ws}/model2'),
-        '--export_path': Row(['--export_path', '{out}/other.pb'], arg('export_path'), '{out}/other.pb'),
-        '--saved_model_dir': Row(['--saved_model_dir', '{out}/saved'], arg('saved_model_dir'), '{out}/saved'),
-        '--onnx_path': Row(['--onnx_path', '{out}/model.onnx'], arg('onnx_path'), '{out}/model.onnx'),
-        '--eval_crop_size': Row(['--eval_crop_size', '65', '97'], arg('eval_crop_size'), [65, 97]),
+        '--model_dir': Row(['--model_dir', '{ws}/model2'], arg('export', 'model_dir'), '{ws}/model2'),
+        '--export_path': Row(['--export_path', '{out}/other.pb'], arg('export', 'export_path'), '{out}/other.pb'),
+        '--saved_model_dir': Row(['--saved_model_dir', '{out}/saved'], arg('export', 'saved_model_dir'), '{out}/saved'),
+        '--onnx_path': Row(['--onnx_path', '{out}/model.onnx'], arg('export', 'onnx_path'), '{out}/model.onnx'),
+        '--eval_crop_size': Row(['--eval_crop_size', '65', '97'], arg('export', 'eval_crop_size'), [65, 97]),
         '--precision': Row(['--precision', 'float16'], lambda seen: seen.arg('export', 'params')['precision'],
                            'float16'),
     })
