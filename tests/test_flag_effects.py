@@ -1,12 +1,15 @@
 """Every flag of every user-facing script, into its effect.
 
-One table per script, read against the script's own parser: a flag without a row (or a row without a flag) fails
-`test_table_is_the_parser`. Each row gives the flag a value other than the one the run would otherwise use, runs
-the script's main() with the library function it hands its work to replaced by a recorder, and checks the value
-where it lands (the TrainingRun and params train.py's schedule receives, the prediction source evaluate.py and
-inference.py run, the file a script writes); the same run without the row must land somewhere else, so every row
-can fail. REFUSALS lists the flag combinations a script refuses, with their one-line error; SAVED_SETTINGS the
-fields of deeplab_params.json each model-reading script reads back.
+One table per script (the top-level scripts with build_parser() and main(argv), and deeplab/*.py), read against
+the script's own parser (for deeplab/*.py: upstream's flag definitions and absl's logging flags): a flag without a
+row, or a row without a flag, fails. Each row gives the flag a value other than the one the run would otherwise
+use, runs the script's main() with the library function it hands its work to replaced by a recorder, and checks
+the value where it lands (the TrainingRun and params train.py's schedule receives, the prediction source
+evaluate.py and inference.py run, the commands of reproduce.py's plan, the file a script writes); the same run
+without the row must land elsewhere, so every row can fail. An upstream flag this suite does not translate is in
+its table with the error that refuses it. REFUSALS lists the flag combinations a script refuses, with their
+one-line error; SAVED_SETTINGS the fields of deeplab_params.json the model-reading scripts read back;
+MARKER_READERS the fields of the reproduction's stage markers and who reads them.
 
     python -c "import tests.test_flag_effects as t; t.print_coverage()"
 """
@@ -179,7 +182,7 @@ def ws(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the model flags: the same ten in train.py, evaluate.py, inference.py and export_model.py
+# the model flags: the same nine in train.py, evaluate.py, inference.py and the export scripts
 
 MODEL_VALUES = {  # flag: (argv value, the model description's value); each differs from the default description
     'layout': (['original'], 'original'),
@@ -238,15 +241,14 @@ TRAIN_PARAMS = {  # model_fn's settings: flag value, recorded value
     'initial_learning_rate': (['0.01'], 0.01), 'end_learning_rate': (['1e-5'], 1e-5),
     'learning_power': (['1.0'], 1.0), 'slow_start_step': (['5'], 5), 'slow_start_learning_rate': (['2e-4'], 2e-4),
     'momentum': (['0.8'], 0.8), 'weight_decay': (['5e-5'], 5e-5), 'freeze_batch_norm': ([], True),
-    'tensorboard_images_max_outputs': (['2'], 2), 'log_every_n_steps': (['3'], 3),
-    'eval_crop_size': (['321', '321'], [321, 321]),
+    'tensorboard_images_max_outputs': (['2'], 2), 'eval_crop_size': (['321', '321'], [321, 321]),
 }
 
 
 def train_table():
     rows = {f'--{name}': Row([f'--{name}', *argv], run_field(name), value) for name, (argv, value) in TRAIN_RUN.items()}
     rows.update({f'--{name}': Row([f'--{name}', *argv], train_param(name), value)
-                 for name, (argv, value) in TRAIN_PARAMS.items() if f'--{name}' not in rows})
+                 for name, (argv, value) in TRAIN_PARAMS.items()})
     rows.update(model_rows(lambda seen: {key: train_saved(key)(seen) for key in MODEL_VALUES}))
     rows.update({
         '--model_dir': Row(['--model_dir', '{out}/other'], lambda seen: (
@@ -1059,12 +1061,12 @@ def user_facing_scripts():
     return top | {f'deeplab/{name[:-3]}' for name in os.listdir(os.path.join(ROOT, 'deeplab')) if name.endswith('.py')}
 
 
-def test_every_script_has_a_table():
+def test_every_user_facing_script_has_a_table():
     assert user_facing_scripts() == set(SCRIPTS) | set(UNCOVERED)
 
 
 @pytest.mark.parametrize('name', SCRIPTS)
-def test_table_is_the_parser(name):
+def test_the_table_is_the_scripts_parser(name):
     assert set(TABLES[name]) == defined_flags(name)
 
 
@@ -1098,7 +1100,7 @@ def observe(row, seen):
 
 
 @pytest.mark.parametrize('name,flag', [(name, flag) for name, table in TABLES.items() for flag in table])
-def test_flag_lands(name, flag, ws, tmp_path, monkeypatch):
+def test_each_flag_lands_where_its_value_is_used(name, flag, ws, tmp_path, monkeypatch):
     row = TABLES[name][flag]
     seen = run(monkeypatch, ws, tmp_path, name, row.argv, row.drop)
     expected = resolve(row.expected, ws, seen.out)
@@ -1157,7 +1159,7 @@ REFUSALS = [  # (script, argv after its base argv, the error line)
 
 
 @pytest.mark.parametrize('name,argv,error', REFUSALS)
-def test_refused(name, argv, error, ws, tmp_path, monkeypatch):
+def test_refused_combinations_exit_2_saying_why(name, argv, error, ws, tmp_path, monkeypatch):
     seen = Seen(ws, str(tmp_path))
     script = SCRIPTS[name]
     module = script_module(script.module)
@@ -1197,7 +1199,7 @@ SAVED_READERS = {  # script: (argv naming the model folder, the model descriptio
 }
 
 
-def test_saved_fields_are_not_defaults(tmp_path):
+def test_the_saved_settings_set_every_field_off_its_default(tmp_path):
     """SAVED_SETTINGS hold every field train.py writes, each off its default in one of them."""
     from utils.runtime.model_config import MODEL_DEFAULTS, save_model_params
     save_model_params(str(tmp_path), dict(MODEL_DEFAULTS, precision='float32', regularization='kernels'))
@@ -1210,7 +1212,7 @@ def test_saved_fields_are_not_defaults(tmp_path):
 
 @pytest.mark.parametrize('settings', range(len(SAVED_SETTINGS)))
 @pytest.mark.parametrize('name', SAVED_READERS)
-def test_saved_settings_read_back(name, settings, ws, tmp_path, monkeypatch):
+def test_deeplab_params_json_is_read_back_by_every_model_script(name, settings, ws, tmp_path, monkeypatch):
     saved = SAVED_SETTINGS[settings]
     argv, params_of = SAVED_READERS[name]
     recorders = SCRIPTS[name].patch
@@ -1243,7 +1245,7 @@ MARKER_READERS = {  # field: who reads it back
 MARKER_UNREAD = {'finished': 'the time of day the stage finished, for a reader of the file'}
 
 
-def test_stage_markers_round_trip(ws, tmp_path, monkeypatch):
+def test_the_stage_markers_round_trip(ws, tmp_path, monkeypatch):
     import reproduce
     import write_results
     from utils.reproduce import run as reproduction
