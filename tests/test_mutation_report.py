@@ -1,5 +1,5 @@
-"""make mutation's report: each package's score is killed / (mutants - reviewed equivalents), a timeout counts as
-killed, an equivalent needs a reason and must not be killed, and the repository's equivalents file reads."""
+"""make mutation's report: each package's score is killed / (mutants - reviewed equivalents), a timeout is not a
+kill, an equivalent needs a reason and must not be killed, and the repository's equivalents file reads."""
 import json
 import os
 
@@ -34,16 +34,16 @@ def test_results_are_read_per_mutant_from_every_meta_file(results_dir):
         'utils.data.voc.x_b__mutmut_1': 'no tests', 'utils.data.voc.xǁLayoutǁc__mutmut_1': 'killed'}
 
 
-def test_the_score_leaves_out_equivalents_and_counts_timeouts_as_killed(results_dir):
+def test_the_score_leaves_out_equivalents_and_does_not_count_timeouts_as_killed(results_dir):
     results = read_results(str(results_dir))
     table = scores(results, {'utils.common.files.x_a__mutmut_4': 'same value'})
-    assert table['utils.common']['score'] == 2 / 3  # killed + timeout of 4 mutants less 1 equivalent
+    assert table['utils.common']['score'] == 1 / 3  # 1 killed of 4 mutants less 1 equivalent
     common = table['utils.common']
     assert (common['mutants'], common['equivalent'], common['survived']) == (4, 1, 1)
     assert table['utils.data']['score'] == 1 / 2  # a mutant no test reaches counts against the package
     assert table['utils.cli']['score'] is None  # no mutant at all
     assert survivors(results, {'utils.common.files.x_a__mutmut_4': 'same value'}) == [
-        'utils.common.files.x_a__mutmut_2', 'utils.data.voc.x_b__mutmut_1']
+        'utils.common.files.x_a__mutmut_2', 'utils.common.files.x_a__mutmut_3', 'utils.data.voc.x_b__mutmut_1']
 
 
 def test_a_killed_equivalent_is_refused(results_dir):
@@ -69,9 +69,9 @@ def test_the_report_prints_each_package_and_its_score(results_dir, tmp_path, cap
     assert main(['--mutants_dir', str(results_dir), '--equivalents', str(equivalents), '--survivors']) == 0
     out = capsys.readouterr().out
     common = next(line for line in out.splitlines() if line.startswith('utils.common '))
-    assert common.split() == ['utils.common', '4', '1', '1', '1', '0', '0', '0', '1', '66.7', '%']
+    assert common.split() == ['utils.common', '4', '1', '1', '1', '0', '0', '0', '1', '33.3', '%']
     assert 'no longer among the mutants (remove them): utils.gone.x_g__mutmut_1' in out
-    assert out.rstrip().endswith('utils.common.files.x_a__mutmut_2\nutils.data.voc.x_b__mutmut_1')
+    assert out.rstrip().endswith('x_a__mutmut_2\nutils.common.files.x_a__mutmut_3\nutils.data.voc.x_b__mutmut_1')
 
 
 def test_without_results_the_report_says_to_run_make_mutation(tmp_path, capsys):
