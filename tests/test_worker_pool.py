@@ -12,8 +12,11 @@ def square(x):
     return x * x
 
 
-def test_the_default_is_every_core_this_process_may_use():
+def test_the_default_is_every_core_this_process_may_use(monkeypatch):
     assert parallel.default_workers() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 3})  # taskset / a container's CPU set
+    monkeypatch.setattr(os, 'cpu_count', lambda: 8)  # the machine's
+    assert parallel.default_workers() == 2
 
 
 @pytest.mark.parametrize('cpu_count, expected', [(6, 6), (None, 1)])
