@@ -1,6 +1,7 @@
 """A script run as the shell command it equals (utils.cli.commands): printed as that command, its main() run in
 this process, a non-zero exit a one-line error; flags the script also takes under another name are spelt as its
 --help lists them."""
+import argparse
 import sys
 import types
 
@@ -60,3 +61,38 @@ def test_flags_under_another_name_are_spelt_as_help_lists_them():
 def test_a_module_that_is_no_script_keeps_its_arguments(script):
     assert current_names('fake_script', ['--infer_data_list', 'a']) == ['--infer_data_list', 'a']
     assert current_names('no_such_module_here', ('--a', 'b')) == ['--a', 'b']
+
+
+class Stream:
+    """stdout that keeps what was written and what had been flushed."""
+
+    def __init__(self):
+        self.written, self.flushed = '', ''
+
+    def write(self, text):
+        self.written += text
+
+    def flush(self):
+        self.flushed = self.written
+
+
+def test_the_command_line_is_flushed_before_the_script_runs(script, monkeypatch):
+    """So that it comes before the script's output when stdout is a pipe or a log file."""
+    stream = Stream()
+    monkeypatch.setattr(sys, 'stdout', stream)
+    seen = []
+    script.main = lambda argv: seen.append(stream.flushed)
+    run_command(Command('fake_script', []))
+    assert seen == ['$ python fake_script.py\n']
+
+
+def test_a_script_whose_parser_has_no_other_names_keeps_its_arguments(script):
+    script.build_parser = argparse.ArgumentParser
+    assert current_names('fake_script', ['--infer_data_list', 'a']) == ['--infer_data_list', 'a']
+
+
+def test_the_help_table_s_rows_that_are_no_single_flag_are_not_renamed():
+    """pixel_stacking's table shows the original three-folder form as one row; it is not a flag."""
+    row = '--path_val VAL --path_aug AUG --path_ori ORI'
+    assert current_names('pixel_stacking', ['--output_dir', row, '--inputs', 'a']) == [
+        '--output_dir', row, '--prediction_dir', 'a']

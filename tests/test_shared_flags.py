@@ -196,3 +196,32 @@ def test_a_plain_parser_takes_the_original_name_unlisted():
 def test_the_eval_crop_size_is_upstreams_513_unless_given():
     assert flags.eval_crop_size_of(predict_parser().parse_args([])) == [513, 513]
     assert flags.eval_crop_size_of(predict_parser().parse_args(['--eval_crop_size', '9', '7'])) == [9, 7]
+
+
+def test_every_shared_flag_is_described_in_help():
+    parser = predict_parser()
+    flags.add_batch_flags(parser)
+    described = {action.option_strings[0]: action.help for action in parser._actions
+                 if action.option_strings and action.help != argparse.SUPPRESS}
+    assert len(described) == 18 and all(text and text.strip() for text in described.values()), described
+
+
+def test_help_names_the_values_each_flag_takes_and_where_unset_model_flags_come_from():
+    text = predict_parser().format_help()
+    for usage in ('--inference_scales SCALE [SCALE ...]', '--eval_crop_size HEIGHT WIDTH',
+                  '--atrous_rates RATE RATE RATE', '--multi_grid M M M', '--batch_size BATCH_SIZE',
+                  '--frozen_graph FROZEN_GRAPH', '--model_variant {resnet_v2_50,resnet_v2_101,xception_65}',
+                  '--precision {float32,bfloat16,float16}', '--output_stride {8,16}',
+                  '--decoder_output_stride {4}'):
+        assert usage in text, usage
+    assert '\nmodel (unset flags: MODEL_DIR/deeplab_params.json, then the default):\n' in text
+
+
+def test_model_params_need_no_model_dir_flag():
+    parser = argparse.ArgumentParser()
+    flags.add_model_flags(parser)
+    assert flags.model_params(parser.parse_args(['--output_stride', '8']))['atrous_rates'] == [12, 24, 36]
+
+
+def test_one_image_a_run_is_a_batch_size():
+    assert flags.prediction_source(predict_parser().parse_args(['--batch_size', '1']))['batch_size'] == 1
