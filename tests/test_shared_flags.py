@@ -225,3 +225,11 @@ def test_model_params_need_no_model_dir_flag():
 
 def test_one_image_a_run_is_a_batch_size():
     assert flags.prediction_source(predict_parser().parse_args(['--batch_size', '1']))['batch_size'] == 1
+
+
+def test_parsing_fills_the_namespace_it_is_given():
+    namespace = argparse.Namespace(preset=1)
+    parser = flags.parser_for('x')
+    flags.original_name(parser, parser.add_argument('--image_list', required=True), '--infer_data_list')
+    assert parser.parse_args(['--image_list', 'a'], namespace) is namespace
+    assert (namespace.preset, namespace.image_list) == (1, 'a')
