@@ -233,3 +233,13 @@ def test_parsing_fills_the_namespace_it_is_given():
     flags.original_name(parser, parser.add_argument('--image_list', required=True), '--infer_data_list')
     assert parser.parse_args(['--image_list', 'a'], namespace) is namespace
     assert (namespace.preset, namespace.image_list) == (1, 'a')
+
+
+def test_every_missing_flag_required_under_two_names_is_named_at_once(capsys):
+    parser = flags.parser_for('x')
+    flags.original_name(parser, parser.add_argument('--image_list', required=True), '--infer_data_list')
+    flags.original_name(parser, parser.add_argument('--output_dir', required=True), '--path_stacking')
+    with pytest.raises(SystemExit):
+        parser.parse_args([])
+    assert capsys.readouterr().err.endswith('error: the following arguments are required: --image_list, '
+                                            '--output_dir\n')
