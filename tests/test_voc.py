@@ -9,15 +9,20 @@ from utils.common import files
 from utils.common.errors import UserError
 from utils.data import voc
 
+# The VOC devkit's colour map (VOCdevkit VOClabelcolormap.m), classes 0-20.
+DEVKIT_COLOURS = [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128], [128, 0, 128], [0, 128, 128],
+                  [128, 128, 128], [64, 0, 0], [192, 0, 0], [64, 128, 0], [192, 128, 0], [64, 0, 128],
+                  [192, 0, 128], [64, 128, 128], [192, 128, 128], [0, 64, 0], [128, 64, 0], [0, 192, 0],
+                  [128, 192, 0], [0, 64, 128]]
 
-def test_palette_is_the_voc_devkit_colour_map():
-    assert voc.PALETTE.shape == (256, 3)
-    assert voc.PALETTE[0].tolist() == [0, 0, 0]
-    assert voc.PALETTE[1].tolist() == [128, 0, 0]
-    assert voc.PALETTE[15].tolist() == [192, 128, 128]
-    assert voc.PALETTE[20].tolist() == [0, 64, 128]
-    assert voc.PALETTE[255].tolist() == [224, 224, 192]
-    assert len({tuple(c) for c in voc.PALETTE}) == 256
+
+@pytest.mark.parametrize('palette', [lambda: voc.PALETTE, voc._make_palette], ids=['PALETTE', 'made again'])
+def test_palette_is_the_voc_devkit_colour_map(palette):
+    palette = palette()  # made in the test too: PALETTE itself is made once, when voc is imported
+    assert palette.shape == (256, 3) and palette.dtype == np.uint8
+    assert palette[:21].tolist() == DEVKIT_COLOURS
+    assert palette[255].tolist() == [224, 224, 192]  # the void label's colour
+    assert len({tuple(c) for c in palette}) == 256
 
 
 def test_class_names_cover_21_classes_and_extend_for_other_datasets():
