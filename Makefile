@@ -3,7 +3,7 @@
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench reproduce clean
+.PHONY: demo test test-slow lint bench reproduce mutation clean
 WORK_DIR ?= reproduce_output
 TEST_WORKERS ?= 2
 
@@ -31,5 +31,9 @@ test-slow: $(STAMP)  ## the tests that train the demo models long enough to lear
 bench: $(STAMP)  ## throughput measurements written up in BENCHMARKS.md
 	for script in bench/bench_*.py; do $(VENV)/bin/python $$script || exit 1; done
 
+mutation: $(STAMP)  ## mutation testing of the TensorFlow-free packages (not part of `make test`): docs/testing.md
+	$(VENV)/bin/mutmut run --max-children $(TEST_WORKERS)
+	$(VENV)/bin/python tests/mutation_report.py
+
 clean:
-	rm -rf demo_output
+	rm -rf demo_output mutants

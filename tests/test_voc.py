@@ -9,15 +9,20 @@ from utils.common import files
 from utils.common.errors import UserError
 from utils.data import voc
 
+# The VOC devkit's colour map (VOCdevkit VOClabelcolormap.m), classes 0-20.
+DEVKIT_COLOURS = [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128], [128, 0, 128], [0, 128, 128],
+                  [128, 128, 128], [64, 0, 0], [192, 0, 0], [64, 128, 0], [192, 128, 0], [64, 0, 128],
+                  [192, 0, 128], [64, 128, 128], [192, 128, 128], [0, 64, 0], [128, 64, 0], [0, 192, 0],
+                  [128, 192, 0], [0, 64, 128]]
 
-def test_palette_is_the_voc_devkit_colour_map():
-    assert voc.PALETTE.shape == (256, 3)
-    assert voc.PALETTE[0].tolist() == [0, 0, 0]
-    assert voc.PALETTE[1].tolist() == [128, 0, 0]
-    assert voc.PALETTE[15].tolist() == [192, 128, 128]
-    assert voc.PALETTE[20].tolist() == [0, 64, 128]
-    assert voc.PALETTE[255].tolist() == [224, 224, 192]
-    assert len({tuple(c) for c in voc.PALETTE}) == 256
+
+@pytest.mark.parametrize('palette', [lambda: voc.PALETTE, voc._make_palette], ids=['PALETTE', 'made again'])
+def test_palette_is_the_voc_devkit_colour_map(palette):
+    palette = palette()  # made in the test too: PALETTE itself is made once, when voc is imported
+    assert palette.shape == (256, 3) and palette.dtype == np.uint8
+    assert palette[:21].tolist() == DEVKIT_COLOURS
+    assert palette[255].tolist() == [224, 224, 192]  # the void label's colour
+    assert len({tuple(c) for c in palette}) == 256
 
 
 def test_class_names_cover_21_classes_and_extend_for_other_datasets():
@@ -79,9 +84,15 @@ def test_unreadable_and_missing_images_are_user_errors(tmp_path):
 
 
 @pytest.mark.parametrize('entry', ['2007_000032', '2007_000032.jpg', '/JPEGImages/2007_000032.jpg',
-                                   "b'2007_000032'.png", '  2007_000032.png  '])
+                                   "b'2007_000032'.png", '  2007_000032.png  ', '2007_000032.jpeg',
+                                   '2007_000032.JPG', '2007_000032.npz', '2007_000032.npy', '2007_000032.bmp',
+                                   'b"2007_000032".png'])
 def test_list_entries_in_every_form_mean_the_same_image(entry):
     assert files.image_id(entry) == '2007_000032'
+
+
+def test_other_extensions_stay_part_of_the_id():
+    assert files.image_id('2007_000032.tif') == '2007_000032.tif'
 
 
 def test_list_files_use_the_first_token_and_reject_empty_lists(tmp_path):
@@ -108,3 +119,51 @@ def test_atomic_writes_leave_nothing_behind_on_failure(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(target).st_mode & 0o777 == 0o666 & ~umask  # the mode of any file the user makes
+
+
+def test_json_objects_are_read_and_bad_ones_are_one_line_naming_what_they_are(tmp_path):
+    good, bad, array = tmp_path / 'good.json', tmp_path / 'bad.json', tmp_path / 'array.json'
+    good.write_text('{"num_classes": 21}')
+    bad.write_text('{"num_classes": ')
+    array.write_text('[21]')
+    assert files.read_json_object(str(good), 'dataset description') == {'num_classes': 21}
+    with pytest.raises(UserError, match=r'^.*bad\.json: unreadable dataset description \(Expecting value'):
+        files.read_json_object(str(bad), 'dataset description')
+    with pytest.raises(UserError, match=r'gone\.json: unreadable dataset description \(\[Errno 2\]'):
+        files.read_json_object(str(tmp_path / 'gone.json'), 'dataset description')
+    with pytest.raises(UserError) as error:
+        files.read_json_object(str(array), 'dataset description')
+    assert str(error.value) == f'{array}: not a dataset description (expected a JSON object)'
+
+
+def test_a_missing_input_folder_is_one_line_naming_it(tmp_path):
+    assert files.require_dir(str(tmp_path)) == str(tmp_path)
+    with pytest.raises(UserError) as error:
+        files.require_dir(str(tmp_path / 'labels'))
+    assert str(error.value) == f'{tmp_path / "labels"}: folder not found'
+    with pytest.raises(UserError) as error:
+        files.require_dir(str(tmp_path / 'labels'), 'label folder')
+    assert str(error.value) == f'{tmp_path / "labels"}: label folder not found'
+
+
+def test_a_file_is_found_under_the_first_extension_that_exists(tmp_path):
+    (tmp_path / 'a.png').write_bytes(b'')
+    (tmp_path / 'a.jpg').write_bytes(b'')
+    assert files.find_file(str(tmp_path), 'a', ['.jpg', '.png']) == str(tmp_path / 'a.jpg')
+    assert files.find_file(str(tmp_path), 'a', ['.bmp', '.png']) == str(tmp_path / 'a.png')
+    assert files.find_file(str(tmp_path), 'b', ['.jpg', '.png']) is None
+
+
+def test_pending_ids_are_those_without_output_unless_overwriting(tmp_path):
+    (tmp_path / 'b.png').write_bytes(b'')
+    def output_for(i):
+        return str(tmp_path / f'{i}.png')
+    assert files.pending(['a', 'b', 'c'], output_for, overwrite=False) == ['a', 'c']
+    assert files.pending(('a', 'b', 'c'), output_for, overwrite=True) == ['a', 'b', 'c']
+
+
+def test_ids_of_a_folder_are_sorted_and_of_the_asked_extensions(tmp_path):
+    for name in ('b.png', 'a.png', 'c.jpg', 'notes.txt'):
+        (tmp_path / name).write_bytes(b'')
+    assert files.list_ids(str(tmp_path), ['.png']) == ['a', 'b']
+    assert files.list_ids(str(tmp_path), ['.png', '.jpg']) == ['a', 'b', 'c']
