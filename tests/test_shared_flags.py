@@ -21,16 +21,24 @@ def test_unset_model_flags_take_the_saved_description_then_the_defaults():
     saved = {'model_variant': 'resnet_v2_50', 'output_stride': 8, 'num_classes': 3, 'batch_norm_decay': 0.99}
     params = flags.model_params(args, saved=saved)
     # the defaults: DeepLabv3's ASPP rates at stride 8 (12 24 36) and the paper's multi-grid (1 2 4)
-    assert params == {'model_variant': 'resnet_v2_50', 'output_stride': 8, 'atrous_rates': [12, 24, 36],
+    assert params == {'layout': 'deeplab', 'model_variant': 'resnet_v2_50', 'output_stride': 8,
+                      'atrous_rates': [12, 24, 36],
                       'multi_grid': [1, 2, 4], 'decoder_output_stride': None, 'num_classes': 5,
                       'input_normalization': 'inception', 'batch_norm_decay': 0.99}
 
 
 def test_without_a_saved_description_the_defaults_are_resnet_v2_101_at_stride_16():
     params = flags.model_params(predict_parser().parse_args([]), saved={})
-    assert params == {'model_variant': 'resnet_v2_101', 'output_stride': 16, 'atrous_rates': [6, 12, 18],
+    assert params == {'layout': 'deeplab', 'model_variant': 'resnet_v2_101', 'output_stride': 16,
+                      'atrous_rates': [6, 12, 18],
                       'multi_grid': [1, 2, 4], 'decoder_output_stride': None, 'num_classes': 21,
                       'input_normalization': 'inception', 'batch_norm_decay': 0.9997}
+
+
+def test_an_original_layout_description_brings_the_original_codes_defaults():
+    params = flags.model_params(predict_parser().parse_args([]), saved={'layout': 'original'})
+    # the original deeplab_model.py: no multi-grid, ImageNet-mean subtraction
+    assert (params['multi_grid'], params['input_normalization']) == ([1, 1, 1], 'mean_subtraction')
 
 
 def test_the_saved_description_is_read_from_the_model_dir(tmp_path):
@@ -76,11 +84,16 @@ def test_model_flags_parse_to_their_types_and_refuse_other_values(capsys):
     assert predict_parser().parse_args(['--base_architecture', 'resnet_v2_50']).model_variant == 'resnet_v2_50'
 
 
+def source_of(args, **kwargs):
+    """prediction_source for the model the flags describe."""
+    return flags.prediction_source(args, flags.model_params(args), **kwargs)
+
+
 def test_predictions_come_from_the_checkpoint_with_its_description_and_test_time_settings():
     args = predict_parser().parse_args(['--model_dir', 'm', '--inference_scales', '0.5', '1.0',
                                         '--add_flipped_images', '--eval_crop_size', '321', '257', '--batch_size',
                                         '2', '--precision', 'bfloat16'])
-    source = flags.prediction_source(args, with_probabilities=True)
+    source = source_of(args, with_probabilities=True)
     assert source == {'model_dir': 'm', 'params': dict(flags.model_params(args), precision='bfloat16'),
                       'scales': (0.5, 1.0), 'flip': True, 'eval_crop_size': [321, 257],
                       'with_probabilities': True, 'batch_size': 2}
@@ -88,7 +101,7 @@ def test_predictions_come_from_the_checkpoint_with_its_description_and_test_time
 
 def test_prediction_defaults_are_one_scale_upstreams_crop_and_four_images_a_run():
     args = predict_parser().parse_args([])
-    source = flags.prediction_source(args)
+    source = source_of(args)
     # upstream eval.py's eval_crop_size 513 513; BENCHMARKS.md's batch of 4
     assert {k: source[k] for k in ('model_dir', 'scales', 'flip', 'eval_crop_size', 'with_probabilities',
                                    'batch_size')} == {
@@ -98,7 +111,7 @@ def test_prediction_defaults_are_one_scale_upstreams_crop_and_four_images_a_run(
 
 
 def test_a_frozen_graph_runs_alone():
-    assert flags.prediction_source(predict_parser().parse_args(['--frozen_graph', 'g.pb'])) == {
+    assert source_of(predict_parser().parse_args(['--frozen_graph', 'g.pb'])) == {
         'frozen_graph': 'g.pb'}
 
 
@@ -115,13 +128,13 @@ def test_a_frozen_graph_runs_alone():
 ])
 def test_what_a_frozen_graph_cannot_do_is_one_line(argv, message):
     with pytest.raises(UserError) as error:
-        flags.prediction_source(predict_parser().parse_args(argv))
+        source_of(predict_parser().parse_args(argv))
     assert str(error.value).startswith(message)
 
 
 def test_a_frozen_graph_gives_no_probabilities():
     with pytest.raises(UserError) as error:
-        flags.prediction_source(predict_parser().parse_args(['--frozen_graph', 'g.pb']), with_probabilities=True)
+        source_of(predict_parser().parse_args(['--frozen_graph', 'g.pb']), with_probabilities=True)
     assert str(error.value) == ('g.pb: frozen graphs give labels only; pass the checkpoint (--model_dir) to save '
                                 'probabilities')
 
@@ -193,9 +206,12 @@ def test_a_plain_parser_takes_the_original_name_unlisted():
     assert '--infer_data_list' not in parser.format_help()
 
 
-def test_the_eval_crop_size_is_upstreams_513_unless_given():
-    assert flags.eval_crop_size_of(predict_parser().parse_args([])) == [513, 513]
-    assert flags.eval_crop_size_of(predict_parser().parse_args(['--eval_crop_size', '9', '7'])) == [9, 7]
+def test_the_eval_crop_size_is_upstreams_513_unless_given_and_none_for_the_original_layout():
+    deeplab, original = {'layout': 'deeplab'}, {'layout': 'original'}
+    assert flags.eval_crop_size_of(predict_parser().parse_args([]), deeplab) == [513, 513]
+    assert flags.eval_crop_size_of(predict_parser().parse_args([]), original) is None  # the original: images whole
+    for layout in (deeplab, original):
+        assert flags.eval_crop_size_of(predict_parser().parse_args(['--eval_crop_size', '9', '7']), layout) == [9, 7]
 
 
 def test_every_shared_flag_is_described_in_help():
@@ -203,7 +219,7 @@ def test_every_shared_flag_is_described_in_help():
     flags.add_batch_flags(parser)
     described = {action.option_strings[0]: action.help for action in parser._actions
                  if action.option_strings and action.help != argparse.SUPPRESS}
-    assert len(described) == 18 and all(text and text.strip() for text in described.values()), described
+    assert len(described) == 19 and all(text and text.strip() for text in described.values()), described
 
 
 def test_help_names_the_values_each_flag_takes_and_where_unset_model_flags_come_from():
@@ -214,7 +230,8 @@ def test_help_names_the_values_each_flag_takes_and_where_unset_model_flags_come_
                   '--precision {float32,bfloat16,float16}', '--output_stride {8,16}',
                   '--decoder_output_stride {4}'):
         assert usage in text, usage
-    assert '\nmodel (unset flags: MODEL_DIR/deeplab_params.json, then the default):\n' in text
+    assert ("\nmodel (unset flags: MODEL_DIR/deeplab_params.json, else what its checkpoint's variables say, then "
+            "the default):\n") in text
 
 
 def test_model_params_need_no_model_dir_flag():
@@ -224,7 +241,7 @@ def test_model_params_need_no_model_dir_flag():
 
 
 def test_one_image_a_run_is_a_batch_size():
-    assert flags.prediction_source(predict_parser().parse_args(['--batch_size', '1']))['batch_size'] == 1
+    assert source_of(predict_parser().parse_args(['--batch_size', '1']))['batch_size'] == 1
 
 
 def test_parsing_fills_the_namespace_it_is_given():
