@@ -33,6 +33,7 @@ from workers import MARK, first_line  # noqa: E402
 NUM_CLASSES = 21
 IMAGE_SIZES = ((150, 200), (250, 333), (375, 500), (131, 97), (256, 256), (301, 120))  # (height, width)
 CASES = ('resnet_v2_101:16', 'resnet_v2_101:8', 'resnet_v2_50:16', 'resnet_v2_50:8')
+UPSTREAM_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 TRAIN_BATCH = (2, 65)  # images, side
 DEFAULT_JSON = os.path.join(HERE, 'results', 'compare_original.json')
 
@@ -153,32 +154,62 @@ def max_probability_difference(original, probabilities_of):
 
 
 def compare_case(args, voc, model_dir, architecture, output_stride, work):
-    """One checkpoint at one output stride: the original's evaluation, this suite's evaluate.py and inference.py
-    (--save_probabilities) and its float32 probabilities, compared."""
-    from utils.data.voc import read_label
-    from utils.postprocess.probabilities import read_probabilities
-
+    """One original checkpoint at one output stride: the original's evaluation against this suite's, run with the
+    original README's flags."""
     name = f'{architecture}_os{output_stride}'
-    result = {'architecture': architecture, 'output_stride': output_stride}
     original_dir = os.path.join(work, 'original', name)
     reference = run_worker(args, 'evaluate', '--model_dir', model_dir, '--base_architecture', architecture,
                            '--output_stride', str(output_stride), '--image_data_dir', voc['image_dir'],
                            '--label_data_dir', voc['label_dir'], '--evaluation_data_list', voc['list'],
                            '--output_dir', original_dir)
     reference.pop('confusion', None)
-    result['original'] = reference
+    result = compare_with_suite(voc, reference, original_dir, readme_flags(model_dir, architecture, output_stride),
+                                os.path.join(work, 'suite', name))
+    return dict({'case': f'{architecture} OS {output_stride}'}, **result)
+
+
+def compare_upstream(args, voc, work):
+    """Upstream DeepLab's multi-scale + flip evaluation of a random model-zoo style Xception-65 + decoder
+    checkpoint (upstream model.py's own variables) against this suite's, with the same scales and flips."""
+    ids = voc['ids'][:args.upstream_images]
+    voc = dict(voc, ids=ids, list=os.path.join(work, 'upstream.txt'))
+    with open(voc['list'], 'w', encoding='utf-8') as handle:
+        handle.write(''.join(i + '\n' for i in ids))
+    model_dir = os.path.join(work, 'models', 'xception_65_upstream')
+    made = run_worker(args, 'upstream_checkpoint', '--upstream_code', args.upstream_code, '--model_dir', model_dir,
+                      '--seed', str(args.seed + 100), '--calibration_image', calibration_image(voc))
+    if 'error' in made:
+        return {'case': 'upstream xception_65', 'original': made}
+    original_dir = os.path.join(work, 'original', 'upstream_xception_65')
+    scales = [str(scale) for scale in UPSTREAM_SCALES]
+    reference = run_worker(args, 'upstream_evaluate', '--upstream_code', args.upstream_code, '--checkpoint',
+                           made['checkpoint'], '--output_stride', '16', '--eval_scales', *scales,
+                           '--add_flipped_images', '--image_data_dir', voc['image_dir'], '--label_data_dir',
+                           voc['label_dir'], '--evaluation_data_list', voc['list'], '--output_dir', original_dir)
+    flags = ['--model_dir', made['checkpoint'], '--model_variant', 'xception_65', '--decoder_output_stride', '4',
+             '--output_stride', '16', '--inference_scales', *scales, '--add_flipped_images']
+    result = compare_with_suite(voc, reference, original_dir, flags, os.path.join(work, 'suite', 'upstream'))
+    return dict({'case': f'upstream xception_65 OS 16, {len(ids)} images, scales {" ".join(scales)} + flips'},
+                **result)
+
+
+def compare_with_suite(voc, reference, original_dir, flags, out_dir):
+    """The reference evaluation (`reference`, its per-image npz files in `original_dir`) against this suite's
+    evaluate.py and inference.py --save_probabilities with `flags`, and its float32 probabilities."""
+    from utils.data.voc import read_label
+    from utils.postprocess.probabilities import read_probabilities
+
+    result = {'original': reference}
     if 'error' in reference:
         return result
     original = {}
     for image_id in voc['ids']:
         with np.load(os.path.join(original_dir, image_id + '.npz')) as data:
             original[image_id] = (data['probabilities'], data['labels'])
-    result['original']['classes_predicted'] = len(np.unique(np.concatenate([lab.ravel() for _, lab in
-                                                                            original.values()])))
-    flags = readme_flags(model_dir, architecture, output_stride)
+    reference['classes_predicted'] = len(np.unique(np.concatenate([lab.ravel() for _, lab in original.values()])))
 
-    eval_json = os.path.join(work, 'suite', name, 'evaluate.json')
-    os.makedirs(os.path.dirname(eval_json), exist_ok=True)
+    eval_json = os.path.join(out_dir, 'evaluate.json')
+    os.makedirs(out_dir, exist_ok=True)
     error = run_suite('evaluate.py', ['--image_data_dir', voc['image_dir'], '--label_data_dir', voc['label_dir'],
                                       '--evaluation_data_list', voc['list'], *flags, '--output_json', eval_json])
     if error:
@@ -188,16 +219,16 @@ def compare_case(args, voc, model_dir, architecture, output_stride, work):
             miou = json.load(handle)['miou']
         result['evaluate'] = {'miou': miou, 'miou_difference': miou - reference['miou']}
 
-    out_dir = os.path.join(work, 'suite', name, 'inference')
+    labels_dir = os.path.join(out_dir, 'inference')
     error = run_suite('inference.py', ['--data_dir', voc['image_dir'], '--infer_data_list', voc['list'], *flags,
-                                       '--output_dir', out_dir, '--save_probabilities'])
+                                       '--output_dir', labels_dir, '--save_probabilities'])
     if error:
         result['inference'] = {'error': error}
     else:
         result['inference'] = {
-            'labels': label_agreement(original, lambda i: read_label(os.path.join(out_dir, i + '.png'))),
+            'labels': label_agreement(original, lambda i: read_label(os.path.join(labels_dir, i + '.png'))),
             'max_probability_difference_files': max_probability_difference(
-                original, lambda i: read_probabilities(os.path.join(out_dir, 'probabilities', i + '.npz'),
+                original, lambda i: read_probabilities(os.path.join(labels_dir, 'probabilities', i + '.npz'),
                                                        NUM_CLASSES))}
     try:
         outputs = suite_float32(voc, flags)
@@ -208,6 +239,11 @@ def compare_case(args, voc, model_dir, architecture, output_stride, work):
                              'max_probability_difference': max_probability_difference(original,
                                                                                       lambda i: outputs[i][1])}
     return result
+
+
+def calibration_image(voc):
+    """The image the random models' logits are calibrated on: the first of the set."""
+    return os.path.join(voc['image_dir'], voc['ids'][0] + '.jpg')
 
 
 def write_train_batch(root, seed):
@@ -275,27 +311,43 @@ def suite_training(model_dir, reference, voc, work):
             'worst_relative_variable': dict(rows[worst], name=worst)}
 
 
+def short(text, limit=160):
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
 def print_table(results):
-    print('| case | original mIoU (its evaluate.py) | suite evaluate.py mIoU | labels equal (min image) | '
-          'max abs prob diff float32 / files |')
+    """The results as a Markdown table, one row per case, and a line for the training step."""
+    print('| case | reference mIoU (original evaluate.py prints) | suite evaluate.py mIoU (difference) | '
+          'labels equal, worst image | max abs probability difference: float32 / saved files |')
     print('| --- | --- | --- | --- | --- |')
     for row in results['cases']:
         original = row['original']
         if 'error' in original:
-            print(f'| {row["architecture"]} OS {row["output_stride"]} | original fails: {original["error"]} | | | |')
+            print(f'| {row["case"]} | reference fails: {short(original["error"])} | | | |')
             continue
-        evaluate = row.get('evaluate', {})
-        suite_miou = evaluate.get('error') or f'{evaluate["miou"]:.6f} ({evaluate["miou_difference"]:+.2e})'
-        float32, inference = row.get('float32', {}), row.get('inference', {})
+        printed = f' ({original["script_miou"]})' if 'script_miou' in original else ''
+        evaluate = row['evaluate']
+        suite_miou = (short(evaluate['error']) if 'error' in evaluate else
+                      f'{evaluate["miou"]:.6f} ({evaluate["miou_difference"]:+.1e})')
+        float32, inference = row['float32'], row['inference']
         labels = float32.get('labels') or inference.get('labels')
         equal = f'{min(v["equal"] for v in labels.values()):.6f}' if labels else '-'
-        probs = (f'{float32.get("max_probability_difference", float("nan")):.2e} / '
-                 f'{inference.get("max_probability_difference_files", float("nan")):.2e}')
-        errors = '; '.join(part['error'] for part in (float32, inference) if 'error' in part)
-        print(f'| {row["architecture"]} OS {row["output_stride"]} | {original["miou"]:.6f} '
-              f'({original["script_miou"]}) | {suite_miou} | {equal} | {errors or probs} |')
-    train = results.get('training', {})
-    print(f'training step: original {train.get("original")}; suite {train.get("suite")}')
+        errors = '; '.join(short(part['error']) for part in (float32, inference) if 'error' in part)
+        probs = errors or (f'{float32["max_probability_difference"]:.1e} / '
+                           f'{inference["max_probability_difference_files"]:.1e}')
+        print(f'| {row["case"]} | {original["miou"]:.6f}{printed} | {suite_miou} | {equal} | {probs} |')
+    train = results.get('training')
+    if not train:
+        return
+    original, suite = train['original'], train.get('suite', {})
+    if 'error' in original:
+        print(f'training step: reference fails: {short(original["error"])}')
+        return
+    print(f'training step: original loss {original["loss"]:.6f} (cross entropy {original["cross_entropy"]:.6f}, '
+          f'learning rate {original["learning_rate"]:.2e}); suite: ' +
+          (short(suite['error']) if 'error' in suite else
+           f'max abs variable difference {suite["max_variable_difference"]:.1e}, worst relative to the step\'s '
+           f'change: {suite["worst_relative_variable"]}'))
 
 
 def missing_prerequisite(args):
@@ -315,6 +367,12 @@ def main(argv=None):
     parser.add_argument('--cases', nargs='+', default=list(CASES), metavar='ARCH:OS',
                         help='Checkpoints and output strides to compare (default: %(default)s).')
     parser.add_argument('--no_training', action='store_true', help='Skip the training-step comparison.')
+    parser.add_argument('--upstream_code', default=None,
+                        help='A tensorflow/models checkout whose research/deeplab predict_labels_multi_scale runs '
+                             '(e.g. revision 2c962110, 2019-02): also compare its multi-scale + flip evaluation of an '
+                             'Xception-65 + decoder model (minutes per image on two cores).')
+    parser.add_argument('--upstream_images', type=int, default=2,
+                        help='Images of the upstream comparison (default: %(default)s).')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--work_dir', default=None, help='Keep checkpoints, images and outputs here (default: a '
                                                          'temporary folder, removed at the end).')
@@ -337,10 +395,13 @@ def main(argv=None):
             if not glob.glob(os.path.join(model_dirs[architecture], 'model.ckpt-*.index')):
                 results['checkpoints'][architecture] = run_worker(
                     args, 'checkpoint', '--architecture', architecture, '--model_dir', model_dirs[architecture],
-                    '--seed', str(args.seed + 10 * index))
+                    '--seed', str(args.seed + 10 * index), '--calibration_image', calibration_image(voc))
             print(f'{architecture}: {results["checkpoints"].get(architecture, "reused")}', flush=True)
         for architecture, stride in cases:
             results['cases'].append(compare_case(args, voc, model_dirs[architecture], architecture, stride, work))
+            print(json.dumps(results['cases'][-1])[:400], flush=True)
+        if args.upstream_code:
+            results['cases'].append(compare_upstream(args, voc, work))
             print(json.dumps(results['cases'][-1])[:400], flush=True)
         if not args.no_training:
             model_dir = model_dirs.get('resnet_v2_101')

@@ -46,9 +46,10 @@ def install_tf1_aliases():
         return module
 
     framework_ops = alias('tensorflow.contrib.framework.python.ops', arg_scope=tf_slim.arg_scope)
-    contrib = alias('tensorflow.contrib', slim=tf_slim, layers=slim_layers,
-                    framework=alias('tensorflow.contrib.framework',
-                                    python=alias('tensorflow.contrib.framework.python', ops=framework_ops)))
+    framework = alias('tensorflow.contrib.framework', arg_scope=tf_slim.arg_scope,
+                      python=alias('tensorflow.contrib.framework.python', ops=framework_ops))
+    contrib = alias('tensorflow.contrib', slim=tf_slim, layers=slim_layers, framework=framework,
+                    training=alias('tensorflow.contrib.training'))
     alias('tensorflow.contrib.slim', tf_slim)
     alias('tensorflow.contrib.slim.nets', slim_nets)
     alias('tensorflow.contrib.slim.python')
@@ -96,36 +97,55 @@ def random_value(name, shape, rng):
         return rng.normal(0.0, 0.2, shape)
     if leaf == 'weights':
         return rng.normal(0.0, np.sqrt(1.0 / np.prod(shape[:-1])), shape)
+    if leaf == 'depthwise_weights':  # [kh, kw, C, 1]: each output channel sees kh x kw inputs
+        return rng.normal(0.0, np.sqrt(1.0 / np.prod(shape[:2])), shape)
     raise ValueError(f'{name}: no rule for a random value')
 
 
-def randomize(tf, sess, seed, scales=None):
+def randomize(tf, sess, seed, overrides=None):
     """Assign every global variable (but global_step) a random value from `random_value`, seeded per variable by
-    its position in name order; `scales` ({name: factor}) multiplies some of them."""
+    its position in name order, or its value in `overrides` ({name: array})."""
     variables = sorted((v for v in tf.global_variables() if v.op.name != 'global_step'), key=lambda v: v.op.name)
     feeds, ops = {}, []
     for index, var in enumerate(variables):
-        value = random_value(var.op.name, var.shape.as_list(), np.random.default_rng([seed, index]))
-        value = value * (scales or {}).get(var.op.name, 1.0)
+        value = (overrides or {}).get(var.op.name)
+        if value is None:
+            value = random_value(var.op.name, var.shape.as_list(), np.random.default_rng([seed, index]))
         holder = tf.placeholder(var.dtype.base_dtype, var.shape)
         ops.append(var.assign(holder))
-        feeds[holder] = value.astype(np.float32)
+        feeds[holder] = np.asarray(value, np.float32)
     sess.run(ops, feeds)
     return [v.op.name for v in variables]
 
 
-def logits_scale(tf, deeplab_model, architecture, seed, target_std):
-    """The factor on upsampling_logits/conv_1x1 that gives the randomized model's logits a standard deviation of
-    `target_std` on a random input, so the softmax is neither flat nor one-hot."""
+def calibrated_logits(sess, logits, feed, scope, target_std):
+    """{scope/weights, scope/biases}: the logits layer's values rescaled and shifted so that on the calibration
+    input each class's logit has mean 0 over the pixels and all have standard deviation `target_std`; so the
+    classes compete on what varies across the image (not on constant offsets, which make one class win
+    everywhere) and the softmax is neither flat nor one-hot."""
+    graph = sess.graph
+    weights, biases = (graph.get_tensor_by_name(f'{scope}/{leaf}:0') for leaf in ('weights', 'biases'))
+    values, weight_value, bias_value = sess.run([logits, weights, biases], feed)
+    mean = values.mean(axis=(0, 1, 2))
+    factor = target_std / float(np.std(values - mean))
+    return {f'{scope}/weights': weight_value * factor, f'{scope}/biases': (bias_value - mean) * factor}
+
+
+def read_rgb(path):
+    from PIL import Image
+    with Image.open(path) as img:
+        return np.asarray(img.convert('RGB'))
+
+
+def original_logits_calibration(tf, deeplab_model, args):
+    """calibrated_logits for the original model, on --calibration_image as the original evaluation feeds it."""
     tf.reset_default_graph()
-    image = np.random.default_rng(seed).uniform(-120, 130, (1, 97, 129, 3)).astype(np.float32)
-    features = tf.constant(image)
-    network = deeplab_model.deeplab_v3_generator(NUM_CLASSES, 16, architecture, None, None)
-    logits = network(features, False)
+    image = read_rgb(args.calibration_image).astype(np.float32) - np.array(MEANS, np.float32)
+    network = deeplab_model.deeplab_v3_generator(NUM_CLASSES, 16, args.architecture, None, None)
+    logits = network(tf.constant(image[None]), False)
     with tf.Session() as sess:
-        randomize(tf, sess, seed)
-        std = float(np.std(sess.run(logits)))
-    return target_std / std
+        randomize(tf, sess, args.seed)
+        return calibrated_logits(sess, logits, {}, 'upsampling_logits/conv_1x1', args.logits_std)
 
 
 def make_checkpoint(args):
@@ -133,8 +153,7 @@ def make_checkpoint(args):
     what the original train.py's checkpoints hold: the TRAIN-mode graph's variables, Momentum slots and
     global_step."""
     tf, deeplab_model, _ = import_original(args.original_code)
-    scale = logits_scale(tf, deeplab_model, args.architecture, args.seed, args.logits_std)
-    scales = {'upsampling_logits/conv_1x1/weights': scale, 'upsampling_logits/conv_1x1/biases': scale}
+    overrides = original_logits_calibration(tf, deeplab_model, args)
     # The TRAIN graph warm-starts its backbone from a checkpoint (init_from_checkpoint), so one must exist while
     # it initializes: the EVAL graph's variables, saved first.
     os.makedirs(args.model_dir, exist_ok=True)
@@ -154,11 +173,11 @@ def make_checkpoint(args):
                     tf.placeholder(tf.float32, [None, None, None, 3]), tf.placeholder(tf.int32, [None, None, None, 1]))
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
-            names = randomize(tf, sess, args.seed, scales)
+            names = randomize(tf, sess, args.seed, overrides)
             sess.run(global_step.assign(args.global_step))
             path = tf.train.Saver().save(sess, os.path.join(args.model_dir, 'model.ckpt'),
                                          global_step=args.global_step)
-    report(checkpoint=path, variables=len(names) + 1, logits_scale=scale,
+    report(checkpoint=path, variables=len(names) + 1,
            momentum_slots=sum(name.endswith('/Momentum') for name in names))
 
 
@@ -267,6 +286,88 @@ def train_step(args):
            params=dict(TRAIN_PARAMS, batch_size=len(images), output_stride=args.output_stride))
 
 
+# Upstream DeepLab's model-zoo DeepLabv3+ (the flags of its PASCAL Xception-65 model and its eval.py).
+UPSTREAM_FLAGS = ['--model_variant=xception_65', '--decoder_output_stride=4']
+UPSTREAM_CROP = (513, 513)
+UPSTREAM_ATROUS_RATES = (6, 12, 18)
+
+
+def import_upstream(upstream_code):
+    """The aliased `tf` and upstream DeepLab's common, input_preprocess and model modules (from a tensorflow/models
+    checkout's research/ and research/slim/), with UPSTREAM_FLAGS parsed."""
+    tf = install_tf1_aliases()
+    research = os.path.join(os.path.abspath(upstream_code), 'research')
+    sys.path[:0] = [research, os.path.join(research, 'slim')]
+    from absl import flags
+
+    from deeplab import common, input_preprocess, model
+    flags.FLAGS(['upstream', *UPSTREAM_FLAGS])
+    return tf, common, input_preprocess, model
+
+
+def upstream_options(common, output_stride):
+    return common.ModelOptions(outputs_to_num_classes={common.OUTPUT_TYPE: NUM_CLASSES}, crop_size=list(UPSTREAM_CROP),
+                               atrous_rates=list(UPSTREAM_ATROUS_RATES), output_stride=output_stride)
+
+
+def upstream_checkpoint(args):
+    """A model-zoo style `model.ckpt` (model variables and global_step) of upstream DeepLab's model with random
+    values, its logits scaled so that their standard deviation on a random image is --logits_std."""
+    tf, common, _, model = import_upstream(args.upstream_code)
+    tf.reset_default_graph()
+    images = tf.placeholder(tf.float32, [1, *UPSTREAM_CROP, 3])
+    outputs = model.multi_scale_logits(images, upstream_options(common, 16), image_pyramid=[1.0], is_training=False,
+                                       fine_tune_batch_norm=False)
+    logits = outputs[common.OUTPUT_TYPE][model.MERGED_LOGITS_SCOPE]
+    tf.train.get_or_create_global_step()
+    pixels = read_rgb(args.calibration_image)
+    sample = np.full((1, *UPSTREAM_CROP, 3), 127.5, np.float32)  # padded with the mean pixel, as eval.py pads
+    sample[0, :pixels.shape[0], :pixels.shape[1]] = pixels
+    os.makedirs(args.model_dir, exist_ok=True)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        randomize(tf, sess, args.seed)
+        overrides = calibrated_logits(sess, logits, {images: sample}, 'logits/semantic', args.logits_std)
+        names = randomize(tf, sess, args.seed, overrides)
+        path = tf.train.Saver().save(sess, os.path.join(args.model_dir, 'model.ckpt'), write_meta_graph=False)
+    report(checkpoint=path, variables=len(names) + 1)
+
+
+def upstream_evaluate(args):
+    """Upstream eval.py's computation on each listed image: its preprocess_image_and_label (padding to 513x513 with
+    the mean pixel) and predict_labels_multi_scale at --eval_scales (+ flips); the averaged probabilities it takes
+    the argmax of and its labels, both cropped to the image, to --output_dir/<id>.npz; mIoU over the images."""
+    from PIL import Image
+
+    tf, common, input_preprocess, model = import_upstream(args.upstream_code)
+    tf.reset_default_graph()
+    image = tf.placeholder(tf.uint8, [None, None, 3])
+    _, processed, _ = input_preprocess.preprocess_image_and_label(
+        image, None, *UPSTREAM_CROP, is_training=False, model_variant='xception_65')
+    labels = model.predict_labels_multi_scale(
+        tf.expand_dims(processed, 0), upstream_options(common, args.output_stride), eval_scales=args.eval_scales,
+        add_flipped_images=args.add_flipped_images)[common.OUTPUT_TYPE]
+    probabilities = labels.op.inputs[0]  # the mean over scales and flips that predict_labels_multi_scale argmaxes
+    os.makedirs(args.output_dir, exist_ok=True)
+    total = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    with tf.Session() as sess:
+        tf.train.Saver().restore(sess, args.checkpoint)
+        for image_id in read_list(args.evaluation_data_list):
+            pixels = read_rgb(os.path.join(args.image_data_dir, image_id + '.jpg'))
+            height, width = pixels.shape[:2]
+            prob, lab = sess.run([probabilities, labels], {image: pixels})
+            prob, lab = prob[0, :height, :width], lab[0, :height, :width].astype(np.uint8)
+            np.savez(os.path.join(args.output_dir, image_id + '.npz'), probabilities=prob, labels=lab)
+            with Image.open(os.path.join(args.label_data_dir, image_id + '.png')) as img:
+                truth = np.asarray(img)
+            valid = truth != 255
+            total += np.bincount(truth[valid].astype(np.int64) * NUM_CLASSES + lab[valid],
+                                 minlength=NUM_CLASSES ** 2).reshape(NUM_CLASSES, NUM_CLASSES)
+    miou, accuracy = mean_iou(total)
+    report(miou=miou, pixel_accuracy=accuracy, eval_scales=args.eval_scales,
+           add_flipped_images=args.add_flipped_images)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--original_code', required=True, help='Checkout of rishizek/tensorflow-deeplab-v3.')
@@ -277,6 +378,7 @@ def build_parser():
     made.add_argument('--seed', type=int, default=0)
     made.add_argument('--global_step', type=int, default=0)
     made.add_argument('--logits_std', type=float, default=3.0)
+    made.add_argument('--calibration_image', required=True, help='Image the logits are calibrated on.')
     for name in ('evaluate', 'train_step'):
         sub = commands.add_parser(name)
         sub.add_argument('--model_dir', required=True)
@@ -288,12 +390,29 @@ def build_parser():
         ev.add_argument(flag, required=True)
     commands.choices['train_step'].add_argument('--batch_npz', required=True,
                                                 help='"images" uint8 [N, H, W, 3] and "labels" uint8 [N, H, W].')
+    upstream = commands.add_parser('upstream_checkpoint', help='A random-valued upstream DeepLab model.ckpt.')
+    upstream_eval = commands.add_parser('upstream_evaluate', help='Upstream multi-scale evaluation.')
+    for sub in (upstream, upstream_eval):
+        sub.add_argument('--upstream_code', required=True, help='A tensorflow/models checkout (research/deeplab).')
+    upstream.add_argument('--model_dir', required=True)
+    upstream.add_argument('--seed', type=int, default=0)
+    upstream.add_argument('--logits_std', type=float, default=3.0)
+    upstream.add_argument('--calibration_image', required=True, help='Image the logits are calibrated on.')
+    upstream_eval.add_argument('--checkpoint', required=True)
+    upstream_eval.add_argument('--output_stride', type=int, default=16, choices=[8, 16])
+    upstream_eval.add_argument('--eval_scales', type=float, nargs='+', default=[1.0])
+    upstream_eval.add_argument('--add_flipped_images', action='store_true')
+    upstream_eval.add_argument('--output_dir', required=True)
+    for flag in ('--image_data_dir', '--label_data_dir', '--evaluation_data_list'):
+        upstream_eval.add_argument(flag, required=True)
     return parser
 
 
 def main():
     args = build_parser().parse_args()
-    {'checkpoint': make_checkpoint, 'evaluate': evaluate, 'train_step': train_step}[args.command](args)
+    commands = {'checkpoint': make_checkpoint, 'evaluate': evaluate, 'train_step': train_step,
+                'upstream_checkpoint': upstream_checkpoint, 'upstream_evaluate': upstream_evaluate}
+    commands[args.command](args)
     return 0
 
 
