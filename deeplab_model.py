@@ -12,9 +12,9 @@ from utils.data.voc import IGNORE_LABEL, PALETTE
 from utils.runtime import checkpoints, precision
 from utils.runtime.model_config import (
     BATCH_NORM_DECAY,
-    DEFAULT_WEIGHT_DECAY,
     POLY_POWER,
     backbone_scope,
+    default_weight_decay,
     resolve_model_params,
 )
 
@@ -30,15 +30,28 @@ def batch_norm_config(params, training):
                             sync=params.get('sync_batch_norm', True), fold=not training)
 
 
+def kernel_weight_decay(params):
+    """The L2 factor each convolution kernel adds to REGULARIZATION_LOSSES: --weight_decay (or the model's default)
+    under the 'kernels' objective, 0 under 'all_trainable', whose term model_fn adds over every variable."""
+    if params.get('regularization') == 'all_trainable':
+        return 0.0
+    weight_decay = params.get('weight_decay')
+    return default_weight_decay(params) if weight_decay is None else weight_decay
+
+
 def network_logits(images, params, training):
     """Logits at the network's output resolution (1/output_stride, or 1/decoder_output_stride) for
-    normalised images."""
+    normalised images, with the head of the params' layout."""
     params = resolve_model_params(params)
     variant = params['model_variant']
-    weight_decay = params.get('weight_decay')
-    if weight_decay is None:
-        weight_decay = DEFAULT_WEIGHT_DECAY[variant]
+    weight_decay = kernel_weight_decay(params)
     bn = batch_norm_config(params, training)
+    if params['layout'] == 'original':
+        _, end_points = resnet_v2.resnet_v2(images, variant, bn, params['output_stride'], params['multi_grid'],
+                                            weight_decay)
+        net = heads.original_aspp(end_points['block4'], bn, params['atrous_rates'], weight_decay,
+                                  resnet_v2.INITIALIZER)
+        return heads.original_logits(net, params['num_classes'], weight_decay)
     if variant == 'xception_65':
         features, end_points = xception.xception_65(images, bn, params['output_stride'], params['multi_grid'],
                                                     weight_decay)
@@ -54,14 +67,38 @@ def network_logits(images, params, training):
     return heads.logits(net, params['num_classes'], weight_decay)
 
 
-def upsampled_logits(images, params, training, size=None):
-    """Float32 logits bilinearly resized to `size` (default: the size of `images`, raw 0..255 float32, normalised
-    here); the network between runs in the params' `precision`."""
+def resize_logits(logits, size, params):
+    """Logits bilinearly resized to `size` as the code of the params' layout resizes them: DeepLab's
+    align_corners=True, or TF1's default resize_bilinear for the original project's layout."""
+    if resolve_model_params(params)['layout'] == 'original':
+        return heads.resize_bilinear_legacy(logits, size)
+    return heads.resize_bilinear(logits, size)
+
+
+def float32_logits(images, params, training):
+    """Float32 logits at the network's resolution for raw 0..255 float32 images (normalised here); the network
+    between runs in the params' `precision`."""
     params = resolve_model_params(params)
     normalized = preprocessing.normalize(images, params['input_normalization'])
     precision.warn_if_slow(precision.precision_of(params))
-    logits = network_logits(tf.cast(normalized, precision.compute_dtype(params)), params, training)
-    return heads.resize_bilinear(tf.cast(logits, tf.float32), tf.shape(images)[1:3] if size is None else size)
+    return tf.cast(network_logits(tf.cast(normalized, precision.compute_dtype(params)), params, training), tf.float32)
+
+
+def upsampled_logits(images, params, training, size=None):
+    """Float32 logits (`float32_logits`) resized to `size` (default: the size of `images`) by `resize_logits`."""
+    return resize_logits(float32_logits(images, params, training), tf.shape(images)[1:3] if size is None else size,
+                         params)
+
+
+def scale_dimension(dim, scale):
+    """Upstream DeepLab's scaled side: int((dim - 1) * scale + 1), so corners stay aligned (513 -> 769 at 1.5)."""
+    return tf.cast((tf.cast(dim, tf.float32) - 1.0) * scale + 1.0, tf.int32)
+
+
+def logits_stride(params):
+    """The stride of the network's logits: the decoder's when there is one, else the output stride."""
+    params = resolve_model_params(params)
+    return params['decoder_output_stride'] or params['output_stride']
 
 
 def pad_for_evaluation(images, params, crop_size):
@@ -72,31 +109,39 @@ def pad_for_evaluation(images, params, crop_size):
     return preprocessing.pad_to_at_least(images, crop_size, resolve_model_params(params)['input_normalization'])
 
 
+def scale_logits(images, params, scale, flipped):
+    """Float32 logits at the size of `images` (padded raw images) for one input scale, as upstream DeepLab's
+    predict_labels_multi_scale computes each: the input resized (align_corners=True) to
+    scale_dimension(side, scale), the network's logits resized to the common size
+    scale_dimension(side, max(1, scale) / logits stride), flipped back there when the input was flipped, then
+    resized to the image. At scale 1 the network's logits already have the common size, so that step is skipped.
+    Both logits resizes are the layout's own (`resize_logits`)."""
+    size = tf.shape(images)[1:3]
+    inputs = images if scale == 1.0 else heads.resize_bilinear(images, scale_dimension(size, scale))
+    if flipped:
+        inputs = tf.reverse(inputs, axis=[2])
+    with tf1.variable_scope(tf1.get_variable_scope(), reuse=tf1.AUTO_REUSE):
+        logits = float32_logits(inputs, params, training=False)
+    if scale != 1.0:
+        logits = resize_logits(logits, scale_dimension(size, max(1.0, scale) / logits_stride(params)), params)
+    if flipped:
+        logits = tf.reverse(logits, axis=[2])
+    return resize_logits(logits, size, params)
+
+
 def predict_probabilities(images, params, scales=(1.0,), flip=False, eval_crop_size=None, sizes=None):
     """Softmax probabilities at input size, averaged over input scales and (optionally) left-right flips,
-    as DeepLab's multi-scale inference does; scale 1.0 alone is plain inference. With `eval_crop_size` the
-    image is first padded to it (see `pad_for_evaluation`) and the padding is cropped off the result. `sizes`
-    ([N, 2], for a batch of images of different sizes) gives each image's own size at the top left of its slot."""
+    as upstream DeepLab's multi-scale inference computes them (`scale_logits`); scale 1.0 alone is plain
+    inference. With `eval_crop_size` the image is first padded to it (see `pad_for_evaluation`; the scaled sizes
+    are the padded crop's, as upstream's) and the padding is cropped off the result. `sizes` ([N, 2], for a batch
+    of images of different sizes) gives each image's own size at the top left of its slot."""
     size = tf.shape(images)[1:3]
     if sizes is not None:
         images = preprocessing.fill_outside(images, sizes, resolve_model_params(params)['input_normalization'])
     images = pad_for_evaluation(images, params, eval_crop_size)
-    padded_size = tf.shape(images)[1:3]
-    total = None
-    for scale in scales:
-        scaled = images
-        if scale != 1.0:
-            scaled_size = tf.cast(tf.math.ceil(tf.cast(padded_size, tf.float32) * scale), tf.int32)
-            scaled = heads.resize_bilinear(images, scaled_size)
-        variants = [(scaled, False)] + ([(tf.reverse(scaled, axis=[2]), True)] if flip else [])
-        for inputs, flipped in variants:
-            with tf1.variable_scope(tf1.get_variable_scope(), reuse=tf1.AUTO_REUSE):
-                logits = upsampled_logits(inputs, params, training=False, size=padded_size)
-            if flipped:
-                logits = tf.reverse(logits, axis=[2])
-            probabilities = tf.nn.softmax(logits)
-            total = probabilities if total is None else total + probabilities
-    return (total / float(len(scales) * (2 if flip else 1)))[:, :size[0], :size[1]]
+    probabilities = [tf.nn.softmax(scale_logits(images, params, scale, flipped))
+                     for scale in scales for flipped in ((False, True) if flip else (False,))]
+    return tf.add_n(probabilities)[:, :size[0], :size[1]] / float(len(probabilities))
 
 
 def colour_labels(labels):
@@ -113,6 +158,19 @@ def segmentation_loss(logits, labels, num_classes):
     valid_labels = tf.boolean_mask(labels, valid)
     loss = tf1.losses.sparse_softmax_cross_entropy(valid_labels, valid_logits)
     return loss, valid
+
+
+def weight_decay_term(params, network_scope=None):
+    """The L2 term of the loss. 'kernels' (upstream DeepLab): the kernels' terms the layers of the network built
+    under `network_scope` put in REGULARIZATION_LOSSES. 'all_trainable' (the original project's model_fn):
+    weight_decay x the sum of tf.nn.l2_loss over every trainable variable, batch norm's beta and gamma and the
+    biases included (none of beta and gamma under freeze_batch_norm, where they are not trainable)."""
+    if params.get('regularization') == 'all_trainable':
+        weight_decay = params.get('weight_decay')
+        weight_decay = default_weight_decay(resolve_model_params(params)) if weight_decay is None else weight_decay
+        return weight_decay * tf.add_n([tf.nn.l2_loss(var) for var in tf1.trainable_variables()])
+    regularization = tf1.losses.get_regularization_losses(network_scope)
+    return tf.add_n(regularization) if regularization else 0.0
 
 
 def _train_op(total_loss, params, network_scope=None):
@@ -181,8 +239,7 @@ def model_fn(features, labels, mode, params):
     classes = tf.argmax(logits, axis=3, output_type=tf.int32)
     labels = tf.cast(tf.squeeze(labels, axis=3), tf.int32)
     cross_entropy, valid = segmentation_loss(logits, labels, num_classes)
-    regularization = tf1.losses.get_regularization_losses(network_scope)
-    total_loss = cross_entropy + (tf.add_n(regularization) if regularization else 0.0)
+    total_loss = cross_entropy + weight_decay_term(params, network_scope)
 
     flat_labels = tf.where(valid, tf.reshape(labels, [-1]), tf.zeros_like(tf.reshape(labels, [-1])))
     flat_classes = tf.reshape(classes, [-1])

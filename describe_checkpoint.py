@@ -2,9 +2,10 @@
 
     python describe_checkpoint.py --checkpoint deeplabv3_pascal_train_aug/model.ckpt --output_stride 8
 
-The checkpoint must hold the variables of one known backbone (--expect_variant: that one). A DeepLab
-checkpoint (one with logits/semantic) also gets deeplab_params.json beside it, naming its backbone, decoder
-and class count, so inference.py / evaluate.py / export_model.py need only --model_dir .../model.ckpt.
+The checkpoint must hold the variables of one known backbone (--expect_variant: that one). It says which layout
+it found: upstream DeepLab's (the model zoo's logits/semantic), the original project's DeepLabv3 (aspp/...,
+upsampling_logits), or a backbone only. A checkpoint with a head also gets deeplab_params.json beside it, naming
+its layout, backbone, decoder and class count (the scripts read the same from the variables when it is missing).
 """
 import sys
 
@@ -28,12 +29,11 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from utils.runtime.checkpoint_description import check_and_describe  # imports TensorFlow: after the flags
+    from utils.runtime.checkpoint_description import check_and_describe, layout_name  # imports TensorFlow
     ckpt, description = check_and_describe(args.checkpoint, args.output_stride, args.expect_variant)
-    head = ('DeepLab head, deeplab_params.json written' if description['num_classes'] is not None
-            else 'backbone only')
+    written = ', deeplab_params.json written' if description['num_classes'] is not None else ''
     print(f'{ckpt}: {description["model_variant"]}'
-          f'{" + decoder" if description["decoder_output_stride"] else ""}, {head}')
+          f'{" + decoder" if description["decoder_output_stride"] else ""}, {layout_name(description)}{written}')
     return 0
 
 

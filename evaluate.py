@@ -59,13 +59,14 @@ def build_parser():
     return parser
 
 
-def checkpoint_confusions(args, ids):
-    """Yield (image id, [confusion]) for the predictions of the model in --model_dir / --frozen_graph."""
+def checkpoint_confusions(args, ids, model):
+    """Yield (image id, [confusion]) for the predictions of the model in --model_dir (description `model`) or
+    --frozen_graph."""
     gt_index = result_files(args.ground_truth_dir, 'ground-truth folder')
     missing = [i for i in ids if i not in gt_index]
     if missing:
         raise UserError(missing_message({args.ground_truth_dir: missing}, 'labels'))
-    source = prediction_source(args)
+    source = prediction_source(args, model)
     import deeplab_model  # imports TensorFlow, so only in this mode
     from utils.runtime import predict
 
@@ -75,17 +76,20 @@ def checkpoint_confusions(args, ids):
         yield image_id, [image_confusion(gt, pred, gt_index[image_id], f'prediction for {image_id}', args.num_classes)]
 
 
-def resolve_num_classes(args):
-    """--num_classes, else the model folder's saved value (checkpoint mode) or the data set description of the
-    ground-truth folder (result folders against create_coco_tf_record.py --label_output_dir), else 21."""
-    if args.prediction_dir:
-        return args.num_classes or dataset_num_classes(args.ground_truth_dir) or NUM_CLASSES
-    return model_params(args)['num_classes']
+def checkpoint_model(args):
+    """The model description of checkpoint mode: flags over the model folder's description (its
+    deeplab_params.json, else its checkpoint's variables)."""
+    from utils.runtime.checkpoint_description import model_description  # imports TensorFlow
+    return model_params(args, model_description(args.model_dir))
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    args.num_classes = resolve_num_classes(args)
+    model = None if args.prediction_dir else checkpoint_model(args)
+    # result folders: --num_classes, else the data set description of the ground-truth folder (against
+    # create_coco_tf_record.py --label_output_dir), else 21
+    args.num_classes = (model['num_classes'] if model else
+                        args.num_classes or dataset_num_classes(args.ground_truth_dir) or NUM_CLASSES)
     require_dir(args.ground_truth_dir, 'ground-truth folder')
     ids = read_id_list(args.image_list)
     if args.prediction_dir:
@@ -95,7 +99,7 @@ def main(argv=None):
             raise UserError('give --prediction_dir to score result folders, or --image_data_dir to run a model')
         require_dir(args.image_data_dir, 'image folder')
         name = os.path.basename(os.path.normpath(args.frozen_graph or args.model_dir))
-        scores = collect(checkpoint_confusions(args, ids), [name], args.num_classes)
+        scores = collect(checkpoint_confusions(args, ids, model), [name], args.num_classes)
     settings = None if args.prediction_dir or args.frozen_graph else {'precision': args.precision}
     write_outputs(scores, args.output_json, args.per_image_csv, args.plot, settings)
     return 0

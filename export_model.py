@@ -44,9 +44,10 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     import deeplab_model  # imports TensorFlow: after argument parsing, so --help stays instant
     from utils.runtime import export
-    params = dict(model_params(args), precision=args.precision)
+    from utils.runtime.checkpoint_description import model_description
+    params = dict(model_params(args, model_description(args.model_dir)), precision=args.precision)
     export.export(args.model_dir, args.export_path, params, deeplab_model.predict_probabilities,
-                  eval_crop_size_of(args), args.saved_model_dir, args.onnx_path)
+                  eval_crop_size_of(args, params), args.saved_model_dir, args.onnx_path)
     written = [args.export_path, args.saved_model_dir and f'SavedModel {args.saved_model_dir}', args.onnx_path]
     print(f'wrote {" and ".join(filter(None, written))}', file=sys.stderr)
     return 0

@@ -34,7 +34,8 @@ def build_parser():
     listed = parser.add_argument('--image_list', default=None,
                                  help='List file of image ids to segment (default: every image in --image_data_dir).')
     original_name(parser, listed, '--infer_data_list')
-    parser.add_argument('--output_dir', required=True, help='Folder for the <id>.png results.')
+    parser.add_argument('--output_dir', default='dataset/inference_output',
+                        help='Folder for the <id>.png results (default: %(default)s, as the original inference.py).')
     parser.add_argument('--save_probabilities', action='store_true',
                         help='Also write per-class softmax probabilities (float16 .npz, key "probabilities") '
                              'for densecrf_inference.py --prob_dir.')
@@ -106,7 +107,9 @@ def main(argv=None):
     print(f'{len(ids) - len(todo)} of {len(ids)} results exist already; segmenting {len(todo)}', file=sys.stderr)
     if not todo:
         return 0
-    source = prediction_source(args, args.save_probabilities)
+    from utils.runtime.checkpoint_description import model_description  # imports TensorFlow
+    model = model_params(args, model_description(args.model_dir))
+    source = prediction_source(args, model, args.save_probabilities)
     import deeplab_model  # imports TensorFlow: after the checks above, so --help and errors stay instant
     from utils.runtime import predict
     outputs = predict.iter_outputs(args.image_data_dir, todo, deeplab_model.predict_probabilities, **source)
@@ -115,17 +118,17 @@ def main(argv=None):
         if probabilities is not None:
             save_probabilities(probabilities_path(image_id), probabilities)
         if image_id in panel_ids:
-            write_panel(args, image_id, image, labels)
+            write_panel(args, image_id, image, labels, model['num_classes'])
     return 0
 
 
-def write_panel(args, image_id, image, labels):
+def write_panel(args, image_id, image, labels, num_classes):
     """image | prediction (| ground truth) side by side, over a legend named after the model's classes."""
     panels, titles = [image, labels], ['image', 'prediction']
     if args.ground_truth_dir:
         panels.append(voc.read_label(panel_label_path(args, image_id)))
         titles.append('ground truth')
-    names = voc.class_names(model_params(args)['num_classes'])
+    names = voc.class_names(num_classes)
     plots.side_by_side(os.path.join(args.panel_dir, image_id + '.png'), panels, titles, names)
 
 

@@ -22,7 +22,12 @@ from utils.cli.flags import (
 )
 from utils.common.errors import UserError, run_cli
 from utils.data.dataset_info import dataset_num_classes
-from utils.runtime.model_config import POLY_POWER, save_model_params
+from utils.runtime.model_config import (
+    DEFAULT_REGULARIZATION,
+    POLY_POWER,
+    REGULARIZATIONS,
+    save_model_params,
+)
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
@@ -65,9 +70,15 @@ def build_parser():
                              'upstream).')
     parser.add_argument('--momentum', type=float, default=0.9, help='(default: %(default)s)')
     parser.add_argument('--weight_decay', type=float, default=None,
-                        help='L2 weight decay on convolution weights, none on depthwise kernels (default: 1e-4 for '
-                             'ResNet, the slim resnet_arg_scope value the ImageNet checkpoints were trained with; '
-                             '4e-5 for Xception, upstream DeepLab train.py; the upstream v3 code used 2e-4).')
+                        help='L2 weight decay factor (default: 1e-4 for ResNet, the slim resnet_arg_scope value the '
+                             'ImageNet checkpoints were trained with; 4e-5 for Xception, upstream DeepLab train.py; '
+                             '2e-4 for the original layout, the original train.py\'s).')
+    parser.add_argument('--regularization', choices=REGULARIZATIONS, default=None,
+                        help='What --weight_decay multiplies. kernels: the sum of tf.nn.l2_loss over convolution '
+                             'kernels, none on depthwise kernels, batch norm or biases (upstream DeepLab); '
+                             'all_trainable: over every trainable variable, batch-norm beta and gamma and the logits\' '
+                             'biases included (the original project\'s model_fn) (default: the resumed run\'s, else '
+                             'kernels for the DeepLab layout and all_trainable for the original one).')
     parser.add_argument('--freeze_batch_norm', action='store_true',
                         help='Use and keep the moving statistics, do not train beta/gamma (small batches).')
     parser.add_argument('--no_sync_batch_norm', action='store_true',
@@ -113,17 +124,33 @@ def build_parser():
     return parser
 
 
-def training_params(args):
-    """Model description plus the optimisation settings model_fn reads. With --clean_model_dir the folder's
-    saved description is not used, since the folder is about to be emptied."""
-    return dict(model_params(args, {} if args.clean_model_dir else None), pre_trained_model=args.pre_trained_model,
+def starting_description(args):
+    """The description a run starts from: the model folder's (deeplab_params.json, else its checkpoint's variables:
+    an original-project folder resumes in its own layout), not with --clean_model_dir, which empties the folder;
+    for a new folder, the structure of a --pre_trained_model with a head (its layout, backbone and decoder), so a
+    whole DeepLab or original-project model warm-starts without repeating its flags."""
+    from utils.runtime.checkpoint_description import model_description  # imports TensorFlow
+    saved = {} if args.clean_model_dir else model_description(args.model_dir)
+    if saved or not args.pre_trained_model:
+        return saved
+    inherited = ('layout', 'model_variant', 'decoder_output_stride')
+    return {key: value for key, value in model_description(args.pre_trained_model).items() if key in inherited}
+
+
+def training_params(args, saved=None):
+    """Model description (flags over `saved`, default: starting_description) plus the optimisation settings
+    model_fn reads; the regularization continues the resumed run's unless --regularization is given."""
+    saved = starting_description(args) if saved is None else saved
+    params = model_params(args, saved)
+    regularization = args.regularization or saved.get('regularization') or DEFAULT_REGULARIZATION[params['layout']]
+    return dict(params, regularization=regularization, pre_trained_model=args.pre_trained_model,
                 initial_learning_rate=args.initial_learning_rate, end_learning_rate=args.end_learning_rate,
                 learning_power=args.learning_power, slow_start_step=args.slow_start_step,
                 slow_start_learning_rate=args.slow_start_learning_rate,
                 momentum=args.momentum, weight_decay=args.weight_decay, freeze_batch_norm=args.freeze_batch_norm,
                 sync_batch_norm=not args.no_sync_batch_norm,
                 tensorboard_images_max_outputs=args.tensorboard_images_max_outputs,
-                log_every_n_steps=args.log_every_n_steps, eval_crop_size=eval_crop_size_of(args),
+                log_every_n_steps=args.log_every_n_steps, eval_crop_size=eval_crop_size_of(args, params),
                 precision=args.precision)
 
 

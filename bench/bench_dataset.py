@@ -87,11 +87,12 @@ def pass_worker(data_dir, model_dir, list_path, precision, batch_size, count, tt
             os.path.join(data_dir, 'SegmentationClass'), '--image_list', list_path, '--model_dir', model_dir,
             '--precision', precision, '--batch_size', str(batch_size), *(TTA if tta else [])]
     args = evaluate.build_parser().parse_args(argv)
-    args.num_classes = evaluate.resolve_num_classes(args)
+    model = evaluate.checkpoint_model(args)
+    args.num_classes = model['num_classes']
     ids = read_id_list(list_path)[:count]
     marks = {count // 4, count // 2, count}
     times, total = {}, None
-    for done, (_, [confusion]) in enumerate(evaluate.checkpoint_confusions(args, ids), 1):
+    for done, (_, [confusion]) in enumerate(evaluate.checkpoint_confusions(args, ids, model), 1):
         total = confusion if total is None else total + confusion
         if done == 1:
             times[1] = time.perf_counter() - STARTED

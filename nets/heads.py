@@ -1,4 +1,7 @@
-"""DeepLab heads under the model zoo's variable names: ASPP with image pooling, the v3+ decoder, logits."""
+"""DeepLab heads: under the model zoo's variable names (ASPP with image pooling, the v3+ decoder, logits), and the
+original project's DeepLabv3 head under its own (`original_aspp`, `original_logits`)."""
+import functools
+
 import tensorflow as tf
 
 from nets import layers
@@ -19,6 +22,13 @@ def resize_bilinear(inputs, size):
     """DeepLab's resize: bilinear with align_corners=True (keeps corner pixels aligned for odd sizes), in the
     dtype of `inputs` (the op itself always returns float32)."""
     resized = tf.raw_ops.ResizeBilinear(images=inputs, size=size, align_corners=True, half_pixel_centers=False)
+    return layers.like(resized, inputs)
+
+
+def resize_bilinear_legacy(inputs, size):
+    """TF1's default tf.image.resize_bilinear (align_corners=False, half_pixel_centers=False), which the original
+    project's DeepLabv3 resizes its logits with; in the dtype of `inputs`."""
+    resized = tf.raw_ops.ResizeBilinear(images=inputs, size=size, align_corners=False, half_pixel_centers=False)
     return layers.like(resized, inputs)
 
 
@@ -73,3 +83,28 @@ def logits(features, num_classes, weight_decay):
     with tf1.variable_scope('logits'):
         return layers.conv2d(features, num_classes, 1, 'semantic', activation=None, weight_decay=weight_decay,
                              initializer=LOGITS_INIT)
+
+
+def original_aspp(features, bn, atrous_rates, weight_decay, initializer):
+    """The original project's ASPP (scope `aspp`): a 1x1 and three ordinary 3x3 atrous convolutions, then the
+    image-level features (the map's mean, a 1x1 convolution, spread back over the map), concatenated in that order
+    and projected by `conv_1x1_concat`; every convolution with batch norm and ReLU, no dropout. Its resize of the
+    1x1 image-level map back to the map's size is a broadcast (one pixel spread), as in `aspp`."""
+    bn = bn._replace(epsilon=layers.BATCH_NORM_EPSILON)
+    conv = functools.partial(layers.conv2d, bn=bn, weight_decay=weight_decay, initializer=initializer)
+    with tf1.variable_scope('aspp'):
+        branches = [conv(features, HEAD_DEPTH, 1, 'conv_1x1')]
+        branches += [conv(features, HEAD_DEPTH, 3, f'conv_3x3_{index}', rate=rate)
+                     for index, rate in enumerate(atrous_rates, start=1)]
+        with tf1.variable_scope('image_level_features'):
+            pooled = layers.like(tf.reduce_mean(tf.cast(features, tf.float32), axis=[1, 2], keepdims=True), features)
+            pooled = conv(pooled, HEAD_DEPTH, 1, 'conv_1x1')
+        branches.append(tf.broadcast_to(pooled, tf.concat([tf.shape(features)[:3], [HEAD_DEPTH]], axis=0)))
+        return conv(tf.concat(branches, axis=3), HEAD_DEPTH, 1, 'conv_1x1_concat')
+
+
+def original_logits(features, num_classes, weight_decay):
+    """The original project's classifier `upsampling_logits/conv_1x1`: biases, no batch norm, no activation, slim's
+    default initialiser (it sat outside the ResNet arg scope)."""
+    with tf1.variable_scope('upsampling_logits'):
+        return layers.conv2d(features, num_classes, 1, 'conv_1x1', activation=None, weight_decay=weight_decay)

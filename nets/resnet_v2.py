@@ -31,7 +31,7 @@ def bottleneck(inputs, depth, depth_bottleneck, stride, rate, bn, weight_decay):
 
 
 def resnet_v2(inputs, variant, bn, output_stride, multi_grid, weight_decay):
-    """Backbone features (2048 ch, post-norm) and end points keyed like slim (`block1/unit_2`, ...).
+    """Backbone features (2048 ch, post-norm) and end points keyed like slim (`block1/unit_2`, ..., `block4`).
 
     Strides beyond `output_stride` (8 or 16) become atrous rates, exactly as slim's stack_blocks_dense does,
     and the three units of block4 multiply their rate by `multi_grid` (DeepLabv3 paper, section 3.2).
@@ -57,5 +57,6 @@ def resnet_v2(inputs, variant, bn, output_stride, multi_grid, weight_decay):
                             net = bottleneck(net, base_depth * 4, base_depth, stride, grid, bn, weight_decay)
                             current_stride *= stride
                     end_points[f'{block}/unit_{unit + 1}'] = net
+            end_points[block] = net  # slim's block end point: the last unit's sum, before postnorm
         net = tf.nn.relu(layers.batch_norm(net, bn, scope='postnorm'))
     return net, end_points

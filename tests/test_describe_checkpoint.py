@@ -28,10 +28,21 @@ def test_a_deeplab_checkpoint_gets_its_description(tmp_path, capsys):
         'xception_65/entry_flow/conv1_1/weights': [3, 3, 3, 32], 'decoder/feature_projection0/weights': [1, 1, 8, 4],
         'logits/semantic/weights': [1, 1, 256, 21]})
     assert run_cli(describe_checkpoint.main, ['--checkpoint', ckpt, '--expect_variant', 'xception_65']) == 0
-    assert 'xception_65 + decoder, DeepLab head' in capsys.readouterr().out
+    assert 'xception_65 + decoder, DeepLab model-zoo layout' in capsys.readouterr().out
     params = json.loads((tmp_path / 'zoo' / 'deeplab_params.json').read_text())
-    assert (params['model_variant'], params['decoder_output_stride'], params['output_stride'],
-            params['num_classes'], params['atrous_rates']) == ('xception_65', 4, 8, 21, [12, 24, 36])
+    assert (params['layout'], params['model_variant'], params['decoder_output_stride'], params['output_stride'],
+            params['num_classes'], params['atrous_rates']) == ('deeplab', 'xception_65', 4, 8, 21, [12, 24, 36])
+
+
+def test_an_original_project_checkpoint_is_named_as_such(tmp_path, capsys):
+    ckpt = save_variables(str(tmp_path / 'original' / 'model.ckpt-30000'), {
+        'resnet_v2_101/conv1/weights': [7, 7, 3, 64], 'aspp/conv_1x1_concat/weights': [1, 1, 1280, 256],
+        'upsampling_logits/conv_1x1/weights': [1, 1, 256, 21]})
+    assert run_cli(describe_checkpoint.main, ['--checkpoint', ckpt, '--output_stride', '16']) == 0
+    assert "resnet_v2_101, original project's DeepLabv3 layout" in capsys.readouterr().out
+    params = json.loads((tmp_path / 'original' / 'deeplab_params.json').read_text())
+    assert (params['layout'], params['model_variant'], params['num_classes'], params['multi_grid'],
+            params['input_normalization']) == ('original', 'resnet_v2_101', 21, [1, 1, 1], 'mean_subtraction')
 
 
 def test_a_slim_checkpoint_is_checked_and_left_undescribed(tmp_path, capsys):

@@ -14,7 +14,7 @@ import evaluate
 import export_model
 import inference
 import train
-from utils.cli.flags import prediction_source
+from utils.cli.flags import model_params, prediction_source
 from utils.common.errors import UserError, run_cli
 from utils.data.demo_data import make_demo_voc
 from utils.runtime import precision, predict, training
@@ -83,7 +83,7 @@ def test_evaluate_and_inference_pass_the_flag_to_the_network():
                                                 if script is inference else
                                                 ['--precision', 'bfloat16', '--ground_truth_dir', 'y',
                                                  '--image_list', 'z'])
-        source = prediction_source(args)
+        source = prediction_source(args, model_params(args))
         assert source['params']['precision'] == 'bfloat16'
         convs, _ = graph_dtypes(lambda: deeplab_model.predict_probabilities(
             tf1.placeholder(tf.float32, [1, 33, 33, 3]), source['params']))
@@ -94,7 +94,7 @@ def test_a_frozen_graph_refuses_another_precision():
     args = evaluate.build_parser().parse_args(['--frozen_graph', 'g.pb', '--precision', 'bfloat16',
                                                '--ground_truth_dir', 'y', '--image_list', 'z'])
     with pytest.raises(UserError, match='g.pb: --precision needs a checkpoint'):
-        prediction_source(args)
+        prediction_source(args, model_params(args))
 
 
 def test_float16_trains_under_dynamic_loss_scaling_and_bfloat16_without():

@@ -7,9 +7,10 @@ from utils.data.voc import NUM_CLASSES
 from utils.runtime.model_config import (
     BATCH_NORM_DECAY,
     DECODER_OUTPUT_STRIDES,
-    DEFAULT_EVAL_CROP_SIZE,
+    DEFAULT_EVAL_CROP_SIZES,
     DEFAULT_PRECISION,
     DEFAULT_PREDICT_BATCH_SIZE,
+    LAYOUTS,
     MODEL_DEFAULTS,
     MODEL_VARIANTS,
     NORMALIZATIONS,
@@ -26,7 +27,13 @@ def add_model_flags(parser):
     Unset flags fall back to the model folder's deeplab_params.json (written by train.py), then to the
     defaults, so a trained model is evaluated and exported without repeating its flags.
     """
-    group = parser.add_argument_group('model (unset flags: MODEL_DIR/deeplab_params.json, then the default)')
+    group = parser.add_argument_group('model (unset flags: MODEL_DIR/deeplab_params.json, else what its checkpoint\'s '
+                                      'variables say, then the default)')
+    group.add_argument('--layout', choices=LAYOUTS,
+                       help='Variable layout of the head: deeplab (the model zoo\'s names) or original (the original '
+                            'project\'s DeepLabv3, its released model among them: ResNet-v2 block4, its ASPP, '
+                            'mean-subtracted input, whole-image evaluation). Read from the checkpoint when there is '
+                            'one (default: deeplab).')
     variant = group.add_argument('--model_variant', choices=MODEL_VARIANTS,
                                  help='Backbone network (default: resnet_v2_101).')
     original_name(parser, variant, '--base_architecture', group)
@@ -37,7 +44,8 @@ def add_model_flags(parser):
     group.add_argument('--multi_grid', type=int, nargs=3, metavar='M',
                        help='Rate multipliers of the three units of ResNet block4 (DeepLabv3 paper) or of the three '
                             'separable convs of Xception exit_flow/block2 (DeepLab\'s unit_rate_list) '
-                            '(default: 1 2 4 for ResNet, 1 1 1 for Xception, as the model zoo).')
+                            '(default: 1 2 4 for ResNet, 1 1 1 for Xception, as the model zoo, and for the original '
+                            'layout, which has none).')
     group.add_argument('--decoder_output_stride', type=int, choices=DECODER_OUTPUT_STRIDES,
                        help='Add the DeepLabv3+ decoder, at stride 4 (default: no decoder).')
     group.add_argument('--num_classes', type=int,
@@ -46,7 +54,8 @@ def add_model_flags(parser):
     group.add_argument('--input_normalization', choices=NORMALIZATIONS,
                        help='inception: x/127.5-1, as the slim ResNet-v2 and Xception checkpoints were trained; '
                             'mean_subtraction: x minus the ImageNet RGB mean (123.68, 116.78, 103.94), the upstream '
-                            'v3 behaviour (default: inception; Xception takes inception only).')
+                            'v3 behaviour (default: inception; mean_subtraction for the original layout; Xception '
+                            'takes inception only).')
     group.add_argument('--batch_norm_decay', type=float,
                        help=f'Moving-average decay of batch norm statistics (default: {BATCH_NORM_DECAY}).')
     return group
@@ -54,7 +63,9 @@ def add_model_flags(parser):
 
 def model_params(args, saved=None):
     """The model description (a plain dict, as tf.estimator `params`): explicit flags win over the model
-    folder's saved description (default: read from `args.model_dir`), which wins over the defaults."""
+    folder's description (`saved`; default: its deeplab_params.json; the scripts pass
+    utils.runtime.checkpoint_description.model_description, which also reads a checkpoint without one), which wins
+    over the defaults."""
     saved = saved_model_params(getattr(args, 'model_dir', None)) if saved is None else saved
     params = {key: getattr(args, key) if getattr(args, key) is not None else saved.get(key, default)
               for key, default in MODEL_DEFAULTS.items()}
@@ -174,12 +185,14 @@ def add_eval_crop_flag(parser):
     parser.add_argument('--eval_crop_size', type=int, nargs=2, metavar=('HEIGHT', 'WIDTH'),
                         help='Pad each image at the bottom/right to this size before the network (the padding '
                              'normalises to 0 and is cropped off again), so image pooling averages over the same '
-                             'padded crop as in training; larger images run whole (default: 513 513, as upstream).')
+                             'padded crop as in training; larger images run whole (default: 513 513, as upstream, '
+                             'for the DeepLab layout; none for the original layout: each image whole, as the original '
+                             'code evaluated).')
 
 
-def prediction_source(args, with_probabilities=False):
+def prediction_source(args, params, with_probabilities=False):
     """utils.runtime.predict.iter_outputs's keywords from add_predict_flags's flags: a frozen graph (one scale,
-    its own padding, labels only) or the checkpoint of --model_dir with its model description."""
+    its own padding, labels only) or the checkpoint of --model_dir with its model description `params`."""
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f'--batch_size {args.batch_size}: give 1 or more images per run')
     if args.frozen_graph:
@@ -196,12 +209,14 @@ def prediction_source(args, with_probabilities=False):
             raise UserError(f'{args.frozen_graph}: --precision needs a checkpoint (--model_dir); a frozen graph runs '
                             'in the precision it was exported in (export_model.py --precision)')
         return {'frozen_graph': args.frozen_graph}
-    return {'model_dir': args.model_dir, 'params': dict(model_params(args), precision=args.precision),
+    return {'model_dir': args.model_dir, 'params': dict(params, precision=args.precision),
             'scales': tuple(args.inference_scales),
-            'flip': args.add_flipped_images, 'eval_crop_size': eval_crop_size_of(args),
+            'flip': args.add_flipped_images, 'eval_crop_size': eval_crop_size_of(args, params),
             'with_probabilities': with_probabilities, 'batch_size': args.batch_size or DEFAULT_PREDICT_BATCH_SIZE}
 
 
-def eval_crop_size_of(args):
-    """--eval_crop_size, or upstream's 513 513 when it is not given."""
-    return list(args.eval_crop_size or DEFAULT_EVAL_CROP_SIZE)
+def eval_crop_size_of(args, params):
+    """--eval_crop_size, else the layout's default (DEFAULT_EVAL_CROP_SIZES): upstream's 513 513 for the DeepLab
+    layout, None (each image whole, as the original code evaluated) for the original one."""
+    size = args.eval_crop_size or DEFAULT_EVAL_CROP_SIZES[params['layout']]
+    return list(size) if size else None

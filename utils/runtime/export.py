@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 
 import tensorflow as tf
 
@@ -21,6 +22,10 @@ from utils.runtime.precision import precision_of
 tf1 = tf.compat.v1
 
 OUTPUT_NAMES = (PREDICTIONS_NAME, PROBABILITIES_NAME)
+# The original export_inference_graph.py's SavedModel: its serving input and its model_fn's export output 'preds'.
+ORIGINAL_INPUT_NAME = 'image_tensor'
+ORIGINAL_OUTPUT_NAMES = ('classes', 'probabilities')
+ORIGINAL_SIGNATURE_KEYS = ('preds', tf1.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY)
 
 
 def build_inference_graph(params, predict_fn, eval_crop_size=None):
@@ -41,16 +46,30 @@ def build_inference_graph(params, predict_fn, eval_crop_size=None):
     return images, {PREDICTIONS_NAME: predictions, PROBABILITIES_NAME: probabilities}
 
 
-def frozen_graph_def(model_dir, params, predict_fn, eval_crop_size=None):
-    """The inference GraphDef with the weights of the checkpoint in `model_dir` (folder or prefix) as constants."""
+def build_original_serving_graph(params, predict_fn, eval_crop_size=None):
+    """In the default graph: the original export_inference_graph.py's serving interface, a float32 RGB batch
+    `image_tensor` [N, H, W, 3] in, `classes` (int32 [N, H, W, 1]) and `probabilities` (float32 [N, H, W, C]) out;
+    returns (input, outputs)."""
+    images = tf1.placeholder(tf.float32, [None, None, None, 3], name=ORIGINAL_INPUT_NAME)
+    probabilities = tf.identity(predict_fn(images, params, eval_crop_size=eval_crop_size), name='probabilities')
+    classes = tf.expand_dims(tf.argmax(probabilities, axis=3, output_type=tf.int32), axis=3, name='classes')
+    return images, {'classes': classes, 'probabilities': probabilities}
+
+
+def frozen_graph_def(model_dir, params, predict_fn, eval_crop_size=None, build=build_inference_graph):
+    """The inference GraphDef (`build`'s) with the weights of the checkpoint in `model_dir` (folder or prefix) as
+    constants."""
     ckpt = checkpoints.resolve_checkpoint(model_dir)
     graph = tf.Graph()
     with graph.as_default():
-        build_inference_graph(params, predict_fn, eval_crop_size)
+        _, outputs = build(params, predict_fn, eval_crop_size)
         saver = checkpoints.restore_saver(ckpt)
         with tf1.Session() as sess:
             saver.restore(sess, ckpt)
-            return checkpoints.freeze(sess, graph, [*OUTPUT_NAMES, MODEL_PARAMS_NAME])
+            names = [tensor.op.name for tensor in outputs.values()]
+            if build is build_inference_graph:
+                names.append(MODEL_PARAMS_NAME)
+            return checkpoints.freeze(sess, graph, names)
 
 
 def write_graph_def(graph_def, path):
@@ -60,8 +79,10 @@ def write_graph_def(graph_def, path):
             handle.write(graph_def.SerializeToString())
 
 
-def write_saved_model(graph_def, saved_model_dir):
-    """A SavedModel with one `serving_default` signature over the frozen graph's tensors, replacing any old one."""
+def write_saved_model(graph_def, saved_model_dir, input_name=INPUT_NAME, output_names=OUTPUT_NAMES,
+                      signature_keys=(tf1.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY,)):
+    """A SavedModel with the frozen graph's `input_name` -> `output_names` tensors under each of `signature_keys`
+    (default: one `serving_default`), keyed by their names, replacing any old one."""
     parent = os.path.dirname(os.path.abspath(saved_model_dir))
     os.makedirs(parent, exist_ok=True)
     if os.path.exists(saved_model_dir) and not os.path.exists(os.path.join(saved_model_dir, 'saved_model.pb')):
@@ -72,14 +93,14 @@ def write_saved_model(graph_def, saved_model_dir):
         graph = tf.Graph()
         with graph.as_default():
             tf1.import_graph_def(graph_def, name='')
-            tensors = {name: graph.get_tensor_by_name(name + ':0') for name in (INPUT_NAME, *OUTPUT_NAMES)}
+            tensors = {name: graph.get_tensor_by_name(name + ':0') for name in (input_name, *output_names)}
             signature = tf1.saved_model.predict_signature_def(
-                inputs={INPUT_NAME: tensors[INPUT_NAME]}, outputs={name: tensors[name] for name in OUTPUT_NAMES})
+                inputs={input_name: tensors[input_name]}, outputs={name: tensors[name] for name in output_names})
             builder = tf1.saved_model.Builder(build_dir)
             with tf1.Session() as sess:
                 builder.add_meta_graph_and_variables(
                     sess, [tf1.saved_model.tag_constants.SERVING],
-                    signature_def_map={tf1.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY: signature})
+                    signature_def_map={key: signature for key in signature_keys})
             builder.save()
         if os.path.exists(saved_model_dir):
             os.replace(saved_model_dir, os.path.join(staging, 'old'))
@@ -123,3 +144,15 @@ def export(model_dir, export_path, params, predict_fn, eval_crop_size=None, save
     if onnx_path:
         write_onnx(graph_def, onnx_path)
     return graph_def
+
+
+def export_original_saved_model(model_dir, export_dir, params, predict_fn, eval_crop_size=None):
+    """The SavedModel the original export_inference_graph.py wrote, in a new <export_dir>/<seconds since 1970>
+    folder as Estimator.export_savedmodel names them; returns that folder."""
+    graph_def = frozen_graph_def(model_dir, params, predict_fn, eval_crop_size, build_original_serving_graph)
+    stamp = int(time.time())
+    while os.path.exists(os.path.join(export_dir, str(stamp))):
+        stamp += 1
+    target = os.path.join(export_dir, str(stamp))
+    write_saved_model(graph_def, target, ORIGINAL_INPUT_NAME, ORIGINAL_OUTPUT_NAMES, ORIGINAL_SIGNATURE_KEYS)
+    return target
