@@ -209,7 +209,8 @@ def compare_with_suite(voc, reference, original_dir, flags, out_dir):
     reference['classes_predicted'] = len(np.unique(np.concatenate([lab.ravel() for _, lab in original.values()])))
 
     eval_json = os.path.join(out_dir, 'evaluate.json')
-    os.makedirs(out_dir, exist_ok=True)
+    shutil.rmtree(out_dir, ignore_errors=True)  # a reused --work_dir: inference.py would keep earlier results
+    os.makedirs(out_dir)
     error = run_suite('evaluate.py', ['--image_data_dir', voc['image_dir'], '--label_data_dir', voc['label_dir'],
                                       '--evaluation_data_list', voc['list'], *flags, '--output_json', eval_json])
     if error:
@@ -279,6 +280,7 @@ def suite_training(model_dir, reference, voc, work):
     if '--regularization' not in help_text or 'all_trainable' not in help_text:
         return {'error': 'train.py has no --regularization all_trainable (the original weight-decay objective)'}
     records = os.path.join(work, 'suite', 'train_records')
+    shutil.rmtree(records, ignore_errors=True)
     error = run_suite('create_pascal_tf_record.py', ['--data_dir', records, '--image_data_dir', voc['image_dir'],
                                                      '--ground_truth_dir', voc['label_dir'],
                                                      '--train_data_list', voc['list'],
@@ -286,6 +288,7 @@ def suite_training(model_dir, reference, voc, work):
     if error:
         return {'error': error}
     train_dir = os.path.join(work, 'suite', 'train_step')
+    shutil.rmtree(train_dir, ignore_errors=True)
     shutil.copytree(model_dir, train_dir)
     params = reference['params']
     count, side = TRAIN_BATCH
@@ -299,16 +302,34 @@ def suite_training(model_dir, reference, voc, work):
     if error:
         return {'error': error}
     ours, theirs = tf.train.load_checkpoint(train_dir), tf.train.load_checkpoint(reference['checkpoint'])
+    before = tf.train.load_checkpoint(model_dir)
     names = sorted(theirs.get_variable_to_shape_map())
     missing = [n for n in names if not ours.has_tensor(n)]
-    before = tf.train.load_checkpoint(model_dir)
     rows = {n: {'difference': float(np.max(np.abs(ours.get_tensor(n) - theirs.get_tensor(n)))),
-                'change': float(np.max(np.abs(theirs.get_tensor(n) - before.get_tensor(n))))}
+                'change': float(np.max(np.abs(theirs.get_tensor(n) - before.get_tensor(n)))),
+                'largest_value': float(np.max(np.abs(theirs.get_tensor(n))))}
             for n in names if n not in missing}
-    worst = max(rows, key=lambda n: rows[n]['difference'] / (rows[n]['change'] or 1.0))
-    return {'checkpoint': tf.train.latest_checkpoint(train_dir), 'missing_variables': missing,
-            'max_variable_difference': max(row['difference'] for row in rows.values()),
-            'worst_relative_variable': dict(rows[worst], name=worst)}
+    worst = max(rows, key=lambda n: rows[n]['difference'])
+    worst_relative = max(rows, key=lambda n: rows[n]['difference'] / (rows[n]['change'] or 1.0))
+    logged = logged_scalars(train_dir, ('loss', 'cross_entropy', 'learning_rate'))
+    return {'checkpoint': tf.train.latest_checkpoint(train_dir), 'variables_compared': len(rows),
+            'missing_variables': missing, 'logged': logged,
+            'loss_difference': logged['loss'] - reference['loss'] if 'loss' in logged else None,
+            'max_variable_difference': dict(rows[worst], name=worst),
+            'worst_difference_relative_to_change': dict(rows[worst_relative], name=worst_relative)}
+
+
+def logged_scalars(model_dir, tags):
+    """{tag: value} of the TensorBoard scalars `tags` that train.py logged in `model_dir` (its last value of each)."""
+    import tensorflow as tf
+
+    values = {}
+    for path in sorted(glob.glob(os.path.join(model_dir, 'events.out.tfevents.*'))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag in tags and value.HasField('simple_value'):
+                    values[value.tag] = value.simple_value
+    return values
 
 
 def short(text, limit=160):
@@ -344,10 +365,18 @@ def print_table(results):
         print(f'training step: reference fails: {short(original["error"])}')
         return
     print(f'training step: original loss {original["loss"]:.6f} (cross entropy {original["cross_entropy"]:.6f}, '
-          f'learning rate {original["learning_rate"]:.2e}); suite: ' +
-          (short(suite['error']) if 'error' in suite else
-           f'max abs variable difference {suite["max_variable_difference"]:.1e}, worst relative to the step\'s '
-           f'change: {suite["worst_relative_variable"]}'))
+          f'learning rate {original["learning_rate"]:.2e}); suite: ' + (short(suite['error']) if 'error' in suite else
+                                                                        training_summary(suite)))
+
+
+def training_summary(suite):
+    logged, worst = suite['logged'], suite['max_variable_difference']
+    relative = suite['worst_difference_relative_to_change']
+    nan = float('nan')
+    return (f'loss {logged.get("loss", nan):.6f} (cross entropy {logged.get("cross_entropy", nan):.6f}); '
+            f'{suite["variables_compared"]} variables, {len(suite["missing_variables"])} missing; largest difference '
+            f'{worst["difference"]:.1e} ({worst["name"]}, changed by {worst["change"]:.2e}); largest relative to the '
+            f'step\'s change {relative["difference"] / (relative["change"] or 1.0):.1e} ({relative["name"]})')
 
 
 def missing_prerequisite(args):
@@ -364,7 +393,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--reference_python', default=None, help='Python of the TF 2.12 + tf_slim reference venv.')
     parser.add_argument('--original_code', default=None, help='Checkout of rishizek/tensorflow-deeplab-v3.')
-    parser.add_argument('--cases', nargs='+', default=list(CASES), metavar='ARCH:OS',
+    parser.add_argument('--cases', nargs='*', default=list(CASES), metavar='ARCH:OS',
                         help='Checkpoints and output strides to compare (default: %(default)s).')
     parser.add_argument('--no_training', action='store_true', help='Skip the training-step comparison.')
     parser.add_argument('--upstream_code', default=None,
