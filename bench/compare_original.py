@@ -87,6 +87,35 @@ def write_voc(root, sizes, seed, prefix, extension='.jpg', symmetric=False):
     return folders
 
 
+def reference_variables(kind):
+    """{name: shape} of a model as the suite's reference lists (tests/fixtures/reference) give it: `kind` is
+    resnet_v2_101 or resnet_v2_50 (the original project's model on that backbone) or xception_65 (the model zoo's
+    DeepLabv3+)."""
+    def listed(name):
+        with open(os.path.join(ROOT, 'tests', 'fixtures', 'reference', name + '_variables.json'),
+                  encoding='utf-8') as handle:
+            return {v['name']: v['shape'] for v in json.load(handle)['variables']}
+
+    if kind == 'xception_65':
+        return listed('deeplabv3plus_xception_65')
+    original = listed('original_project_deeplabv3_resnet_v2_101')
+    head = {name: shape for name, shape in original.items() if not name.startswith('resnet_v2_101/')}
+    return dict(listed(kind), **head)
+
+
+def checkpoint_contents(checkpoint, kind):
+    """Whether a checkpoint made here holds exactly the reference list's variables (with their shapes), and how many
+    Momentum slots and global_steps besides."""
+    import tensorflow as tf
+
+    shapes = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+    model = {name: shape for name, shape in shapes.items()
+             if not name.endswith('/Momentum') and name != 'global_step'}
+    return {'variables_as_reference_list': model == reference_variables(kind), 'model_variables': len(model),
+            'momentum_slots': sum(name.endswith('/Momentum') for name in shapes),
+            'global_step': 'global_step' in shapes}
+
+
 def run_worker(args, command, *flags):
     """original_worker.py's report for one command in the reference venv, or {'error': its last line}."""
     argv = [args.reference_python, os.path.join(HERE, 'original_worker.py'), '--original_code', args.original_code,
@@ -180,6 +209,7 @@ def compare_upstream(args, voc, work):
                       '--seed', str(args.seed + 100), '--calibration_image', calibration_image(voc))
     if 'error' in made:
         return {'case': 'upstream xception_65', 'original': made}
+    made.update(checkpoint_contents(made['checkpoint'], 'xception_65'))
     original_dir = os.path.join(work, 'original', 'upstream_xception_65')
     scales = [str(scale) for scale in UPSTREAM_SCALES]
     reference = run_worker(args, 'upstream_evaluate', '--upstream_code', args.upstream_code, '--checkpoint',
@@ -189,8 +219,8 @@ def compare_upstream(args, voc, work):
     flags = ['--model_dir', made['checkpoint'], '--model_variant', 'xception_65', '--decoder_output_stride', '4',
              '--output_stride', '16', '--inference_scales', *scales, '--add_flipped_images']
     result = compare_with_suite(voc, reference, original_dir, flags, os.path.join(work, 'suite', 'upstream'))
-    return dict({'case': f'upstream xception_65 OS 16, {len(ids)} images, scales {" ".join(scales)} + flips'},
-                **result)
+    return dict({'case': f'upstream xception_65 OS 16, {len(ids)} images, scales {" ".join(scales)} + flips',
+                 'checkpoint': made}, **result)
 
 
 def compare_with_suite(voc, reference, original_dir, flags, out_dir):
@@ -421,11 +451,15 @@ def main(argv=None):
         model_dirs = {}
         for index, architecture in enumerate(dict.fromkeys(arch for arch, _ in cases)):
             model_dirs[architecture] = os.path.join(work, 'models', architecture)
+            made = {'reused': True}
             if not glob.glob(os.path.join(model_dirs[architecture], 'model.ckpt-*.index')):
-                results['checkpoints'][architecture] = run_worker(
+                made = run_worker(
                     args, 'checkpoint', '--architecture', architecture, '--model_dir', model_dirs[architecture],
                     '--seed', str(args.seed + 10 * index), '--calibration_image', calibration_image(voc))
-            print(f'{architecture}: {results["checkpoints"].get(architecture, "reused")}', flush=True)
+            if 'error' not in made:
+                made.update(checkpoint_contents(model_dirs[architecture], architecture))
+            results['checkpoints'][architecture] = made
+            print(f'{architecture}: {made}', flush=True)
         for architecture, stride in cases:
             results['cases'].append(compare_case(args, voc, model_dirs[architecture], architecture, stride, work))
             print(json.dumps(results['cases'][-1])[:400], flush=True)
