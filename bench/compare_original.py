@@ -6,11 +6,17 @@ batch-norm statistics, Momentum slots and global_step included), evaluates gener
 evaluation graph (whole images, batch 1) and its evaluate.py, and takes one training step on a fixed batch. This
 suite's evaluate.py and inference.py --save_probabilities then run on the same folders with the original README's
 command lines, and their labels, probabilities and mIoU are compared with the original's; probabilities also in
-float32, through inference.py's own flags and prediction code. The images are PNG data under the .jpg names the
-original evaluate.py appends, so both sides decode the same pixels.
+float32, through inference.py's own flags and prediction code. Its train.py resumes a copy of the folder for the
+same step (records of the same batch, no augmentation that changes it), and the two updated checkpoints are compared
+variable by variable. The images are PNG data under the .jpg names the original evaluate.py appends, so both sides
+decode the same pixels.
+
+With --upstream_code, upstream DeepLab's own model.py likewise makes a random Xception-65 + decoder checkpoint of the
+model zoo's layout, and its eval.py computation (padding to 513x513, predict_labels_multi_scale at scales 0.5 to 1.75
+with flips) is compared with this suite's --inference_scales ... --add_flipped_images.
 
 Usage: .venv/bin/python bench/compare_original.py --reference_python /tmp/refvenv/bin/python \\
-           --original_code /path/to/tensorflow-deeplab-v3 [--work_dir DIR] [--output_json FILE]
+           --original_code /path/to/tensorflow-deeplab-v3 [--upstream_code /path/to/models] [--work_dir DIR]
 """
 import argparse
 import glob
@@ -191,7 +197,6 @@ def compare_case(args, voc, model_dir, architecture, output_stride, work):
                            '--output_stride', str(output_stride), '--image_data_dir', voc['image_dir'],
                            '--label_data_dir', voc['label_dir'], '--evaluation_data_list', voc['list'],
                            '--output_dir', original_dir)
-    reference.pop('confusion', None)
     result = compare_with_suite(voc, reference, original_dir, readme_flags(model_dir, architecture, output_stride),
                                 os.path.join(work, 'suite', name))
     return dict({'case': f'{architecture} OS {output_stride}'}, **result)

@@ -1,8 +1,10 @@
-"""The reference side of compare_original.py: runs the original rishizek/tensorflow-deeplab-v3 code, unedited, in a
-TensorFlow 2.12 + tf_slim venv, with only its TF1 imports (`tensorflow`, `tensorflow.contrib...`) pointed at
-`tf.compat.v1` and tf_slim, so the figures compared against come from that code and not from this suite.
+"""The reference side of compare_original.py: runs the original rishizek/tensorflow-deeplab-v3 code (and upstream
+DeepLab's research/deeplab), unedited, in a TensorFlow 2.12 + tf_slim venv, with only their TF1 imports
+(`tensorflow`, `tensorflow.contrib...`) pointed at `tf.compat.v1` and tf_slim, so the figures compared against come
+from that code and not from this suite.
 
     python original_worker.py --original_code DIR checkpoint|evaluate|train_step ...
+    python original_worker.py --original_code DIR upstream_checkpoint|upstream_evaluate --upstream_code DIR ...
 
 Each command prints one report line (workers.MARK + JSON) on stdout.
 """
@@ -236,8 +238,7 @@ def evaluate(args):
             np.savez(os.path.join(args.output_dir, image_id + '.npz'), probabilities=out['probabilities'][0],
                      labels=out['classes'][0, :, :, 0].astype(np.uint8))
     miou, accuracy = mean_iou(total)
-    report(miou=miou, pixel_accuracy=accuracy, images=len(ids), confusion=total.tolist(),
-           script_miou=run_original_evaluate(tf, args))
+    report(miou=miou, pixel_accuracy=accuracy, images=len(ids), script_miou=run_original_evaluate(tf, args))
 
 
 def run_original_evaluate(tf, args):
