@@ -19,8 +19,10 @@ Usage: .venv/bin/python bench/compare_original.py --reference_python /tmp/refven
            --original_code /path/to/tensorflow-deeplab-v3 [--upstream_code /path/to/models] [--work_dir DIR]
 """
 import argparse
+import concurrent.futures
 import glob
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -142,7 +144,10 @@ def run_suite(script, flags):
     """None when this suite's `script` ran with `flags`, else its error (the last line of its stderr)."""
     proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *flags], capture_output=True, text=True,
                           cwd=ROOT)
-    return None if proc.returncode == 0 else f'{script}: {last_line(proc.stderr) or proc.returncode}'
+    if proc.returncode == 0:
+        return None
+    status = f'killed by signal {-proc.returncode}' if proc.returncode < 0 else f'exit status {proc.returncode}'
+    return f'{script}: {status}: {last_line(proc.stderr)}'
 
 
 def readme_flags(model_dir, architecture, output_stride):
@@ -164,6 +169,14 @@ def suite_float32(voc, flags):
     source = prediction_source(args, model_params(args, model_description(args.model_dir)), with_probabilities=True)
     return {image_id: (labels, probabilities) for image_id, _, labels, probabilities
             in iter_outputs(voc['image_dir'], voc['ids'], deeplab_model.predict_probabilities, **source)}
+
+
+def in_child_process(function, *args):
+    """function(*args) in a fresh process, so the memory of the models it builds goes back when it ends (the
+    suite's scripts, run alongside, need it)."""
+    context = multiprocessing.get_context('spawn')
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(function, *args).result()
 
 
 def label_agreement(original, labels_of):
@@ -267,7 +280,7 @@ def compare_with_suite(voc, reference, original_dir, flags, out_dir):
                 original, lambda i: read_probabilities(os.path.join(labels_dir, 'probabilities', i + '.npz'),
                                                        NUM_CLASSES))}
     try:
-        outputs = suite_float32(voc, flags)
+        outputs = in_child_process(suite_float32, voc, flags)
     except Exception as err:  # reported: the suite refusing a checkpoint is a result
         result['float32'] = {'error': first_line(err)}
     else:
