@@ -234,8 +234,10 @@ def compare_upstream(args, voc, work):
                            made['checkpoint'], '--output_stride', '16', '--eval_scales', *scales,
                            '--add_flipped_images', '--image_data_dir', voc['image_dir'], '--label_data_dir',
                            voc['label_dir'], '--evaluation_data_list', voc['list'], '--output_dir', original_dir)
+    # One image per run: results do not depend on the batch, and two 513x513 images at six scales with flips take
+    # about 10 GB together.
     flags = ['--model_dir', made['checkpoint'], '--model_variant', 'xception_65', '--decoder_output_stride', '4',
-             '--output_stride', '16', '--inference_scales', *scales, '--add_flipped_images']
+             '--output_stride', '16', '--inference_scales', *scales, '--add_flipped_images', '--batch_size', '1']
     result = compare_with_suite(voc, reference, original_dir, flags, os.path.join(work, 'suite', 'upstream'))
     return dict({'case': f'upstream xception_65 OS 16, {len(ids)} images, scales {" ".join(scales)} + flips',
                  'checkpoint': made}, **result)
