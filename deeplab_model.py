@@ -30,13 +30,16 @@ def batch_norm_config(params, training):
                             sync=params.get('sync_batch_norm', True), fold=not training)
 
 
-def kernel_weight_decay(params):
-    """The L2 factor each convolution kernel adds to REGULARIZATION_LOSSES: --weight_decay (or the model's default)
-    under the 'kernels' objective, 0 under 'all_trainable', whose term model_fn adds over every variable."""
-    if params.get('regularization') == 'all_trainable':
-        return 0.0
+def weight_decay_of(params):
+    """--weight_decay, else the model's default (model_config.default_weight_decay)."""
     weight_decay = params.get('weight_decay')
-    return default_weight_decay(params) if weight_decay is None else weight_decay
+    return default_weight_decay(resolve_model_params(params)) if weight_decay is None else weight_decay
+
+
+def kernel_weight_decay(params):
+    """The L2 factor each convolution kernel adds to REGULARIZATION_LOSSES: `weight_decay_of` under the 'kernels'
+    objective, 0 under 'all_trainable', whose term model_fn adds over every variable."""
+    return 0.0 if params.get('regularization') == 'all_trainable' else weight_decay_of(params)
 
 
 def network_logits(images, params, training):
@@ -166,9 +169,7 @@ def weight_decay_term(params, network_scope=None):
     weight_decay x the sum of tf.nn.l2_loss over every trainable variable, batch norm's beta and gamma and the
     biases included (none of beta and gamma under freeze_batch_norm, where they are not trainable)."""
     if params.get('regularization') == 'all_trainable':
-        weight_decay = params.get('weight_decay')
-        weight_decay = default_weight_decay(resolve_model_params(params)) if weight_decay is None else weight_decay
-        return weight_decay * tf.add_n([tf.nn.l2_loss(var) for var in tf1.trainable_variables()])
+        return weight_decay_of(params) * tf.add_n([tf.nn.l2_loss(var) for var in tf1.trainable_variables()])
     regularization = tf1.losses.get_regularization_losses(network_scope)
     return tf.add_n(regularization) if regularization else 0.0
 

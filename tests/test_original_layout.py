@@ -3,14 +3,29 @@ code's variables), its head as the original code computes it (checked against an
 its logits resize, whole-image evaluation, and recognition from the variables alone."""
 import json
 import os
+import runpy
 
 import numpy as np
+import onnx
 import pytest
 import tensorflow as tf
-from conftest import FIXTURES
+from conftest import FIXTURES, ROOT, write_demo_records
+from PIL import Image
 
+import create_tf_record
 import deeplab_model
+import evaluate
+import export_inference_graph
+import export_model
+import inference
+import preprocessing
+import train
+from utils.common.errors import UserError, run_cli
+from utils.data.voc import read_image, read_label, save_label
+from utils.postprocess.probabilities import read_probabilities
+from utils.runtime import runtimes
 from utils.runtime.checkpoint_description import describe, model_description
+from utils.runtime.frozen_graph import iter_frozen_predictions
 from utils.runtime.model_config import resolve_model_params
 
 tf1 = tf.compat.v1
@@ -60,13 +75,11 @@ def test_the_original_layout_defaults_are_the_original_codes():
     assert original_params(output_stride=8)['atrous_rates'] == [12, 24, 36]  # doubled at output stride 8
     assert params['input_normalization'] == 'mean_subtraction'
     with tf.Graph().as_default(), tf1.Session() as sess:
-        import preprocessing
         zero = sess.run(preprocessing.normalize(tf.constant([[list(ORIGINAL_MEAN_RGB)]]), 'mean_subtraction'))
     np.testing.assert_allclose(zero, 0.0, atol=1e-5)
 
 
 def test_the_original_layout_refuses_what_it_cannot_build():
-    from utils.common.errors import UserError
     with pytest.raises(UserError, match='built on resnet_v2_50 or resnet_v2_101, not xception_65'):
         original_params('xception_65')
     with pytest.raises(UserError, match='has no decoder'):
@@ -197,9 +210,6 @@ SIZES = {'2007_000032': (49, 65), '2007_000033': (49, 65), '2007_000039': (57, 4
 @pytest.fixture(scope='module')
 def voc(tmp_path_factory, original_folder):
     """JPEG images of two sizes with labels 0..20 and 255, a list file, beside the original-layout folder."""
-    from PIL import Image
-
-    from utils.data.voc import save_label
     root = tmp_path_factory.mktemp('voc')
     (root / 'JPEGImages').mkdir(), (root / 'SegmentationClass').mkdir()
     rng = np.random.RandomState(4)
@@ -223,10 +233,6 @@ def alone(folder, image, params):
 
 
 def test_the_original_readme_commands_evaluate_each_image_whole(original_folder, voc, tmp_path, monkeypatch):
-    import evaluate
-    import inference
-    from utils.common.errors import run_cli
-    from utils.data.voc import read_image, read_label
     folder, _ = original_folder
     monkeypatch.chdir(tmp_path)
     assert run_cli(inference.main, ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'),
@@ -247,9 +253,6 @@ def test_the_original_readme_commands_evaluate_each_image_whole(original_folder,
 
 
 def test_eval_crop_size_pads_an_original_checkpoint_as_upstream(original_folder, voc, tmp_path):
-    import inference
-    from utils.common.errors import run_cli
-    from utils.data.voc import read_label
     folder, _ = original_folder
     common = ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'), '--model_dir', folder]
     assert run_cli(inference.main, [*common, '--output_dir', str(tmp_path / 'whole')]) == 0
@@ -260,9 +263,6 @@ def test_eval_crop_size_pads_an_original_checkpoint_as_upstream(original_folder,
 
 
 def test_an_original_checkpoint_runs_with_tta_batches_probabilities_and_bfloat16(original_folder, voc, tmp_path):
-    import inference
-    from utils.common.errors import run_cli
-    from utils.postprocess.probabilities import read_probabilities
     folder, _ = original_folder
     assert run_cli(inference.main, ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'),
                                     '--model_dir', folder, '--output_dir', str(tmp_path / 'out'),
@@ -301,15 +301,12 @@ def test_the_weight_decay_term_is_each_objectives_sum(original_folder, regulariz
 
 @pytest.fixture(scope='module')
 def records(tmp_path_factory):
-    from conftest import write_demo_records
     return write_demo_records(tmp_path_factory, 4, 2)
 
 
 def test_train_resumes_an_original_folder_in_its_layout_and_objective(records, tmp_path):
     """train.py in an original-project folder continues it: the original objective and weight decay by default, and
     a checkpoint holding the same entries as the original train.py's (the original code can read it back)."""
-    import train
-    from utils.common.errors import run_cli
     folder = str(tmp_path / 'model')
     write_checkpoint(folder, random_values(reference_variables('resnet_v2_50'), seed=5), step=0)
     before = dict(tf.train.list_variables(tf.train.latest_checkpoint(folder)))
@@ -328,13 +325,6 @@ def test_train_resumes_an_original_folder_in_its_layout_and_objective(records, t
 def test_an_original_checkpoint_exports_to_every_form_with_the_same_labels(original_folder, voc, tmp_path):
     """export_model.py (frozen graph, SavedModel, ONNX) and the original export_inference_graph.py command give the
     labels inference.py gives; ONNX Runtime and OpenVINO run the export."""
-    import export_inference_graph
-    import export_model
-    import inference
-    from utils.common.errors import run_cli
-    from utils.data.voc import read_image, read_label
-    from utils.runtime import runtimes
-    from utils.runtime.frozen_graph import iter_frozen_predictions
     folder, _ = original_folder
     image_id = '2007_000039'
     assert run_cli(inference.main, ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'),
@@ -347,7 +337,6 @@ def test_an_original_checkpoint_exports_to_every_form_with_the_same_labels(origi
     np.testing.assert_array_equal(frozen, expected)
 
     image = read_image(str(voc / 'JPEGImages' / f'{image_id}.jpg'))
-    import onnx
     onnx_labels, _ = runtimes.onnxruntime_predictor(onnx.load(str(tmp_path / 'model.onnx')))(image)
     openvino_labels, _ = runtimes.openvino_predictor(str(tmp_path / 'saved'))(image)
     for labels in (onnx_labels, openvino_labels):
@@ -364,3 +353,54 @@ def test_an_original_checkpoint_exports_to_every_form_with_the_same_labels(origi
                            {signature.inputs['image_tensor'].name: image[np.newaxis].astype(np.float32)})
     assert classes.shape == (1, *image.shape[:2], 1)
     np.testing.assert_array_equal(classes[0, ..., 0], expected)
+
+
+def test_upstreams_vis_command_runs_an_original_checkpoint(original_folder, voc, tmp_path):
+    """deeplab/vis.py with upstream's flags recognises the original layout too and pads as upstream (vis_crop_size),
+    giving inference.py's labels for the same padding."""
+
+
+    folder, _ = original_folder
+    records = str(tmp_path / 'records')
+    assert run_cli(create_tf_record.main, ['--data_dir', records, '--image_data_dir', str(voc / 'JPEGImages'),
+                                           '--label_data_dir', str(voc / 'SegmentationClass'), '--train_data_list',
+                                           str(voc / 'val.txt'), '--valid_data_list', str(voc / 'val.txt'),
+                                           '--num_workers', '1']) == 0
+    vis = runpy.run_path(os.path.join(ROOT, 'deeplab', 'vis.py'), run_name='upstream_vis')['main']
+    assert run_cli(vis, ['--vis_split=val', '--model_variant=resnet_v2_50', '--output_stride=16',
+                         '--vis_crop_size=65', '--vis_crop_size=65', '--dataset=pascal_voc_seg',
+                         f'--checkpoint_dir={folder}', f'--vis_logdir={tmp_path}/vis', f'--dataset_dir={records}',
+                         '--also_save_raw_predictions', '--max_number_of_iterations=1']) == 0
+    assert run_cli(inference.main, ['--image_data_dir', str(voc / 'JPEGImages'), '--image_list', str(voc / 'val.txt'),
+                                    '--model_dir', folder, '--output_dir', str(tmp_path / 'suite'),
+                                    '--eval_crop_size', '65', '65']) == 0
+    for index, image_id in enumerate(SIZES):  # named by position: this suite's records hold no upstream file name
+        raw = np.asarray(Image.open(tmp_path / 'vis' / 'raw_segmentation_results' / f'{index:06d}.png'))
+        np.testing.assert_array_equal(raw, read_label(str(tmp_path / 'suite' / f'{image_id}.png')))
+
+
+def test_pre_trained_model_from_an_original_folder_warm_starts_it_whole_in_a_new_folder(original_folder, records,
+                                                                                          tmp_path):
+    folder, values = original_folder
+    new = str(tmp_path / 'new')
+    assert run_cli(train.main, ['--model_dir', new, '--pre_trained_model', folder, '--data_dir', records,
+                                '--max_iter', '1', '--batch_size', '2', '--crop_size', '33', '33', '--no_eval',
+                                '--initial_learning_rate', '0', '--end_learning_rate', '0']) == 0
+    saved = json.loads(open(os.path.join(new, 'deeplab_params.json'), encoding='utf-8').read())
+    assert (saved['layout'], saved['model_variant'], saved['regularization']) == (
+        'original', 'resnet_v2_50', 'all_trainable')
+    ckpt = tf.train.latest_checkpoint(new)
+    for name in ('aspp/conv_3x3_2/weights', 'upsampling_logits/conv_1x1/biases'):  # the head too, at lr 0
+        np.testing.assert_array_equal(tf.train.load_variable(ckpt, name), values[name])
+
+
+def test_a_checkpoint_in_neither_layout_is_one_line_naming_what_is_missing(tmp_path, voc, capsys):
+    folder = str(tmp_path / 'backbone')
+    backbone = {name: shape for name, shape in reference_variables('resnet_v2_50').items()
+                if name.startswith('resnet_v2_50/')}
+    write_checkpoint(folder, random_values(backbone, seed=6), momentum=False)
+    assert run_cli(evaluate.main, ['--image_data_dir', str(voc / 'JPEGImages'), '--ground_truth_dir',
+                                   str(voc / 'SegmentationClass'), '--image_list', str(voc / 'val.txt'),
+                                   '--model_dir', folder]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith('error: ') and 'does not match the model' in line and '(missing)' in line

@@ -20,12 +20,13 @@ NEEDS = {'download': (), 'extract': ('download',), 'labels': ('extract',), 'reco
          'report': ('labels', 'evaluate', 'zoo', 'stack', 'crf')}
 MS_SCALES = ('0.5', '0.75', '1.0', '1.25', '1.5', '1.75')
 # The original project's settings for DeepLabv3 ResNet-v2-101 from the slim ImageNet checkpoint: its command
-# (batch 16, 46 epochs, as train.py's docstring keeps it) with the upstream v3 code it was based on (lr 7e-3 ->
-# 1e-6, weight decay 2e-4, ImageNet-mean subtraction, output stride 16, 513 crops).
+# (batch 16, 46 epochs, as train.py's docstring keeps it) with its train.py's defaults (lr 7e-3 -> 1e-6, output
+# stride 16, 513 crops) and its model: the original layout (its head, ImageNet-mean subtraction, whole-image
+# evaluation) and its objective (weight decay 2e-4 on every trainable variable).
 FULL = {'variant': 'resnet_v2_101', 'zoo_variant': 'xception_65', 'zoo_output_stride': '8',
         'train': ['--batch_size', '16', '--train_epochs', '46', '--initial_learning_rate', '7e-3',
-                  '--end_learning_rate', '1e-6', '--weight_decay', '2e-4', '--input_normalization', 'mean_subtraction',
-                  '--output_stride', '16', '--crop_size', '513', '513'],
+                  '--end_learning_rate', '1e-6', '--layout', 'original', '--regularization', 'all_trainable',
+                  '--weight_decay', '2e-4', '--output_stride', '16', '--crop_size', '513', '513'],
         'predict': [], 'scales': MS_SCALES, 'lists': [], 'num_shards': '4', 'crf_grid': []}
 # --quick: ResNet-v2-50, a few images, two training steps, small crops, two CRF settings; any known
 # backbone is accepted in the model-zoo tarballs (so a test can serve small ones).
