@@ -10,14 +10,7 @@ For the model-zoo frozen graph interface use export_model.py.
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import (
-    add_eval_crop_flag,
-    add_model_flags,
-    add_precision_flag,
-    eval_crop_size_of,
-    model_params,
-    parser_for,
-)
+from utils.cli.flags import add_export_flags, eval_crop_size_of, model_params, parser_for
 from utils.common.errors import run_cli
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
@@ -25,15 +18,10 @@ tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 def build_parser():
     parser = parser_for(__doc__)
-    parser.add_argument('--model_dir', default='./model',
-                        help='Training folder (its latest checkpoint is exported) or a checkpoint prefix '
-                             '(default: %(default)s).')
     parser.add_argument('--export_dir', default='dataset/export_output',
                         help='Folder under which the SavedModel\'s timestamped folder is written (default: '
                              '%(default)s, as the original).')
-    add_eval_crop_flag(parser)
-    add_precision_flag(parser)
-    add_model_flags(parser)
+    add_export_flags(parser)
     return parser
 
 

@@ -10,14 +10,7 @@ Run it with `inference.py --frozen_graph FILE.pb`.
 import sys
 
 from utils.cli.environment import tensorflow_defaults
-from utils.cli.flags import (
-    add_eval_crop_flag,
-    add_model_flags,
-    add_precision_flag,
-    eval_crop_size_of,
-    model_params,
-    parser_for,
-)
+from utils.cli.flags import add_export_flags, eval_crop_size_of, model_params, parser_for
 from utils.common.errors import run_cli
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
@@ -25,18 +18,13 @@ tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
 def build_parser():
     parser = parser_for(__doc__)
-    parser.add_argument('--model_dir', default='./model',
-                        help='Training folder (its latest checkpoint is exported) or a checkpoint prefix such as '
-                             '.../model.ckpt (default: %(default)s).')
     parser.add_argument('--export_path', required=True, help='Where to write the frozen graph (.pb).')
     parser.add_argument('--saved_model_dir', default=None,
                         help='Also write a SavedModel (serving_default signature, same tensors) to this folder.')
     parser.add_argument('--onnx_path', default=None,
                         help='Also write an ONNX model of the graph for ONNX Runtime (float32 only; needs tf2onnx and '
                              'onnx from requirements-dev.txt).')
-    add_eval_crop_flag(parser)
-    add_precision_flag(parser)
-    add_model_flags(parser)
+    add_export_flags(parser)
     return parser
 
 

@@ -171,6 +171,16 @@ def add_predict_flags(parser):
     add_model_flags(parser)
 
 
+def add_export_flags(parser):
+    """The flags of the scripts that export a checkpoint: where it is, its padding, precision and model flags."""
+    parser.add_argument('--model_dir', default='./model',
+                        help='Training folder (its latest checkpoint is exported) or a checkpoint prefix such as '
+                             '.../model.ckpt (default: %(default)s).')
+    add_eval_crop_flag(parser)
+    add_precision_flag(parser)
+    add_model_flags(parser)
+
+
 def add_precision_flag(parser):
     """`--precision`: the arithmetic of the network's convolutions (utils.runtime.precision)."""
     parser.add_argument('--precision', choices=PRECISIONS, default=DEFAULT_PRECISION,
