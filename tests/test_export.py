@@ -111,7 +111,7 @@ def test_saved_model_has_a_serving_signature_over_the_same_tensors(exported):
 
 
 def test_eval_crop_size_pads_inside_the_graph_crops_back_and_takes_larger_images(monkeypatch):
-    monkeypatch.setattr(deeplab_model, 'upsampled_logits', lambda images, *_, **kwargs: fake_logits(images))
+    monkeypatch.setattr(deeplab_model, 'float32_logits', lambda images, *_, **kwargs: fake_logits(images))
     image = np.full((1, 5, 7, 3), 100, np.uint8)
     image[:, :, 4:, 0] = 120  # brighter than the image's mean red, darker than the mid-grey padding
     outputs = {}
