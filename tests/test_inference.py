@@ -2,6 +2,7 @@
 missing input named before the model is built."""
 import json
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -14,7 +15,7 @@ import inference
 from utils.common.errors import run_cli
 from utils.data.voc import save_label
 from utils.postprocess.probabilities import read_probabilities
-from utils.runtime.model_config import MODEL_DEFAULTS
+from utils.runtime.model_config import MODEL_DEFAULTS, resolve_model_params, save_model_params
 
 SIZES = {'2007_000032': (37, 50), '2007_000039': (45, 29)}
 PARAMS = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', atrous_rates=[6, 12, 18], num_classes=5)
@@ -216,23 +217,45 @@ def v3plus_prefix(tmp_path_factory):
     return str(folder / 'model.ckpt-0')
 
 
-def test_a_v3plus_checkpoint_without_the_decoder_flag_is_refused_naming_it(voc, v3plus_prefix, tmp_path, capsys):
+def test_a_v3plus_checkpoint_without_a_description_runs_with_its_decoder_read_from_its_variables(
+        voc, v3plus_prefix, tmp_path):
     argv = ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'), '--model_dir',
-            v3plus_prefix, '--output_dir', str(tmp_path / 'out'), '--model_variant', 'resnet_v2_50',
-            '--num_classes', '5']
+            v3plus_prefix, '--output_dir', str(tmp_path / 'out'), '--model_variant', 'resnet_v2_50']
+    assert run_cli(inference.main, argv) == 0
+    assert sorted(os.listdir(tmp_path / 'out')) == [f'{image_id}.png' for image_id in SIZES]
+    assert not os.path.exists(os.path.join(os.path.dirname(v3plus_prefix), 'deeplab_params.json'))  # input kept
+
+
+@pytest.fixture
+def v3plus_described_without_decoder(v3plus_prefix, tmp_path):
+    """A copy of the v3+ checkpoint whose deeplab_params.json says it has no decoder."""
+    folder = tmp_path / 'described'
+    folder.mkdir()
+    for name in os.listdir(os.path.dirname(v3plus_prefix)):
+        if name.startswith('model.ckpt-0.'):
+            shutil.copy(os.path.join(os.path.dirname(v3plus_prefix), name), folder / name)
+    save_model_params(str(folder), resolve_model_params(dict(PARAMS)))
+    return str(folder / 'model.ckpt-0')
+
+
+def test_a_description_without_the_checkpoints_decoder_is_refused_naming_the_flag(
+        voc, v3plus_described_without_decoder, tmp_path, capsys):
+    prefix = v3plus_described_without_decoder
+    argv = ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'), '--model_dir',
+            prefix, '--output_dir', str(tmp_path / 'out')]
     assert run_cli(inference.main, argv) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith(f'error: {v3plus_prefix}: holds 25 model variables the chosen model does not use (decoder/')
+    assert line.startswith(f'error: {prefix}: holds 25 model variables the chosen model does not use (decoder/')
     assert line.endswith('it was trained with --decoder_output_stride 4: pass it')
     assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
     assert run_cli(inference.main, argv + ['--decoder_output_stride', '4']) == 0
 
 
-def test_export_refuses_a_v3plus_checkpoint_without_the_decoder_flag(v3plus_prefix, tmp_path, capsys):
+def test_export_refuses_a_description_without_the_checkpoints_decoder(v3plus_described_without_decoder, tmp_path,
+                                                                        capsys):
     import export_model
     pb_path = tmp_path / 'frozen.pb'
-    argv = ['--model_dir', v3plus_prefix, '--export_path', str(pb_path), '--model_variant', 'resnet_v2_50',
-            '--num_classes', '5']
+    argv = ['--model_dir', v3plus_described_without_decoder, '--export_path', str(pb_path)]
     assert run_cli(export_model.main, argv) == 2
     assert 'it was trained with --decoder_output_stride 4: pass it' in capsys.readouterr().err
     assert not pb_path.exists()
