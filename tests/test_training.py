@@ -1,5 +1,6 @@
 """train.py: warm start from slim ImageNet and DeepLab model-zoo checkpoints, resume over warm start, clear
 mismatch errors, the loss, the scale flags' way into the augmentation."""
+import json
 import os
 
 import numpy as np
@@ -11,7 +12,7 @@ import deeplab_model
 import train
 from nets import layers, resnet_v2
 from utils.common.errors import run_cli
-from utils.runtime.model_config import MODEL_DEFAULTS
+from utils.runtime.model_config import MODEL_DEFAULTS, resolve_model_params, save_model_params
 
 tf1 = tf.compat.v1
 TINY = ['--model_variant', 'resnet_v2_50', '--batch_size', '2', '--crop_size', '33', '33', '--no_eval',
@@ -179,13 +180,19 @@ def test_a_missing_data_dir_writes_nothing(tmp_path, capsys):
     assert not model_dir.exists()
 
 
-def test_warm_starting_a_v3_from_a_v3plus_checkpoint_names_the_decoder_flag(records, tmp_path, capsys):
+def test_warm_starting_from_a_v3plus_checkpoint_takes_its_decoder_unless_its_description_leaves_it_out(
+        records, tmp_path, capsys):
+    """The structure of a pre-trained model with a head comes from its variables (no flag needed); a description
+    beside it that leaves the decoder out is refused, naming the flag."""
     params = dict(MODEL_DEFAULTS, model_variant='resnet_v2_50', decoder_output_stride=4)
     zoo = tmp_path / 'zoo'
     write_random_checkpoint(str(zoo), params)
-    argv = ['--model_dir', str(tmp_path / 'model'), '--data_dir', records, '--max_iter', '1',
-            '--pre_trained_model', tf.train.latest_checkpoint(str(zoo)), *TINY]
-    assert run_cli(train.main, argv) == 2
+    argv = ['--data_dir', records, '--max_iter', '1', '--pre_trained_model', tf.train.latest_checkpoint(str(zoo)),
+            *TINY]
+    assert run_cli(train.main, ['--model_dir', str(tmp_path / 'v3plus'), *argv]) == 0
+    assert json.loads((tmp_path / 'v3plus' / 'deeplab_params.json').read_text())['decoder_output_stride'] == 4
+    save_model_params(str(zoo), resolve_model_params(dict(params, decoder_output_stride=None)))
+    assert run_cli(train.main, ['--model_dir', str(tmp_path / 'model'), *argv]) == 2
     line = last_error_line(capsys)
     assert 'model variables the chosen model does not use (decoder/' in line
     assert line.endswith('it was trained with --decoder_output_stride 4: pass it')
