@@ -6,10 +6,9 @@
 
 Writes coco_train.record and coco_val.record (-NNNNN-of-NNNNN shards from 1000 images on; the VOC records'
 features plus image/filename) and dataset.json (the class mode and count, which train.py and evaluate.py read)
-into --data_dir. A pixel takes
-the class of the selected instance covering it, and 255 where two or more overlap (crowd instances count too),
-as torchvision's reference segmentation scripts. Everything is checked before anything is written; an
-interrupted run goes on where it stopped when started again with the same flags.
+into --data_dir. A pixel takes the class of the selected instance covering it, and 255 where two or more
+overlap (crowd instances count too), as torchvision's reference segmentation scripts. Everything is checked
+before anything is written; an interrupted run goes on where it stopped when started again with the same flags.
 """
 import sys
 
