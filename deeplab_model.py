@@ -12,6 +12,7 @@ from utils.data.voc import IGNORE_LABEL, PALETTE
 from utils.runtime import checkpoints, precision
 from utils.runtime.model_config import (
     BATCH_NORM_DECAY,
+    MOMENTUM,
     POLY_POWER,
     backbone_scope,
     default_weight_decay,
@@ -187,7 +188,7 @@ def _train_op(total_loss, params, network_scope=None):
     if slow_steps:
         learning_rate = tf.where(global_step < slow_steps, params['slow_start_learning_rate'], learning_rate)
     tf1.summary.scalar('learning_rate', learning_rate)
-    optimizer = precision.loss_scaled(tf1.train.MomentumOptimizer(learning_rate, params.get('momentum', 0.9)),
+    optimizer = precision.loss_scaled(tf1.train.MomentumOptimizer(learning_rate, params.get('momentum', MOMENTUM)),
                                       precision.precision_of(params))
     with tf.control_dependencies(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS, network_scope)):
         return optimizer.minimize(total_loss, global_step, var_list=tf1.trainable_variables()), learning_rate

@@ -24,6 +24,7 @@ from utils.common.errors import UserError, run_cli
 from utils.data.dataset_info import dataset_num_classes
 from utils.runtime.model_config import (
     DEFAULT_REGULARIZATION,
+    MOMENTUM,
     POLY_POWER,
     REGULARIZATIONS,
     save_model_params,
@@ -68,7 +69,7 @@ def build_parser():
     parser.add_argument('--slow_start_learning_rate', type=float, default=1e-4,
                         help='Learning rate of the --slow_start_step first steps (default: %(default)s, as '
                              'upstream).')
-    parser.add_argument('--momentum', type=float, default=0.9, help='(default: %(default)s)')
+    parser.add_argument('--momentum', type=float, default=MOMENTUM, help='(default: %(default)s)')
     parser.add_argument('--weight_decay', type=float, default=None,
                         help='L2 weight decay factor (default: 1e-4 for ResNet, the slim resnet_arg_scope value the '
                              'ImageNet checkpoints were trained with; 4e-5 for Xception, upstream DeepLab train.py; '

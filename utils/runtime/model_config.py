@@ -25,6 +25,8 @@ DEFAULT_MULTI_GRID = {'resnet_v2_50': [1, 2, 4], 'resnet_v2_101': [1, 2, 4], 'xc
 BATCH_NORM_DECAY = 0.9997
 # DeepLab's 'poly' learning rate: (initial - end) * (1 - step / max_iter) ** power + end.
 POLY_POWER = 0.9
+# The momentum of the SGD optimiser: the original train.py's and upstream DeepLab's.
+MOMENTUM = 0.9
 # L2 weight decay by backbone: slim's resnet_arg_scope (the ImageNet checkpoints' training), upstream DeepLab's
 # train.py for Xception; the original layout trains with its own train.py's default.
 DEFAULT_WEIGHT_DECAY = {'resnet_v2_50': 1e-4, 'resnet_v2_101': 1e-4, 'xception_65': 4e-5}

@@ -2,10 +2,11 @@
 import os
 
 from utils.common.errors import UserError
+from utils.data.voc import IGNORE_LABEL, NUM_CLASSES
 from utils.records.tfrecords import UPSTREAM_LABEL_KEY, existing_records, record_name, upstream_shards
 
 # Upstream's data sets this suite can serve: name -> (classes, void label).
-DATASETS = {'pascal_voc_seg': (21, 255)}
+DATASETS = {'pascal_voc_seg': (NUM_CLASSES, IGNORE_LABEL)}
 _EXTENSIONS = {b'jpeg': '.jpg', b'jpg': '.jpg', b'png': '.png'}
 
 
