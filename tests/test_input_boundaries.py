@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, snapshot
 from PIL import Image
 
 import densecrf_inference
@@ -28,19 +28,6 @@ from utils.postprocess.probabilities import (
 )
 
 H, W, C = 4, 5, 21  # a 4x5 map transposed is 5x4: the same pixel count, only the sides swapped
-
-
-def snapshot(root):
-    """{path: (bytes, mtime) or 'dir'} of everything under `root`: equal before and after means nothing was
-    written, removed or touched (a rewrite with the same bytes moves the mtime)."""
-    state = {}
-    for folder, dirs, files in os.walk(root):
-        state.update({os.path.join(folder, d): 'dir' for d in dirs})
-        for name in files:
-            path = os.path.join(folder, name)
-            with open(path, 'rb') as handle:
-                state[path] = (handle.read(), os.stat(path).st_mtime_ns)
-    return state
 
 
 def run(main, argv, capsys):

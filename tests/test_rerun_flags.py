@@ -1,0 +1,269 @@
+"""Reruns through the command line on output folders that already hold stale results: without --overwrite the
+batch tools keep finished results, make only the missing ones and report the kept ones as existing, not as
+written; --overwrite gives byte for byte what a fresh run into an empty folder gives; a run killed in the middle
+of a write resumes to the fresh run's results, and what it left behind is never taken for a result."""
+import json
+import os
+import shutil
+import signal
+import tarfile
+import types
+
+import numpy as np
+import pytest
+from conftest import snapshot
+from PIL import Image
+
+import densecrf_inference
+import evaluate
+import make_submission
+import pixel_stacking
+import prepare_labels
+from utils.common.errors import run_cli
+from utils.common.files import atomic_path
+from utils.data.voc import save_label
+from utils.postprocess.probabilities import PROBABILITY_KEY, save_probabilities
+
+H, W, C = 12, 16, 21
+IDS = ('x1', 'x2')
+STALE = np.full((H, W), 7, np.uint8)  # a valid label map, but not what any tool here makes
+
+
+def killed_while_writing(path):
+    """Leave what a run killed during a write leaves: atomic_path's half-written temporary beside `path`, and no
+    `path` (a child process is SIGKILLed inside the block)."""
+    pid = os.fork()
+    if pid == 0:  # the child never returns to pytest
+        try:
+            with atomic_path(path) as tmp:
+                with open(tmp, 'wb') as handle:
+                    handle.write(b'\x89PNG\r\n\x1a\n half a file')
+                os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and not os.path.exists(path)
+    left = [name for name in os.listdir(os.path.dirname(path)) if name.startswith('.')]
+    assert len(left) == 1
+    return os.path.join(os.path.dirname(path), left[0])
+
+
+def scene(k):
+    """Image and label of `k`: a bright box on a dark ground, the label smeared one column past its edge."""
+    rng = np.random.default_rng(k)
+    image = np.full((H, W, 3), 40, np.int16)
+    image[2:9, 4 + k:12] = (200, 150, 100)
+    image = np.clip(image + rng.integers(-3, 4, image.shape), 0, 255).astype(np.uint8)
+    label = np.zeros((H, W), np.uint8)
+    label[2:9, 3 + k:12] = 15
+    return image, label
+
+
+@pytest.fixture
+def data(tmp_path):
+    """Two images with ground truth, three label folders that disagree a little, two probability folders and a
+    list; the outputs go under out/."""
+    d = types.SimpleNamespace(root=tmp_path, out=tmp_path / 'out', list=tmp_path / 'list.txt')
+    for name in ('images', 'gt', 'a', 'b', 'c', 'pa', 'pb'):
+        setattr(d, name, tmp_path / name)
+        (tmp_path / name).mkdir()
+    for k, ident in enumerate(IDS):
+        image, label = scene(k)
+        Image.fromarray(image).save(d.images / f'{ident}.png')
+        save_label(str(d.gt / f'{ident}.png'), label)
+        for shift, folder in enumerate((d.a, d.b, d.c)):
+            save_label(str(folder / f'{ident}.png'), np.roll(label, shift - 1, axis=1))
+        for shift, folder in enumerate((d.pa, d.pb)):
+            prob = np.full((H, W, C), 0.01, np.float32)
+            np.put_along_axis(prob, np.roll(label, shift, axis=0)[..., None].astype(np.int64), 0.8, axis=2)
+            save_probabilities(str(folder / f'{ident}.npz'), prob / prob.sum(axis=2, keepdims=True))
+    d.list.write_text(''.join(f'{i}\n' for i in IDS))
+    return d
+
+
+def stacking(d, out):
+    return pixel_stacking.main, ['--prediction_dir', str(d.a), str(d.b), str(d.c), '--weights', '1', '2', '1',
+                                 '--output_dir', str(out), '--num_workers', '1']
+
+
+def soft_stacking(d, out):
+    return pixel_stacking.main, ['--probabilities', '--prediction_dir', str(d.pa), str(d.pb), '--output_dir', str(out),
+                                 '--num_workers', '1']
+
+
+def crf_labels(d, out):
+    return densecrf_inference.main, ['--image_data_dir', str(d.images), '--prediction_dir', str(d.a), '--output_dir',
+                                     str(out), '--iterations', '2', '--num_workers', '1']
+
+
+def crf_probabilities(d, out):
+    return densecrf_inference.main, ['--image_data_dir', str(d.images), '--prob_dir', str(d.pa), '--output_dir',
+                                     str(out), '--iterations', '2', '--num_workers', '1']
+
+
+BATCH_TOOLS = {'pixel_stacking.py': (stacking, 'stacked'),
+               'pixel_stacking.py --probabilities': (soft_stacking, 'averaged'),
+               'densecrf_inference.py --prediction_dir': (crf_labels, 'refined'),
+               'densecrf_inference.py --prob_dir': (crf_probabilities, 'refined')}
+
+
+def run(tool, d, out, capsys, *extra):
+    """Run a batch tool into `out`; its exit code and stdout."""
+    main, argv = BATCH_TOOLS[tool][0](d, out)
+    code = run_cli(main, [*argv, *extra])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out
+
+
+def results(out):
+    """{relative path: content} of a tool's outputs: the bytes of label PNGs, the array of probability files (a
+    .npz holds its write time); a killed run's temporaries are left out."""
+    found = {}
+    for folder, _, files in os.walk(out):
+        for name in files:
+            path = os.path.join(folder, name)
+            if name.startswith('.'):
+                continue
+            if name.endswith('.npz'):
+                with np.load(path) as stored:
+                    found[os.path.relpath(path, out)] = stored[PROBABILITY_KEY].tolist()
+            else:
+                with open(path, 'rb') as handle:
+                    found[os.path.relpath(path, out)] = handle.read()
+    return found
+
+
+@pytest.fixture
+def fresh(data, tmp_path_factory, capsys):
+    """{tool: its results} of a run into an empty folder, made once per test that asks."""
+    made = {}
+
+    def of(tool):
+        if tool not in made:
+            out = tmp_path_factory.mktemp('fresh')
+            run(tool, data, out / 'out', capsys)
+            made[tool] = results(out / 'out')
+        return made[tool]
+    return of
+
+
+def stale_outputs(tool, out, ids):
+    """Stale results of `ids` in `out`, as an earlier run with other inputs could have left them."""
+    for ident in ids:
+        save_label(str(out / f'{ident}.png'), STALE)
+        if tool == 'pixel_stacking.py --probabilities':
+            prob = np.zeros((H, W, C), np.float32)
+            prob[..., 7] = 1
+            save_probabilities(str(out / 'probabilities' / f'{ident}.npz'), prob)
+
+
+@pytest.mark.parametrize('tool', BATCH_TOOLS)
+def test_without_overwrite_finished_results_are_kept_and_reported_as_existing(tool, data, fresh, capsys):
+    stale_outputs(tool, data.out, ['x1'])
+    kept = {path: state for path, state in snapshot(data.out).items()}
+    printed = run(tool, data, data.out, capsys)
+    assert printed.startswith(f'1 {BATCH_TOOLS[tool][1]} results written to {data.out}, 1 existed already')
+    assert {path: state for path, state in snapshot(data.out).items() if path in kept} == kept  # not even touched
+    expected = fresh(tool)
+    made = results(data.out)
+    assert {p: v for p, v in made.items() if 'x2' in p} == {p: v for p, v in expected.items() if 'x2' in p}
+
+
+@pytest.mark.parametrize('tool', BATCH_TOOLS)
+def test_overwrite_replaces_stale_results_with_what_a_fresh_run_makes(tool, data, fresh, capsys):
+    stale_outputs(tool, data.out, IDS)
+    printed = run(tool, data, data.out, capsys, '--overwrite')
+    assert printed.startswith(f'2 {BATCH_TOOLS[tool][1]} results written to {data.out}, 0 existed already')
+    assert results(data.out) == fresh(tool)
+
+
+def test_a_soft_ensemble_result_without_its_probabilities_is_unfinished_and_made_again(data, fresh, capsys):
+    """Killed between writing x1.png and probabilities/x1.npz: x1 is not finished, so its stale label goes too."""
+    tool = 'pixel_stacking.py --probabilities'
+    save_label(str(data.out / 'x1.png'), STALE)
+    killed_while_writing(str(data.out / 'probabilities' / 'x1.npz'))
+    printed = run(tool, data, data.out, capsys)
+    assert printed.startswith(f'2 averaged results written to {data.out}, 0 existed already')
+    assert results(data.out) == fresh(tool)
+
+
+@pytest.mark.parametrize('tool', BATCH_TOOLS)
+def test_a_run_killed_in_the_middle_of_a_write_resumes_to_the_fresh_runs_results(tool, data, fresh, capsys):
+    (data.root / 'first.txt').write_text('x1\n')
+    run(tool, data, data.out, capsys, '--image_list', str(data.root / 'first.txt'))  # x1 finished before the kill
+    killed_while_writing(str(data.out / ('probabilities/x2.npz' if 'probabilities' in tool else 'x2.png')))
+    printed = run(tool, data, data.out, capsys)
+    assert printed.startswith(f'1 {BATCH_TOOLS[tool][1]} results written to {data.out}, 1 existed already')
+    assert results(data.out) == fresh(tool)
+
+
+def test_a_refused_submission_leaves_the_earlier_tarball_as_it_was_and_a_rerun_replaces_it(data, capsys):
+    """make_submission.py has no --overwrite: it packs anew each time, atomically, so a refusal keeps the earlier
+    tarball whole and a good run replaces it with exactly the fresh run's members."""
+    out, fresh_out = data.out / 'sub.tar.gz', data.root / 'fresh.tar.gz'
+    argv = ['--prediction_dir', str(data.a), '--image_data_dir', str(data.images), '--num_workers', '1']
+    assert run_cli(make_submission.main, [*argv, '--output', str(fresh_out)]) == 0
+    out.parent.mkdir()
+    out.write_bytes(b'a stale tarball')
+    save_label(str(data.a / 'x2.png'), np.full((H, W), 21, np.uint8))
+    before = snapshot(data.root)
+    assert run_cli(make_submission.main, [*argv, '--output', str(out)]) == 2
+    assert snapshot(data.root) == before
+    save_label(str(data.a / 'x2.png'), np.roll(scene(1)[1], -1, axis=1))  # back as the fixture wrote it
+    assert run_cli(make_submission.main, [*argv, '--output', str(out)]) == 0
+    capsys.readouterr()
+
+    def members(path):
+        with tarfile.open(path) as tar:
+            return {name: tar.extractfile(name).read() for name in tar.getnames()}
+    assert members(out) == members(fresh_out)
+
+
+def test_evaluate_replaces_a_stale_score_file(data, capsys):
+    out = data.out / 'scores.json'
+    out.parent.mkdir()
+    out.write_text('{"miou": 0.99}')
+    argv = ['--prediction_dir', str(data.a), '--ground_truth_dir', str(data.gt), '--image_list', str(data.list),
+            '--num_workers', '1']
+    assert run_cli(evaluate.main, [*argv, '--output_json', str(out)]) == 0
+    assert run_cli(evaluate.main, [*argv, '--output_json', str(data.root / 'fresh.json')]) == 0
+    capsys.readouterr()
+    assert out.read_bytes() == (data.root / 'fresh.json').read_bytes()
+    assert json.loads(out.read_text())['miou'] < 0.99
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# prepare_labels.py: no --overwrite; converted labels are kept, the lists are written anew each run
+
+@pytest.fixture
+def voc_sbd(tmp_path):
+    """VOC 2012 (train a1, val v1 v2) and SBD (train s1, val s2) in their release layouts."""
+    from voc_archives import make_voc_and_sbd
+    make_voc_and_sbd(str(tmp_path), ['a1'], ['v1', 'v2'], ['s1'], ['s2'])
+    voc, sbd = tmp_path / 'voc_trainval/VOCdevkit/VOC2012', tmp_path / 'sbd/benchmark_RELEASE/dataset'
+    return types.SimpleNamespace(root=tmp_path, argv=['--voc_root', str(voc), '--sbd_root', str(sbd), '--num_workers',
+                                                      '1'])
+
+
+def prepare(voc_sbd, out, capsys):
+    code = run_cli(prepare_labels.main, [*voc_sbd.argv, '--output_dir', str(out / 'aug'), '--list_dir',
+                                         str(out / 'lists')])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out
+
+
+def test_prepare_labels_killed_midway_resumes_to_the_fresh_runs_labels_and_lists(voc_sbd, capsys):
+    fresh, out = voc_sbd.root / 'fresh', voc_sbd.root / 'out'
+    prepare(voc_sbd, fresh, capsys)
+    shutil.copytree(fresh / 'aug', out / 'aug')
+    for ident in ('s2', 'v2'):
+        (out / 'aug' / f'{ident}.png').unlink()
+    killed_while_writing(str(out / 'aug' / 's2.png'))
+    (out / 'lists').mkdir()
+    (out / 'lists' / 'train_aug.txt').write_text('stale\n')
+    printed = prepare(voc_sbd, out, capsys)
+    assert f'{out / "aug"}: 2 index PNGs written, 3 existed already' in printed
+    assert results(out) == results(fresh)
+
