@@ -198,6 +198,42 @@ def test_a_run_killed_in_the_middle_of_a_write_resumes_to_the_fresh_runs_results
     assert results(data.out) == fresh(tool)
 
 
+def with_leftover(folder, name):
+    """`folder` holding, beside its results, the temporary of a run killed while writing `name`."""
+    return killed_while_writing(str(folder / name))
+
+
+# what reads a folder without a list: (main, argv, the folder it lists, a result name to leave a temporary of)
+NEXT_TOOLS = {
+    'pixel_stacking.py': lambda d: (pixel_stacking.main, [
+        '--prediction_dir', str(d.a), str(d.b), '--output_dir', str(d.out)], d.a, 'x3.png'),
+    'pixel_stacking.py --probabilities': lambda d: (pixel_stacking.main, [
+        '--probabilities', '--prediction_dir', str(d.pa), str(d.pb), '--output_dir', str(d.out)], d.pa, 'x3.npz'),
+    'densecrf_inference.py --prediction_dir': lambda d: (densecrf_inference.main, [
+        '--image_data_dir', str(d.images), '--prediction_dir', str(d.a), '--output_dir', str(d.out)], d.a, 'x3.png'),
+    'densecrf_inference.py --prob_dir': lambda d: (densecrf_inference.main, [
+        '--image_data_dir', str(d.images), '--prob_dir', str(d.pa), '--output_dir', str(d.out)], d.pa, 'x3.npz'),
+    'make_submission.py': lambda d: (make_submission.main, [
+        '--prediction_dir', str(d.a), '--output', str(d.out / 'sub.tar.gz'), '--image_data_dir', str(d.images)],
+        d.a, 'x3.png'),
+}
+
+
+@pytest.mark.parametrize('tool', NEXT_TOOLS)
+def test_what_a_killed_run_left_in_a_folder_is_not_taken_for_a_result_by_the_next_tool(tool, data, capsys):
+    main, argv, folder, name = NEXT_TOOLS[tool](data)
+    leftover = with_leftover(folder, name)
+    code = run_cli(main, [*argv, '--num_workers', '1'])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert os.path.basename(leftover)[:-4] not in captured.out + captured.err
+    if tool == 'make_submission.py':
+        with tarfile.open(data.out / 'sub.tar.gz') as tar:
+            assert [os.path.basename(n) for n in tar.getnames()] == ['x1.png', 'x2.png']
+    else:
+        assert sorted(n for n in os.listdir(data.out) if n.endswith('.png')) == ['x1.png', 'x2.png']
+
+
 def test_a_refused_submission_leaves_the_earlier_tarball_as_it_was_and_a_rerun_replaces_it(data, capsys):
     """make_submission.py has no --overwrite: it packs anew each time, atomically, so a refusal keeps the earlier
     tarball whole and a good run replaces it with exactly the fresh run's members."""
@@ -267,3 +303,12 @@ def test_prepare_labels_killed_midway_resumes_to_the_fresh_runs_labels_and_lists
     assert f'{out / "aug"}: 2 index PNGs written, 3 existed already' in printed
     assert results(out) == results(fresh)
 
+
+def test_a_ready_made_label_folder_with_a_killed_runs_leftover_gives_lists_of_its_labels_only(voc_sbd, capsys):
+    """--segmentation_class_aug lists the folder: the temporary of an interrupted conversion into it is no label."""
+    prepare(voc_sbd, voc_sbd.root / 'made', capsys)
+    aug = voc_sbd.root / 'made' / 'aug'
+    with_leftover(aug, 's3.png')
+    argv = [*voc_sbd.argv[:2], '--segmentation_class_aug', str(aug), '--list_dir', str(voc_sbd.root / 'lists')]
+    assert run_cli(prepare_labels.main, argv) == 0
+    assert (voc_sbd.root / 'lists' / 'train_aug.txt').read_text() == 'a1\ns1\ns2\n'
