@@ -17,6 +17,7 @@ import evaluate
 import make_submission
 import pixel_stacking
 import prepare_labels
+import write_results
 from utils.common.errors import UserError, run_cli
 from utils.data.voc import save_label
 from utils.postprocess.probabilities import (
@@ -330,3 +331,44 @@ def test_an_empty_voc_list_is_refused_before_any_label_is_written(voc_sbd, capsy
     code, err = run(prepare_labels.main, voc_sbd.argv, capsys)
     assert_refused(code, err, listing, 'list file is empty')
     assert snapshot(voc_sbd.root) == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# write_results.py: RESULTS.md from the scores (evaluate.py --output_json) and stage markers in a work folder
+
+@pytest.fixture
+def work(tmp_path):
+    """A reproduction work folder with the scores of one row and the marker of one finished stage."""
+    (tmp_path / 'scores').mkdir()
+    (tmp_path / 'scores' / 'val.json').write_text('{"deeplabv3": {"miou": 0.5}}')
+    (tmp_path / '.reproduce').mkdir()
+    (tmp_path / '.reproduce' / 'train.json').write_text('{"seconds": 60.0, "sequence": 1}')
+    return tmp_path
+
+
+def test_write_results_reads_a_work_folder_of_scores_and_markers(work, capsys):
+    assert run(write_results.main, ['--work_dir', str(work)], capsys)[0] == 0
+    text = (work / 'RESULTS.md').read_text()
+    assert '| 50.00 |' in text and '| 60 s |' in text
+
+
+@pytest.mark.parametrize('spoiled, content, problem', [
+    ('scores/val.json', '{"deeplabv3": {"miou": 0.5}', 'unreadable scores file'),
+    ('scores/val.json', '[0.5]', 'not a scores file'),
+    ('scores/val_check.json', '', 'unreadable scores file'),
+    ('.reproduce/train.json', '{"seconds": 60.0', 'unreadable stage marker'),
+])
+def test_write_results_refuses_a_scores_file_or_marker_that_is_not_a_json_object_naming_it(
+        spoiled, content, problem, work, capsys):
+    """A truncated or foreign JSON file (by hand, or another program's) is one line, not a traceback."""
+    (work / spoiled).write_text(content)
+    before = snapshot(str(work))
+    code, err = run(write_results.main, ['--work_dir', str(work)], capsys)
+    assert_refused(code, err, work / spoiled, problem)
+    assert snapshot(str(work)) == before
+
+
+def test_a_killed_runs_marker_temporary_is_no_stage(work, capsys):
+    """The half-written temporary of a marker (reproduce.py killed while recording a stage) is not read."""
+    (work / '.reproduce' / '.evaluate.k3j4h5g6.tmp.json').write_text('{"seconds": 1')
+    assert run(write_results.main, ['--work_dir', str(work)], capsys)[0] == 0

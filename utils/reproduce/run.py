@@ -16,7 +16,7 @@ import time
 
 from utils.cli.commands import command_line, current_names, run_command
 from utils.common.errors import UserError, problem_list
-from utils.common.files import atomic_path
+from utils.common.files import atomic_path, is_temporary, read_json_object
 from utils.reproduce.download import ChecksumMismatch, DownloadError
 from utils.reproduce.sources import VOC_TEST, VOC_TEST_NOTE
 
@@ -50,9 +50,8 @@ def _read_markers(layout):
     markers = {}
     if os.path.isdir(layout.state):
         for name in os.listdir(layout.state):
-            if name.endswith('.json') and not name.endswith('.partial.json'):
-                with open(os.path.join(layout.state, name), encoding='utf-8') as handle:
-                    markers[name[:-len('.json')]] = json.load(handle)
+            if name.endswith('.json') and not name.endswith('.partial.json') and not is_temporary(name):
+                markers[name[:-len('.json')]] = read_json_object(os.path.join(layout.state, name), 'stage marker')
     return markers
 
 
