@@ -4,10 +4,11 @@
         --output_dir SegmentationClassAug --list_dir lists
 
 SBD's cls/<id>.mat (GTcls.Segmentation) and VOC's palette PNGs become grayscale index PNGs in --output_dir
-(VOC's label wins where both exist). train_aug = (VOC train + SBD train + SBD val) - VOC val: 10,582 images on
-the real data, a warning otherwise. With --segmentation_class_aug a ready-made folder (e.g. DrSleep's) is used
-instead and train_aug is every label in it that is not VOC val. --list_dir gets train_aug.txt and the run's
-lists: run_train, run_val, run_val_tune / run_val_check (even / odd val positions), run_test and run_val_test;
+(VOC's label wins where both exist; a label holding other values than 0..20 and VOC's void 255 is refused).
+train_aug = (VOC train + SBD train + SBD val) - VOC val: 10,582 images on the real data, a warning otherwise.
+With --segmentation_class_aug a ready-made folder (e.g. DrSleep's) is used instead and train_aug is every label
+in it that is not VOC val. --list_dir gets train_aug.txt and the run's lists: run_train, run_val, run_val_tune /
+run_val_check (even / odd val positions), run_test and run_val_test;
 --run_image_dir gets links to the images of run_val_test, so a model runs once over val and test.
 """
 import os

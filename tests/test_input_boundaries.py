@@ -324,6 +324,22 @@ def test_a_sbd_label_of_the_last_class_is_converted_one_past_it_refused(value, a
     assert {p: s for p, s in snapshot(voc_sbd.root).items() if not p.startswith(str(voc_sbd.out))} == inputs
 
 
+@pytest.mark.parametrize('value, accepted', [(20, True), (255, True), (21, False), (254, False)])
+def test_a_voc_label_of_the_last_class_or_void_is_converted_one_past_the_last_class_refused(value, accepted, voc_sbd,
+                                                                                          capsys):
+    """VOC's palette PNGs are checked as SBD's .mat files are: a bad one is not copied into SegmentationClassAug."""
+    png = voc_sbd.voc / 'SegmentationClass' / 'a1.png'
+    save_label(str(png), label({(2, 1): value}))
+    inputs = {path: state for path, state in snapshot(voc_sbd.root).items() if not path.startswith(str(voc_sbd.out))}
+    code, err = run(prepare_labels.main, voc_sbd.argv, capsys)
+    if accepted:
+        assert code == 0 and np.asarray(Image.open(voc_sbd.out / 'aug' / 'a1.png'))[2, 1] == value
+    else:
+        assert_refused(code, err, png, f'[{value}] outside 0..20 and 255')
+        assert_nothing_of('a1', voc_sbd.out)
+    assert {p: s for p, s in snapshot(voc_sbd.root).items() if not p.startswith(str(voc_sbd.out))} == inputs
+
+
 def test_an_empty_voc_list_is_refused_before_any_label_is_written(voc_sbd, capsys):
     listing = voc_sbd.voc / 'ImageSets' / 'Segmentation' / 'train.txt'
     listing.write_text('\n')
