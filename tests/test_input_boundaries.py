@@ -340,6 +340,23 @@ def test_a_voc_label_of_the_last_class_or_void_is_converted_one_past_the_last_cl
     assert {p: s for p, s in snapshot(voc_sbd.root).items() if not p.startswith(str(voc_sbd.out))} == inputs
 
 
+@pytest.mark.parametrize('extra, accepted, problem', [
+    (['--num_val', '2'], True, None),
+    (['--num_val', '1'], False, 'the val_check list would be empty'),  # val_check is every second val image
+    (['--num_train', '0'], False, 'the train list would be empty'),
+    (['--run_image_dir', 'images'], False, '--run_image_dir needs --voc_test_root'),
+])
+def test_list_options_that_leave_a_run_list_empty_are_refused_before_any_label_is_converted(
+        extra, accepted, problem, voc_sbd, capsys):
+    before = snapshot(voc_sbd.root)
+    code, err = run(prepare_labels.main, [*voc_sbd.argv, *extra], capsys)
+    if accepted:
+        assert code == 0 and (voc_sbd.out / 'lists' / 'run_val_check.txt').read_text() == 'v2\n'
+    else:
+        assert code == 2 and err.count('\n') == 1 and problem in err, err
+        assert snapshot(voc_sbd.root) == before
+
+
 def test_an_empty_voc_list_is_refused_before_any_label_is_written(voc_sbd, capsys):
     listing = voc_sbd.voc / 'ImageSets' / 'Segmentation' / 'train.txt'
     listing.write_text('\n')
