@@ -312,3 +312,142 @@ def test_a_ready_made_label_folder_with_a_killed_runs_leftover_gives_lists_of_it
     argv = [*voc_sbd.argv[:2], '--segmentation_class_aug', str(aug), '--list_dir', str(voc_sbd.root / 'lists')]
     assert run_cli(prepare_labels.main, argv) == 0
     assert (voc_sbd.root / 'lists' / 'train_aug.txt').read_text() == 'a1\ns1\ns2\n'
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reproduce.py: a finished stage is skipped, --redo makes it anew, an interrupted one resumes
+
+def stand_in_plan(layout, texts):
+    """Two stages: `first` writes first.txt; `second` (needs first) writes two files, keeping existing ones as the
+    batch tools do. The texts stand for what each makes from its inputs."""
+    from utils.cli.commands import Command
+    from utils.reproduce.plan import Stage
+    outputs = {'first': ['first.txt'], 'second': ['second1.txt', 'second2.txt']}
+    return [Stage(name, name, [Command('make', ['--output', layout.path(path), '--text', text])
+                               for path in outputs[name]], [layout.path(path) for path in outputs[name]], needs)
+            for (name, needs), text in zip((('first', ()), ('second', ('first',))), texts)]
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """reproduce's run_command replaced: a stand-in command writes its --text to --output unless it exists; `kill`
+    set to a path interrupts the run (Ctrl-C) right after that path is written."""
+    from utils.reproduce import run as reproduce_run
+    state = types.SimpleNamespace(kill=None)
+
+    def run_command(command):
+        argv = dict(zip(command.argv[::2], command.argv[1::2]))
+        if not os.path.exists(argv['--output']):
+            with open(argv['--output'], 'w', encoding='utf-8') as handle:
+                handle.write(argv['--text'])
+        if argv['--output'] == state.kill:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(reproduce_run, 'run_command', run_command)
+    return state
+
+
+def texts(layout):
+    return [open(layout.path(name), encoding='utf-8').read() for name in ('first.txt', 'second1.txt', 'second2.txt')]
+
+
+def test_an_interrupted_stage_resumes_keeping_what_it_finished(tmp_path, stand_in, capsys):
+    from utils.reproduce.plan import Layout
+    from utils.reproduce.run import run_plan
+    layout = Layout(tmp_path)
+    run_plan(stand_in_plan(layout, 'ab'), layout, ['first'])
+    stand_in.kill = layout.path('second1.txt')
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(stand_in_plan(layout, 'ab'), layout, ['second'])
+    stand_in.kill = None
+    run_plan(stand_in_plan(layout, 'aB'), layout, ['first', 'second'])  # B: a later attempt, same inputs
+    assert texts(layout) == ['a', 'b', 'B'] and 'starts again' not in capsys.readouterr().err
+
+
+@pytest.fixture
+def work(tmp_path):
+    """A reproduction work folder at the stack stage: every earlier stage finished (markers with the plan's
+    commands), the three hard and three soft inputs of the stack stage for two images, and the run's lists."""
+    from utils.reproduce import plan as reproduce_plan
+    layout = reproduce_plan.Layout(tmp_path / 'work')
+    os.makedirs(layout.state)
+    for sequence, stage in enumerate(reproduce_plan.build_plan(layout)[:7], 1):  # download .. zoo
+        with open(os.path.join(layout.state, f'{stage.name}.json'), 'w', encoding='utf-8') as handle:
+            json.dump({'seconds': 1.0, 'sequence': sequence, 'commands': [
+                [command.script, *command.argv] for command in stage.commands]}, handle)
+    os.makedirs(layout.lists)
+    for name in ('val', 'val_test'):
+        with open(layout.list(name), 'w', encoding='utf-8') as handle:
+            handle.write(''.join(f'{i}\n' for i in IDS))
+    for k, name in enumerate(reproduce_plan.HARD_INPUTS[:2], 1):  # the two zoo models disagree: class 1 or 2
+        write_result(layout.result(name), k)
+        write_result(layout.result(f'{name}_ckpt'), k)
+    write_result(layout.result('deeplabv3_msflip'), 2)  # our model sides with the second: 2 wins
+    return layout
+
+
+def write_result(folder, cls):
+    """A result folder of the ids as inference.py --save_probabilities writes them, class `cls` in the box."""
+    os.makedirs(os.path.join(folder, 'probabilities'), exist_ok=True)
+    for k, ident in enumerate(IDS):
+        label = np.where(scene(k)[1] > 0, cls, 0).astype(np.uint8)
+        save_label(os.path.join(folder, f'{ident}.png'), label)
+        prob = np.full((H, W, C), 0.01, np.float32)
+        np.put_along_axis(prob, label[..., None].astype(np.int64), 0.8, axis=2)
+        prob /= prob.sum(axis=2, keepdims=True)
+        save_probabilities(os.path.join(folder, 'probabilities', f'{ident}.npz'), prob)
+
+
+def reproduce_cli(layout, capsys, *argv):
+    """reproduce.py --work_dir WORK ...: exit code, stdout, stderr."""
+    import reproduce
+    code = run_cli(reproduce.main, ['--work_dir', layout.work, *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def fresh_stack(layout, tmp_path, capsys):
+    """The stack stage's commands run into empty folders: what its outputs must be on the current inputs."""
+    from utils.cli.commands import run_command
+    from utils.reproduce.plan import build_plan
+    stage = next(stage for stage in build_plan(layout) if stage.name == 'stack')
+    made = {}
+    for command in stage.commands:
+        out = command.argv[command.argv.index('--output_dir') + 1]
+        fresh_out = str(tmp_path / 'fresh' / os.path.basename(out))
+        run_command(command._replace(argv=[fresh_out if item == out else item for item in command.argv]))
+        made[os.path.basename(out)] = results(fresh_out)
+    capsys.readouterr()
+    return made
+
+
+def stack_results(layout):
+    return {name: results(layout.result(name)) for name in ('stack_hard', 'stack_soft')}
+
+
+def test_reproduce_skips_a_finished_stack_stage_and_redo_replaces_stale_outputs(work, tmp_path, capsys):
+    assert reproduce_cli(work, capsys, '--stages', 'stack')[0] == 0
+    expected = fresh_stack(work, tmp_path, capsys)
+    assert stack_results(work) == expected
+    save_label(os.path.join(work.result('stack_hard'), 'x1.png'), STALE)  # by hand, after the stage finished
+    before = snapshot(work.work)
+    code, out, _ = reproduce_cli(work, capsys, '--stages', 'stack')
+    assert code == 0 and 'stack: done already, skipped' in out and snapshot(work.work) == before
+    code, out, _ = reproduce_cli(work, capsys, '--redo', '--stages', 'stack')
+    assert code == 0 and 'stack: redone' in out
+    assert stack_results(work) == expected
+
+
+def test_reproduce_refuses_a_stage_finished_with_other_settings_before_touching_anything(work, capsys):
+    """The crf stage recorded by a --quick run: a full run of it is refused, naming the flag that changed."""
+    from utils.reproduce import plan as reproduce_plan
+    quick = {stage.name: stage for stage in reproduce_plan.build_plan(work, quick=True)}
+    for sequence, name in enumerate(('stack', 'crf'), 8):
+        with open(os.path.join(work.state, f'{name}.json'), 'w', encoding='utf-8') as handle:
+            json.dump({'seconds': 1.0, 'sequence': sequence, 'commands': [
+                [command.script, *command.argv] for command in quick[name].commands]}, handle)
+    before = snapshot(work.work)
+    code, out, err = reproduce_cli(work, capsys, '--stages', 'crf')
+    assert code == 2 and err.count('\n') == 1 and out == ''
+    assert err.startswith(f'error: {work.work}: stage crf finished with other settings (densecrf_inference.py '
+                          '--tune_bilateral_sxy 67 -> (not given)')
+    assert '--redo --stages crf' in err and snapshot(work.work) == before
