@@ -315,7 +315,8 @@ def test_a_ready_made_label_folder_with_a_killed_runs_leftover_gives_lists_of_it
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# reproduce.py: a finished stage is skipped, --redo makes it anew, an interrupted one resumes
+# reproduce.py: a finished stage is skipped, --redo makes it anew, an interrupted one resumes; and one interrupted
+# before a stage it needs was redone starts from nothing, since what it made came from the replaced outputs
 
 def stand_in_plan(layout, texts):
     """Two stages: `first` writes first.txt; `second` (needs first) writes two files, keeping existing ones as the
@@ -361,6 +362,45 @@ def test_an_interrupted_stage_resumes_keeping_what_it_finished(tmp_path, stand_i
     stand_in.kill = None
     run_plan(stand_in_plan(layout, 'aB'), layout, ['first', 'second'])  # B: a later attempt, same inputs
     assert texts(layout) == ['a', 'b', 'B'] and 'starts again' not in capsys.readouterr().err
+
+
+def test_a_stage_interrupted_before_a_stage_it_needs_was_redone_starts_from_nothing(tmp_path, stand_in, capsys):
+    from utils.reproduce.plan import Layout
+    from utils.reproduce.run import run_plan
+    layout = Layout(tmp_path)
+    run_plan(stand_in_plan(layout, 'ab'), layout, ['first'])
+    stand_in.kill = layout.path('second1.txt')
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(stand_in_plan(layout, 'ab'), layout, ['second'])  # second1.txt made from first's 'a'
+    stand_in.kill = None
+    partial = os.path.join(layout.state, 'second.partial.json')
+    with open(partial, encoding='utf-8') as handle:
+        progress = json.load(handle)
+    with open(partial, 'w', encoding='utf-8') as handle:  # as if the attempt had run for an hour
+        json.dump(dict(progress, seconds=3600.0), handle)
+    run_plan(stand_in_plan(layout, 'AB'), layout, ['first'], redo=True)
+    capsys.readouterr()
+    run_plan(stand_in_plan(layout, 'AB'), layout, ['first', 'second'])
+    assert texts(layout) == ['A', 'B', 'B']
+    assert 'note: the interrupted second began before the current outputs of first:' in capsys.readouterr().err
+    with open(os.path.join(layout.state, 'second.json'), encoding='utf-8') as handle:
+        assert json.load(handle)['seconds'] < 60  # the discarded attempt's hour is not the stage's time
+
+
+def test_a_stage_interrupted_while_a_stage_it_needs_was_unfinished_starts_from_nothing_once_that_one_finished(
+        tmp_path, stand_in, capsys):
+    """--stages second before first ever finished (the run notes it and goes on): its partial outputs were not
+    made from first's outputs."""
+    from utils.reproduce.plan import Layout
+    from utils.reproduce.run import run_plan
+    layout = Layout(tmp_path)
+    stand_in.kill = layout.path('second1.txt')
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(stand_in_plan(layout, 'ab'), layout, ['second'])
+    stand_in.kill = None
+    run_plan(stand_in_plan(layout, 'AB'), layout, ['first', 'second'])
+    assert texts(layout) == ['A', 'B', 'B']
+    assert 'note: the interrupted second began before the current outputs of first:' in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -422,6 +462,45 @@ def fresh_stack(layout, tmp_path, capsys):
 
 def stack_results(layout):
     return {name: results(layout.result(name)) for name in ('stack_hard', 'stack_soft')}
+
+
+def test_reproduce_stack_stage_interrupted_then_evaluate_redone_is_stacked_anew(work, tmp_path, monkeypatch, capsys):
+    """Through reproduce.py's command line with the real stack stage (pixel_stacking.py); only the networks of the
+    evaluate stage are stood in for."""
+    import utils.cli.flags
+    from utils.postprocess import voting
+    from utils.reproduce import run as reproduce_run
+    monkeypatch.setattr(utils.cli.flags, 'default_workers', lambda: 1)  # the stack stage's pixel_stacking runs here
+    save_label = voting.save_label
+    written = []
+
+    def killed_after_one(path, label):
+        save_label(path, label)
+        written.append(path)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(voting, 'save_label', killed_after_one)
+    code, _, err = reproduce_cli(work, capsys, '--stages', 'stack')
+    assert (code, err.splitlines()[-1], [os.path.basename(p) for p in written]) == (130, 'interrupted', ['x1.png'])
+    monkeypatch.setattr(voting, 'save_label', save_label)
+    stacked_before = results(work.result('stack_hard'))['x1.png']
+
+    real_run_command = reproduce_run.run_command
+
+    def networks_stood_in(command):  # the redone evaluate stage: our model now says class 3
+        argv = dict(zip(command.argv[::2], command.argv[1::2]))
+        if command.script == 'inference':
+            write_result(argv['--output_dir'], 3)
+        elif command.script != 'evaluate':
+            real_run_command(command)
+    monkeypatch.setattr(reproduce_run, 'run_command', networks_stood_in)
+    assert reproduce_cli(work, capsys, '--redo', '--stages', 'evaluate')[0] == 0
+    monkeypatch.setattr(reproduce_run, 'run_command', real_run_command)
+
+    code, _, err = reproduce_cli(work, capsys, '--stages', 'stack')
+    expected = fresh_stack(work, tmp_path, capsys)
+    assert code == 0 and stack_results(work) == expected
+    assert 'note: the interrupted stack began before the current outputs of evaluate:' in err
+    assert expected['stack_hard']['x1.png'] != stacked_before  # guard: the redo changed the vote
 
 
 def test_reproduce_skips_a_finished_stack_stage_and_redo_replaces_stale_outputs(work, tmp_path, capsys):
