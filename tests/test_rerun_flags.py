@@ -464,12 +464,37 @@ def stack_results(layout):
     return {name: results(layout.result(name)) for name in ('stack_hard', 'stack_soft')}
 
 
+def redo_evaluate(layout, capsys, monkeypatch):
+    """reproduce.py --redo --stages evaluate with its networks stood in for: our model now says class 3 (the zoo
+    models still disagree, so the hard vote changes)."""
+    from utils.reproduce import run as reproduce_run
+    real_run_command = reproduce_run.run_command
+
+    def networks_stood_in(command):
+        if command.script == 'inference':
+            write_result(command.argv[command.argv.index('--output_dir') + 1], 3)
+        elif command.script != 'evaluate':
+            real_run_command(command)
+    with monkeypatch.context() as patch:
+        patch.setattr(reproduce_run, 'run_command', networks_stood_in)
+        assert reproduce_cli(layout, capsys, '--redo', '--stages', 'evaluate')[0] == 0
+
+
+def test_reproduce_redoes_a_finished_stack_stage_made_before_evaluate_was_redone(work, tmp_path, monkeypatch, capsys):
+    assert reproduce_cli(work, capsys, '--stages', 'stack')[0] == 0
+    stacked_before = stack_results(work)
+    redo_evaluate(work, capsys, monkeypatch)
+    code, out, _ = reproduce_cli(work, capsys, '--stages', 'stack')
+    expected = fresh_stack(work, tmp_path, capsys)
+    assert code == 0 and stack_results(work) == expected != stacked_before
+    assert 'stack: redone, out of date' in out
+
+
 def test_reproduce_stack_stage_interrupted_then_evaluate_redone_is_stacked_anew(work, tmp_path, monkeypatch, capsys):
     """Through reproduce.py's command line with the real stack stage (pixel_stacking.py); only the networks of the
     evaluate stage are stood in for."""
     import utils.cli.flags
     from utils.postprocess import voting
-    from utils.reproduce import run as reproduce_run
     monkeypatch.setattr(utils.cli.flags, 'default_workers', lambda: 1)  # the stack stage's pixel_stacking runs here
     save_label = voting.save_label
     written = []
@@ -484,18 +509,7 @@ def test_reproduce_stack_stage_interrupted_then_evaluate_redone_is_stacked_anew(
     monkeypatch.setattr(voting, 'save_label', save_label)
     stacked_before = results(work.result('stack_hard'))['x1.png']
 
-    real_run_command = reproduce_run.run_command
-
-    def networks_stood_in(command):  # the redone evaluate stage: our model now says class 3
-        argv = dict(zip(command.argv[::2], command.argv[1::2]))
-        if command.script == 'inference':
-            write_result(argv['--output_dir'], 3)
-        elif command.script != 'evaluate':
-            real_run_command(command)
-    monkeypatch.setattr(reproduce_run, 'run_command', networks_stood_in)
-    assert reproduce_cli(work, capsys, '--redo', '--stages', 'evaluate')[0] == 0
-    monkeypatch.setattr(reproduce_run, 'run_command', real_run_command)
-
+    redo_evaluate(work, capsys, monkeypatch)
     code, _, err = reproduce_cli(work, capsys, '--stages', 'stack')
     expected = fresh_stack(work, tmp_path, capsys)
     assert code == 0 and stack_results(work) == expected
