@@ -161,7 +161,7 @@ def stale_outputs(tool, out, ids):
 @pytest.mark.parametrize('tool', BATCH_TOOLS)
 def test_without_overwrite_finished_results_are_kept_and_reported_as_existing(tool, data, fresh, capsys):
     stale_outputs(tool, data.out, ['x1'])
-    kept = {path: state for path, state in snapshot(data.out).items()}
+    kept = snapshot(data.out)
     printed = run(tool, data, data.out, capsys)
     assert printed.startswith(f'1 {BATCH_TOOLS[tool][1]} results written to {data.out}, 1 existed already')
     assert {path: state for path, state in snapshot(data.out).items() if path in kept} == kept  # not even touched
