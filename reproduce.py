@@ -7,10 +7,11 @@
 Stages: download, extract, labels, records, train, evaluate, zoo, stack, crf, package, report. A finished stage
 is recorded in WORK_DIR/.reproduce with the commands it ran, and skipped when the command runs again; an
 interrupted one starts again cleanly (training resumes from its last checkpoint, batch tools keep finished
-images). A finished stage whose settings differ from this command's (--quick, --mirror, --num_gpus, ...) is
-refused before anything runs, naming what changed; --redo makes a stage anew, and the stages after it are then
-redone when they run. Training is seeded and op-deterministic, so a rerun gives the same numbers. Everything goes
-under --work_dir; WORK_DIR/RESULTS.md is the end.
+images; if a stage it needs was redone meanwhile, what it made is removed first). A finished stage whose
+settings differ from this command's (--quick, --mirror, --num_gpus, ...) is refused before anything runs,
+naming what changed; --redo makes a stage anew, and the stages after it are then redone when they run. Training
+is seeded and op-deterministic, so a rerun gives the same numbers. Everything goes under --work_dir;
+WORK_DIR/RESULTS.md is the end.
 """
 import os
 import sys

@@ -14,6 +14,19 @@ from utils.cli.environment import tensorflow_defaults  # noqa: E402
 tensorflow_defaults()
 
 
+def snapshot(root):
+    """{path: (bytes, mtime) or 'dir'} of everything under `root`: equal before and after means nothing was
+    written, removed or touched (a rewrite with the same bytes moves the mtime)."""
+    state = {}
+    for folder, dirs, files in os.walk(root):
+        state.update({os.path.join(folder, d): 'dir' for d in dirs})
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, 'rb') as handle:
+                state[path] = (handle.read(), os.stat(path).st_mtime_ns)
+    return state
+
+
 def write_random_checkpoint(model_dir, params, logit_biases=None):
     """A train.py-like checkpoint (model variables + global_step) with random weights and batch-norm statistics,
     and `logit_biases` (one per class) when given, to favour some classes."""

@@ -10,6 +10,7 @@ from utils.common.errors import UserError
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _BYTES_WRAPPED = re.compile(r"^b'(.*)'$|^b\"(.*)\"$")
+_TEMPORARY = re.compile(r'^\..+\.tmp(\.[^.]*)?$')  # atomic_path's names: .<base>.<random>.tmp<ext>
 
 
 def image_id(entry):
@@ -73,7 +74,7 @@ def atomic_path(path):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     base, ext = os.path.splitext(os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix=f'.{base}.', suffix=f'.tmp{ext}', dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{base}.', suffix=f'.tmp{ext}', dir=folder)  # see _TEMPORARY
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; results should get the usual mode
     try:
@@ -84,6 +85,12 @@ def atomic_path(path):
             os.remove(tmp)
 
 
+def is_temporary(name):
+    """Whether a file name is one of atomic_path's temporaries: a write under way, or what a killed run left
+    behind. Never a result, so the tools that list a folder skip it."""
+    return bool(_TEMPORARY.match(os.path.basename(name)))
+
+
 def pending(ids, output_for, overwrite):
     """The ids whose output does not exist yet (all of them with `overwrite`), for resumable batch tools."""
     if overwrite:
@@ -92,5 +99,7 @@ def pending(ids, output_for, overwrite):
 
 
 def list_ids(folder, extensions):
-    """Sorted ids of the files in `folder` with one of `extensions`, for runs without a list file."""
-    return sorted(image_id(name) for name in os.listdir(folder) if name.endswith(tuple(extensions)))
+    """Sorted ids of the files in `folder` with one of `extensions` (temporaries left by a killed run skipped), for
+    runs without a list file."""
+    return sorted(image_id(name) for name in os.listdir(folder)
+                  if name.endswith(tuple(extensions)) and not is_temporary(name))

@@ -8,7 +8,7 @@ from utils.common.errors import UserError
 from utils.common.files import atomic_path, list_ids, pending, read_id_list, require_dir
 from utils.common.parallel import imap_progress
 from utils.data.sbd import read_sbd_label
-from utils.data.voc import LABEL_EXTENSIONS, read_label
+from utils.data.voc import LABEL_EXTENSIONS, check_label_values, read_label
 
 TRAIN_AUG_SIZE = 10582  # the standard list on the real VOC 2012 + SBD release
 
@@ -25,9 +25,15 @@ def save_index_png(path, label):
 
 
 def _convert_one(task):
-    """Worker: one source label (VOC palette PNG or SBD .mat) to an index PNG."""
+    """Worker: one source label (VOC palette PNG or SBD .mat) to an index PNG; values other than the 21 classes
+    and VOC's void 255 are a UserError naming the source, as a .mat file's are."""
     source, output = task
-    save_index_png(output, read_sbd_label(source) if source.endswith('.mat') else read_label(source))
+    if source.endswith('.mat'):
+        label = read_sbd_label(source)
+    else:
+        label = read_label(source)
+        check_label_values(label, source)
+    save_index_png(output, label)
     return output
 
 

@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from utils.common.errors import UserError
-from utils.common.files import atomic_path, image_id, require_dir
+from utils.common.files import atomic_path, image_id, is_temporary, require_dir
 from utils.common.parallel import imap_progress
 from utils.data.voc import LABEL_EXTENSIONS, check_label_values, read_label
 from utils.postprocess import metrics
@@ -20,11 +20,12 @@ Scores.__doc__ = 'confusion: {result name: [C, C+1] matrix}; per_image: {result 
 
 
 def result_files(folder, what='result folder', extensions=LABEL_EXTENSIONS):
-    """{image id: path} of the label PNGs in `folder`; `b'<id>'.png` names (DeepLab vis.py) map to `<id>`."""
+    """{image id: path} of the label PNGs in `folder`; `b'<id>'.png` names (DeepLab vis.py) map to `<id>`; the
+    temporaries of a killed run are not results."""
     require_dir(folder, what)
     index = {}
     for name in sorted(os.listdir(folder)):
-        if os.path.splitext(name)[1] not in extensions:
+        if os.path.splitext(name)[1] not in extensions or is_temporary(name):
             continue
         ident = image_id(name)
         if ident in index:

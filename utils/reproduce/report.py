@@ -1,9 +1,9 @@
 """RESULTS.md of a reproduction run: every result row with this run's mIoU next to the original project's and the
 published one, the wall time of each stage, the per-class IoU table and chart, and the tarballs to upload."""
-import json
 import os
 import time
 
+from utils.common.files import read_json_object
 from utils.data.voc import CLASS_NAMES
 from utils.postprocess.crf import NO_CRF_JSON
 from utils.reproduce.plan import STAGE_NAMES, SUBMISSIONS, Layout, build_plan, row_description
@@ -14,12 +14,12 @@ from utils.runtime.model_config import DEFAULT_PRECISION
 TUNED = ('stack_hard_crf', 'stack_soft_crf')  # rows whose parameters were chosen on val_tune
 
 
-def _load(path):
-    """A scores JSON of evaluate.py ({folder: summary}), or {} when the stage has not run."""
+def _load(path, what='scores file'):
+    """A scores JSON of evaluate.py ({folder: summary}), or {} when the stage has not run; a file that is not a
+    JSON object is a UserError naming it."""
     if not os.path.isfile(path):
         return {}
-    with open(path, encoding='utf-8') as handle:
-        return json.load(handle)
+    return read_json_object(path, what)
 
 
 def _percent(summary):
@@ -38,7 +38,7 @@ def _count(path):
 def _no_crf_note(layout, name):
     """For a CRF row whose tuning chose no CRF: a note that it equals its input."""
     source = name[:-len('_crf')]
-    if name not in TUNED or _load(layout.crf_params(source)) != NO_CRF_JSON:
+    if name not in TUNED or _load(layout.crf_params(source), 'CRF parameter file') != NO_CRF_JSON:
         return ''
     return f'; no CRF setting beat {source} on val_tune, so none was applied: it equals {source}'
 

@@ -4,7 +4,9 @@ main(), the download stage's list of files to fetch by hand, and the plan as a s
 A marker records a finished stage's commands, wall time and sequence number. A finished stage is skipped when
 it is up to date: every stage it needs is up to date and finished before it. One made before a stage it needs
 was redone is out of date and is redone; one whose recorded commands differ from the plan's (other settings) is
-refused before anything runs. Redoing a stage removes what it made first, so its commands make it anew.
+refused before anything runs. Redoing a stage removes what it made first, so its commands make it anew. An
+interrupted stage resumes (its tools keep what they finished), unless a stage it needs finished again since it
+began: what it made came from replaced outputs, so it is removed and the stage starts again.
 """
 import json
 import os
@@ -16,7 +18,7 @@ import time
 
 from utils.cli.commands import command_line, current_names, run_command
 from utils.common.errors import UserError, problem_list
-from utils.common.files import atomic_path
+from utils.common.files import atomic_path, is_temporary, read_json_object
 from utils.reproduce.download import ChecksumMismatch, DownloadError
 from utils.reproduce.sources import VOC_TEST, VOC_TEST_NOTE
 
@@ -50,9 +52,8 @@ def _read_markers(layout):
     markers = {}
     if os.path.isdir(layout.state):
         for name in os.listdir(layout.state):
-            if name.endswith('.json') and not name.endswith('.partial.json'):
-                with open(os.path.join(layout.state, name), encoding='utf-8') as handle:
-                    markers[name[:-len('.json')]] = json.load(handle)
+            if name.endswith('.json') and not name.endswith('.partial.json') and not is_temporary(name):
+                markers[name[:-len('.json')]] = read_json_object(os.path.join(layout.state, name), 'stage marker')
     return markers
 
 
@@ -169,36 +170,55 @@ def _download(stage, layout):
 
 class _StageClock:
     """A stage's wall time across attempts: what earlier (killed or failed) attempts spent plus this one's, saved
-    every few seconds while it runs."""
+    every few seconds while it runs, with the `inputs` (stage_inputs) the attempt started from."""
 
-    def __init__(self, path, fresh):
-        self.path = path
+    def __init__(self, path, fresh, inputs):
+        self.path, self.inputs = path, inputs
         if fresh and os.path.exists(path):
             os.remove(path)
         earlier = 0.0
         if os.path.isfile(path):
-            with open(path, encoding='utf-8') as handle:
-                earlier = json.load(handle)['seconds']
+            earlier = read_json_object(path, 'stage progress file').get('seconds', 0.0)
         self.earlier, self.started, self.stop = earlier, time.time(), threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
     def seconds(self):
         return self.earlier + time.time() - self.started
 
+    def _save(self, seconds):
+        _write_json(self.path, {'seconds': round(seconds, 1), 'inputs': self.inputs})
+
     def _beat(self):
         while not self.stop.wait(HEARTBEAT_SECONDS):
-            _write_json(self.path, {'seconds': round(self.seconds(), 1)})
+            self._save(self.seconds())
 
     def __enter__(self):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        _write_json(self.path, {'seconds': round(self.earlier, 1)})
+        self._save(self.earlier)
         self.thread.start()
         return self
 
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join()
-        _write_json(self.path, {'seconds': round(self.seconds(), 1)})
+        self._save(self.seconds())
+
+
+def stage_inputs(stage, markers):
+    """What a stage's outputs are made from: {needed stage: its marker's sequence number} of the needed stages that
+    have finished."""
+    return {need: markers[need].get('sequence', 0) for need in stage.needs if need in markers}
+
+
+def replaced_since_interrupted(layout, stage, inputs):
+    """The needed stages that finished (again) since an interrupted attempt at `stage` started, as its partial file
+    records the stage_inputs it started from: what that attempt made came from outputs since replaced. None for
+    no attempt, or one recorded by an older version (taken as made from today's inputs)."""
+    path = _partial(layout, stage.name)
+    started = read_json_object(path, 'stage progress file').get('inputs') if os.path.isfile(path) else None
+    if started is None:
+        return []
+    return sorted(need for need in {*started, *inputs} if started.get(need) != inputs.get(need))
 
 
 def _run_stage(stage, layout):
@@ -235,7 +255,13 @@ def run_plan(plan, layout, selected, redo=False):
         if os.path.exists(_redo_flag(layout, stage.name)):
             _remove_outputs(stage, layout)
             os.remove(_redo_flag(layout, stage.name))
-        with _StageClock(_partial(layout, stage.name), fresh=content is not None) as clock:
+        inputs = stage_inputs(stage, markers)
+        replaced = [] if content is not None else replaced_since_interrupted(layout, stage, inputs)
+        if replaced:
+            print(f'note: the interrupted {stage.name} began before the current outputs of {", ".join(replaced)}: what '
+                  'it made is removed and it starts again', file=sys.stderr, flush=True)
+            _remove_outputs(stage, layout)
+        with _StageClock(_partial(layout, stage.name), content is not None or bool(replaced), inputs) as clock:
             changed = _run_stage(stage, layout)
         sequence = max([m.get('sequence', 0) for m in markers.values()] + [0]) + 1
         if content is not None and not changed:
