@@ -217,7 +217,9 @@ def test_weight_decay_defaults_are_slims_for_resnet_and_upstreams_for_xception()
 
 # train.py
 UPSTREAM_TRAIN_FLAGS = {
-    'learning_policy': ('enum', 'poly', ('poly', 'step')), 'learning_power': ('float', 0.9),
+    'optimizer': ('enum', 'momentum', ('momentum', 'adam')), 'adam_learning_rate': ('float', 0.001),
+    'adam_epsilon': ('float', 1e-08), 'learning_policy': ('enum', 'poly', ('poly', 'step')),
+    'learning_power': ('float', 0.9),
     'learning_rate_decay_factor': ('float', 0.1), 'learning_rate_decay_step': ('integer', 2000),
     'decay_steps': ('float', 0.0), 'end_learning_rate': ('float', 0.0), 'momentum': ('float', 0.9),
     'slow_start_step': ('integer', 0), 'slow_start_learning_rate': ('float', 1e-4),
