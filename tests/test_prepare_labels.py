@@ -10,7 +10,8 @@ from voc_archives import make_voc_and_sbd, write_sbd_mat
 import prepare_labels
 from utils.common.errors import UserError, run_cli
 from utils.data.sbd import read_sbd_label
-from utils.data.train_aug import TRAIN_AUG_SIZE, count_note, run_lists, train_aug_ids
+from utils.data import train_aug
+from utils.data.train_aug import TRAIN_AUG_SIZE, count_note, label_sources, run_lists, train_aug_ids
 
 VOC_TRAIN, VOC_VAL = ['2007_a', '2007_b'], ['2008_c', '2008_d', '2008_g']
 SBD_TRAIN, SBD_VAL = ['2007_b', '2009_e', '2008_c'], ['2010_f', '2008_d', '2009_e']
@@ -105,3 +106,66 @@ def test_run_lists_take_the_first_images_and_split_val_in_two():
     lists = run_lists(['a', 'b', 'c'], ['v1', 'v2', 'v3', 'v4', 'v5'], ['t1', 't2'], num_train=2, num_val=4, num_test=1)
     assert lists == {'train': ['a', 'b'], 'val': ['v1', 'v2', 'v3', 'v4'], 'val_tune': ['v1', 'v3'],
                      'val_check': ['v2', 'v4'], 'test': ['t1'], 'val_test': ['v1', 'v2', 'v3', 'v4', 't1']}
+
+
+@pytest.mark.parametrize('flag, what', [('--voc_root', 'VOC2012 folder'), ('--sbd_root', 'SBD dataset folder'),
+                                        ('--segmentation_class_aug', 'SegmentationClassAug folder')])
+def test_a_missing_input_folder_is_one_line_naming_it_and_what_it_should_be(data, tmp_path, capsys, flag, what):
+    root, _ = data
+    given = {'--voc_root': f'{root}/voc_trainval/VOCdevkit/VOC2012'}
+    if flag == '--segmentation_class_aug':
+        given[flag] = str(tmp_path / 'absent')
+    else:
+        given.update({'--sbd_root': f'{root}/sbd/benchmark_RELEASE/dataset', '--output_dir': str(tmp_path / 'aug'),
+                      flag: str(tmp_path / 'absent')})
+    argv = [part for pair in given.items() for part in pair] + ['--list_dir', str(tmp_path / 'l')]
+    assert run_cli(prepare_labels.main, argv) == 2
+    assert capsys.readouterr().err == f'error: {tmp_path / "absent"}: {what} not found\n'
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+@pytest.mark.parametrize('count, shown', [(5, 'm0, m1, m2, m3, m4'), (6, 'm0, m1, m2, m3, m4 ...')])
+def test_labels_in_neither_source_are_counted_and_the_first_five_named(tmp_path, count, shown):
+    voc, sbd = tmp_path / 'voc', tmp_path / 'cls'
+    voc.mkdir(), sbd.mkdir()
+    Image.fromarray(np.zeros((2, 2), np.uint8)).save(voc / 'ok.png')
+    ids = ['ok'] + [f'm{i}' for i in range(count)]
+    with pytest.raises(UserError) as raised:
+        label_sources(str(voc), str(sbd), ids)
+    assert str(raised.value) == f'{count} labels found neither in {voc} or {sbd} ({shown})'
+    with pytest.raises(UserError) as raised:
+        label_sources(str(voc), None, ids[:2])
+    assert str(raised.value) == f'1 labels found neither in {voc} (m0)'
+    assert label_sources(str(voc), None, ['ok']) == {'ok': str(voc / 'ok.png')}
+
+
+def test_an_empty_run_list_is_named():
+    with pytest.raises(UserError) as raised:
+        run_lists(['a'], ['v1'], ['t1'], num_test=0)
+    assert str(raised.value) == 'the val_check, test list would be empty; give more images'
+
+
+def test_a_train_aug_of_another_size_gets_a_note_saying_so():
+    assert count_note(['a', 'b']) == ('train_aug has 2 images, not the standard 10582 of the real VOC 2012 + SBD '
+                                      'data (expected with other data or subsets)')
+
+
+def test_num_workers_reaches_the_label_conversion(data, tmp_path, monkeypatch):
+    root, _ = data
+    seen = []
+    real = train_aug.imap_progress
+
+    def recording(function, tasks, num_workers, desc):
+        seen.append((num_workers, desc))
+        return real(function, tasks, 1, desc=desc)
+    monkeypatch.setattr(train_aug, 'imap_progress', recording)
+    assert run_cli(prepare_labels.main, [
+        '--voc_root', f'{root}/voc_trainval/VOCdevkit/VOC2012', '--sbd_root', f'{root}/sbd/benchmark_RELEASE/dataset',
+        '--output_dir', str(tmp_path / 'aug'), '--list_dir', str(tmp_path / 'l'), '--num_workers', '3']) == 0
+    assert seen == [(3, 'labels')]
+    assert len(os.listdir(tmp_path / 'aug')) == 7
+    seen.clear()
+    assert run_cli(prepare_labels.main, [  # a rerun converts nothing again: every label is kept
+        '--voc_root', f'{root}/voc_trainval/VOCdevkit/VOC2012', '--sbd_root', f'{root}/sbd/benchmark_RELEASE/dataset',
+        '--output_dir', str(tmp_path / 'aug'), '--list_dir', str(tmp_path / 'l'), '--num_workers', '3']) == 0
+    assert seen == [(3, 'labels')] and len(os.listdir(tmp_path / 'aug')) == 7
