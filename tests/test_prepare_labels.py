@@ -9,8 +9,8 @@ from voc_archives import make_voc_and_sbd, write_sbd_mat
 
 import prepare_labels
 from utils.common.errors import UserError, run_cli
-from utils.data.sbd import read_sbd_label
 from utils.data import train_aug
+from utils.data.sbd import read_sbd_label
 from utils.data.train_aug import TRAIN_AUG_SIZE, count_note, label_sources, run_lists, train_aug_ids
 
 VOC_TRAIN, VOC_VAL = ['2007_a', '2007_b'], ['2008_c', '2008_d', '2008_g']
