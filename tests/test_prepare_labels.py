@@ -156,16 +156,17 @@ def test_num_workers_reaches_the_label_conversion(data, tmp_path, monkeypatch):
     real = train_aug.imap_progress
 
     def recording(function, tasks, num_workers, desc):
-        seen.append((num_workers, desc))
+        tasks = list(tasks)
+        seen.append((num_workers, desc, len(tasks)))
         return real(function, tasks, 1, desc=desc)
     monkeypatch.setattr(train_aug, 'imap_progress', recording)
     assert run_cli(prepare_labels.main, [
         '--voc_root', f'{root}/voc_trainval/VOCdevkit/VOC2012', '--sbd_root', f'{root}/sbd/benchmark_RELEASE/dataset',
         '--output_dir', str(tmp_path / 'aug'), '--list_dir', str(tmp_path / 'l'), '--num_workers', '3']) == 0
-    assert seen == [(3, 'labels')]
+    assert seen == [(3, 'labels', 7)]
     assert len(os.listdir(tmp_path / 'aug')) == 7
     seen.clear()
     assert run_cli(prepare_labels.main, [  # a rerun converts nothing again: every label is kept
         '--voc_root', f'{root}/voc_trainval/VOCdevkit/VOC2012', '--sbd_root', f'{root}/sbd/benchmark_RELEASE/dataset',
         '--output_dir', str(tmp_path / 'aug'), '--list_dir', str(tmp_path / 'l'), '--num_workers', '3']) == 0
-    assert seen == [(3, 'labels')] and len(os.listdir(tmp_path / 'aug')) == 7
+    assert seen == [(3, 'labels', 0)] and len(os.listdir(tmp_path / 'aug')) == 7
