@@ -1,4 +1,7 @@
 """utils/data/demo_data.py: VOC layout, label kinds and values, void band, varied sizes, determinism."""
+import glob
+import hashlib
+import io
 import os
 import pathlib
 
@@ -84,3 +87,41 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path):
 
     assert content(first) == content(again)
     assert content(first) != content(other)
+
+
+# sha256 over (shape, image bytes, label bytes) of make_sample for seed 0 and k = 0..103: the 80 + 20 + 4 images of
+# `make demo`. Measured on the generator the README's table was made with (utils/data/demo_data.py unchanged since
+# a14fbd5, before d22060f); numpy is pinned (requirements.txt), whose PCG64 streams this rests on.
+DEMO_SAMPLES_SHA256 = 'e5dcd10c701a497bf2dd90558af1018853798a7cdb979022a973b04bf1d1b9c7'
+
+
+def test_the_demo_draws_the_images_and_labels_the_readme_table_was_measured_on():
+    digest = hashlib.sha256()
+    for k in range(104):
+        image, label = make_sample(np.random.default_rng([0, k]))
+        digest.update(np.asarray(image.shape).tobytes() + image.tobytes() + label.tobytes())
+    assert digest.hexdigest() == DEMO_SAMPLES_SHA256
+
+
+def test_files_hold_the_drawn_samples_as_jpeg_quality_90_and_lossless_labels(demo):
+    ids = read_id_list(demo['train_list']) + read_id_list(demo['val_list']) + read_id_list(demo['test_list'])
+    assert ids[0] == 'demo_000001' and ids[-1] == 'demo_000014'
+    assert os.path.dirname(demo['train_list']) == demo['list_dir']
+    assert demo['class_ids'] == sorted(CLASS_STYLES)
+    for k in (0, 13):
+        image, label = make_sample(np.random.default_rng([3, k]))
+        encoded = io.BytesIO()
+        Image.fromarray(image).save(encoded, format='JPEG', quality=90)
+        assert pathlib.Path(demo['image_dir'], f'{ids[k]}.jpg').read_bytes() == encoded.getvalue()
+        if k < 12:
+            aug = Image.open(os.path.join(demo['aug_label_dir'], f'{ids[k]}.png'))
+            assert aug.mode == 'L'
+            np.testing.assert_array_equal(np.asarray(aug), label)
+            np.testing.assert_array_equal(read_label(os.path.join(demo['label_dir'], f'{ids[k]}.png')), label)
+
+
+def test_making_the_demo_data_again_in_its_folder_rewrites_the_same_files(tmp_path):
+    first = make_demo_voc(str(tmp_path), num_train=1, num_val=1, num_test=1, seed=5)
+    before = {name: pathlib.Path(name).read_bytes() for name in glob.glob(f'{tmp_path}/**/*.*', recursive=True)}
+    assert make_demo_voc(str(tmp_path), num_train=1, num_val=1, num_test=1, seed=5) == first
+    assert {name: pathlib.Path(name).read_bytes() for name in before} == before
