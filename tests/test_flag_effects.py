@@ -414,7 +414,8 @@ def stacking_table():
         '--allow_missing': Row(['--allow_missing'], arg(vote, 'allow_missing'), True),
         '--num_classes': Row(['--num_classes', '5'], arg(vote, 'num_classes'), 5),
         '--num_workers': Row(['--num_workers', '3'], arg(vote, 'num_workers'), 3),
-        '--overwrite': Row(['--overwrite'], arg(vote, 'overwrite'), True),
+        '--overwrite': Row(['--overwrite'], lambda seen: (
+            seen.arg(vote, 'overwrite'), seen.arg('resume_settings', 'overwrite')), (True, True)),
     }
 
 
@@ -422,6 +423,7 @@ def patch_stacking(monkeypatch, seen):
     import pixel_stacking
     record(monkeypatch, seen, pixel_stacking, 'stack_folders', types.SimpleNamespace(missing={}, written=2, skipped=0))
     record(monkeypatch, seen, pixel_stacking, 'fuse_folders', (2, 0))
+    record(monkeypatch, seen, pixel_stacking, 'resume_settings', passthrough=True)
 
 
 CRF_VALUES = {'gt_prob': 0.6, 'gauss_sxy': 2.0, 'gauss_compat': 4.0, 'bilateral_sxy': 50.0, 'bilateral_srgb': 7.0,
@@ -450,7 +452,8 @@ def crf_table():
                              CRF_VALUES),
         '--num_classes': Row(['--num_classes', '5'], arg(refine, 'num_classes'), 5),
         '--num_workers': Row(['--num_workers', '3'], arg(refine, 'num_workers'), 3),
-        '--overwrite': Row(['--overwrite'], arg(refine, 'overwrite'), True),
+        '--overwrite': Row(['--overwrite'], lambda seen: (
+            seen.arg(refine, 'overwrite'), seen.arg('resume_settings', 'overwrite')), (True, True)),
         '--tune': Row(tuning, lambda seen: (seen.count(tune), seen.count(refine)), (1, 0)),
         '--ground_truth_dir': Row([*tuning, '--ground_truth_dir', '{ws}/labels2'], arg(tune, 'gt_dir'),
                                   '{ws}/labels2', tuning),
@@ -465,6 +468,7 @@ def crf_table():
 
 
 def patch_crf(monkeypatch, seen):
+    import densecrf_inference
     from utils.postprocess import crf
 
     def tuned(arguments):  # the grid's first setting beats no CRF
@@ -476,6 +480,7 @@ def patch_crf(monkeypatch, seen):
 
     record(monkeypatch, seen, crf, 'refine_folder', (2, 0))
     record(monkeypatch, seen, crf, 'tune', tuned)
+    record(monkeypatch, seen, densecrf_inference, 'resume_settings', passthrough=True)
 
 
 def submission_table():
