@@ -31,6 +31,7 @@ import pytest
 from PIL import Image
 
 from utils.common.errors import run_cli
+from utils.common.files import SETTINGS_RECORD
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = '<not reached>'
@@ -349,7 +350,7 @@ def inference_table():
                                 lambda seen: seen.arg('iter_outputs', 'image_dir'), '{ws}/labels'),
         '--image_list': Row(['--image_list', '{ws}/list_b.txt'], lambda seen: seen.arg('iter_outputs', 'ids'), ['b']),
         '--output_dir': Row(['--output_dir', '{out}/other'], lambda seen: sorted(os.listdir(seen.file('other'))),
-                            ['a.png', 'b.png']),
+                            [SETTINGS_RECORD, 'a.png', 'b.png']),
         '--save_probabilities': Row(['--save_probabilities'], lambda seen: (
             seen.arg('iter_outputs', 'with_probabilities'), sorted(os.listdir(seen.file('results', 'probabilities')))),
             (True, ['a.npz', 'b.npz'])),
@@ -361,16 +362,18 @@ def inference_table():
         '--num_panels': Row([*panels, '--num_panels', '1'], lambda seen: seen.count('side_by_side'), 1, panels),
         '--ground_truth_dir': Row([*panels, '--ground_truth_dir', '{ws}/labels'],
                                   lambda seen: seen.arg('side_by_side', 'titles')[-1], 'ground truth', panels),
-        '--overwrite': Row(['--output_dir', '{out}/existing', '--overwrite'],
-                           lambda seen: seen.arg('iter_outputs', 'ids'), ['a', 'b'],
-                           ['--output_dir', '{out}/existing']),
+        '--overwrite': Row(['--output_dir', '{out}/existing', '--overwrite'], lambda seen: (
+            seen.arg('iter_outputs', 'ids'), seen.arg('resume_settings', 'overwrite')), (['a', 'b'], True),
+            ['--output_dir', '{out}/existing']),
     })
     return rows
 
 
 def patch_inference(monkeypatch, seen):
+    import inference
     from utils.postprocess import plots
     patch_predict(monkeypatch, seen)
+    record(monkeypatch, seen, inference, 'resume_settings', passthrough=True)
     record(monkeypatch, seen, plots, 'side_by_side')
     shutil.copytree(os.path.join(seen.ws, 'existing'), seen.file('existing'))
 
