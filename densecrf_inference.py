@@ -9,12 +9,13 @@
 
 A 255 label carries no information (uniform unary); 0 is the real background class.
 """
+import os
 import sys
 import textwrap
 
 from utils.cli.flags import add_batch_flags, add_num_classes_flag, original_name, parser_for
 from utils.common.errors import UserError, run_cli
-from utils.common.files import read_id_list
+from utils.common.files import read_id_list, resume_settings
 from utils.postprocess import crf
 from utils.postprocess.metrics import mean_iou, pixel_accuracy
 
@@ -113,6 +114,23 @@ def params_from(args):
     return params
 
 
+def run_settings(args, params):
+    """What decides the refined results, recorded in the output folder so that a rerun with other settings is refused:
+    the inputs and the parameters in effect (from the flags or --params_json)."""
+    def absolute(path):
+        return os.path.abspath(path) if path else None
+
+    settings = {'tool': 'densecrf_inference.py', 'image_data_dir': absolute(args.image_data_dir),
+                'prediction_dir': absolute(args.prediction_dir), 'prob_dir': absolute(args.prob_dir),
+                'seed_compat': args.seed_compat, 'num_classes': args.num_classes}
+    if params == crf.NO_CRF:
+        return dict(settings, crf=crf.NO_CRF)
+    settings.update(params._asdict())
+    if args.prob_dir:  # a hard label's confidence: probabilities have none
+        del settings['gt_prob']
+    return settings
+
+
 def run_tune(args, params, ids):
     """Print the mIoU and pixel accuracy of every setting, the chosen one last, and write what was chosen."""
     if not args.ground_truth_dir:
@@ -150,8 +168,10 @@ def main(argv=None):
         return 0
     if not args.output_dir:
         raise UserError('--output_dir is required (except with --tune)')
-    written, skipped = crf.refine_folder(args.image_data_dir, args.output_dir, ids, args.prediction_dir, args.prob_dir,
-                                         params, args.num_classes, args.seed_compat, args.num_workers, args.overwrite)
+    with resume_settings(args.output_dir, run_settings(args, params), args.overwrite) as record:
+        written, skipped = crf.refine_folder(args.image_data_dir, args.output_dir, ids, args.prediction_dir,
+                                             args.prob_dir, params, args.num_classes, args.seed_compat,
+                                             args.num_workers, args.overwrite, record)
     how = f'{args.params_json} says no CRF: inputs passed through' if params == crf.NO_CRF else params
     print(f'{written} refined results written to {args.output_dir}, {skipped} existed already ({how})')
     return 0

@@ -18,10 +18,11 @@ from utils.cli.flags import (
     prediction_source,
 )
 from utils.common.errors import UserError, problem_list, run_cli
-from utils.common.files import find_file, list_ids, pending, read_id_list, require_dir
+from utils.common.files import find_file, list_ids, pending, read_id_list, require_dir, resume_settings
 from utils.data import voc
 from utils.postprocess import plots
 from utils.postprocess.probabilities import save_probabilities
+from utils.runtime.model_config import MODEL_DEFAULTS, checkpoint_name, saved_model_params
 
 tensorflow_defaults()  # before TensorFlow's first import, which reads them once
 
@@ -87,11 +88,34 @@ def check_panel_labels(args, panel_ids):
                                      f'{args.ground_truth_dir}, nothing segmented:', missing))
 
 
+def run_settings(args, prob_dir):
+    """What decides the results, recorded in --output_dir so that a rerun with other settings is refused: the images,
+    the model and how it runs, where probabilities go; read without TensorFlow. Not --batch_size, nor the panels."""
+    settings = {'tool': 'inference.py', 'image_data_dir': os.path.abspath(args.image_data_dir),
+                'inference_scales': args.inference_scales, 'add_flipped_images': args.add_flipped_images,
+                'eval_crop_size': args.eval_crop_size, 'precision': args.precision, 'save_probabilities': False}
+    if args.save_probabilities:  # where they go, the output folder's own subfolder wherever that folder is
+        inside = os.path.abspath(prob_dir) == os.path.abspath(os.path.join(args.output_dir, 'probabilities'))
+        settings['save_probabilities'] = 'OUTPUT_DIR/probabilities' if inside else os.path.abspath(prob_dir)
+    if args.frozen_graph:
+        return dict(settings, frozen_graph=os.path.abspath(args.frozen_graph))
+    saved = saved_model_params(args.model_dir)
+    settings.update(model_dir=os.path.abspath(args.model_dir), checkpoint=checkpoint_name(args.model_dir),
+                    deeplab_params={key: saved[key] for key in MODEL_DEFAULTS if key in saved})
+    return dict(settings, **{key: getattr(args, key) for key in MODEL_DEFAULTS})  # the model flags as given
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     ids = image_ids(args.image_data_dir, args.image_list)
     prob_dir = args.probabilities_dir or os.path.join(args.output_dir, 'probabilities')
+    with resume_settings(args.output_dir, run_settings(args, prob_dir), args.overwrite) as record:
+        segment(args, ids, prob_dir, record)
+    return 0
 
+
+def segment(args, ids, prob_dir, record):
+    """Segment the ids without a result (every one with --overwrite); `record` is called before the first output."""
     def result_path(image_id):
         return os.path.join(args.output_dir, image_id + '.png')
 
@@ -106,7 +130,7 @@ def main(argv=None):
     check_panel_labels(args, panel_ids)
     print(f'{len(ids) - len(todo)} of {len(ids)} results exist already; segmenting {len(todo)}', file=sys.stderr)
     if not todo:
-        return 0
+        return
     from utils.runtime.checkpoint_description import model_description  # imports TensorFlow
     model = model_params(args, model_description(args.model_dir))
     source = prediction_source(args, model, args.save_probabilities)
@@ -114,12 +138,12 @@ def main(argv=None):
     from utils.runtime import predict
     outputs = predict.iter_outputs(args.image_data_dir, todo, deeplab_model.predict_probabilities, **source)
     for image_id, image, labels, probabilities in tqdm(outputs, total=len(todo), unit='img', disable=None):
+        record()  # once, before the first output: the model was built and ran
         voc.save_label(result_path(image_id), labels)
         if probabilities is not None:
             save_probabilities(probabilities_path(image_id), probabilities)
         if image_id in panel_ids:
             write_panel(args, image_id, image, labels, model['num_classes'])
-    return 0
 
 
 def write_panel(args, image_id, image, labels, num_classes):

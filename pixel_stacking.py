@@ -14,11 +14,12 @@ and the soft ensemble is taken instead: their weighted average gives the labels,
 go to OUT/probabilities for densecrf_inference.py --prob_dir.
 """
 import argparse
+import os
 import sys
 
 from utils.cli.flags import add_batch_flags, add_num_classes_flag, original_name, parser_for
 from utils.common.errors import UserError, run_cli
-from utils.common.files import read_id_list
+from utils.common.files import read_id_list, resume_settings
 from utils.postprocess.soft_voting import fuse_folders
 from utils.postprocess.voting import TIE_BREAKS, stack_folders
 
@@ -64,18 +65,31 @@ def input_dirs(args):
     return original
 
 
+def run_settings(args, folders):
+    """What decides the results, recorded in the output folder so that a rerun with other settings is refused; not
+    --image_list or --allow_missing, which decide which images are made, not how."""
+    settings = {'tool': 'pixel_stacking.py', 'probabilities': args.probabilities,
+                'prediction_dir': [os.path.abspath(folder) for folder in folders],
+                'weights': [float(w) for w in args.weights or [1] * len(folders)], 'num_classes': args.num_classes}
+    if not args.probabilities:  # the soft ensemble has no ties to break
+        settings['tie_break'] = args.tie_break
+    return settings
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     ids = read_id_list(args.image_list) if args.image_list else None
-    if args.probabilities:
-        if args.allow_missing:
-            raise UserError('--allow_missing is for voting; the soft ensemble needs every probability file')
-        written, skipped = fuse_folders(input_dirs(args), args.output_dir, ids, args.weights, args.num_workers,
-                                        args.overwrite, args.num_classes)
-        print(f'{written} averaged results written to {args.output_dir}, {skipped} existed already')
-        return 0
-    summary = stack_folders(input_dirs(args), args.output_dir, ids, args.weights, args.tie_break, args.allow_missing,
-                            args.num_workers, args.overwrite, args.num_classes)
+    if args.probabilities and args.allow_missing:
+        raise UserError('--allow_missing is for voting; the soft ensemble needs every probability file')
+    folders = input_dirs(args)
+    with resume_settings(args.output_dir, run_settings(args, folders), args.overwrite) as record:
+        if args.probabilities:
+            written, skipped = fuse_folders(folders, args.output_dir, ids, args.weights, args.num_workers,
+                                            args.overwrite, args.num_classes, record)
+            print(f'{written} averaged results written to {args.output_dir}, {skipped} existed already')
+            return 0
+        summary = stack_folders(folders, args.output_dir, ids, args.weights, args.tie_break, args.allow_missing,
+                                args.num_workers, args.overwrite, args.num_classes, record)
     for folder, missing in summary.missing.items():
         print(f'{folder}: {len(missing)} missing, voted without it: {" ".join(missing)}', file=sys.stderr)
     print(f'{summary.written} stacked results written to {args.output_dir}, {summary.skipped} existed already')

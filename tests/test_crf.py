@@ -10,6 +10,7 @@ from pydensecrf.utils import unary_from_labels
 
 import densecrf_inference
 from utils.common.errors import UserError, run_cli
+from utils.common.files import SETTINGS_RECORD
 from utils.data.voc import read_label, save_label
 from utils.postprocess import crf
 from utils.postprocess.scoring import Scores
@@ -246,7 +247,7 @@ def test_cli_seed_command(folders, tmp_path, capsys):
                         str(tmp_path / 'out'), '--test_data_list', str(tmp_path / 'list.txt'), '--iterations', '2',
                         '--num_workers', '1'], capsys)
     assert code == 0 and '1 refined results' in out and 'iterations=2' in out
-    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['x1.png']
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == [SETTINGS_RECORD, 'x1.png']
 
 
 def test_cli_tune_prints_best(folders, capsys):

@@ -26,6 +26,7 @@ import preprocessing
 import train
 from nets import heads
 from utils.common.errors import run_cli
+from utils.common.files import SETTINGS_RECORD
 from utils.runtime import distribute
 from utils.runtime.checkpoints import checkpoint_values
 from utils.runtime.cluster import LocalCluster, free_ports
@@ -346,8 +347,9 @@ def test_a_two_replica_checkpoint_infers_and_exports_on_one_device(runs, records
     assert run_cli(export_model.main, ['--model_dir', model_dir, '--export_path', frozen]) == 0
     for source, out in ((['--model_dir', model_dir], 'checkpoint'), (['--frozen_graph', frozen], 'frozen')):
         assert run_cli(inference.main, [*listed, *source, '--output_dir', str(tmp_path / out)]) == 0
-    names = sorted(os.listdir(tmp_path / 'checkpoint'))
-    assert names == ['img8.png', 'img9.png'] == sorted(os.listdir(tmp_path / 'frozen'))
+    names = ['img8.png', 'img9.png']
+    for out in ('checkpoint', 'frozen'):
+        assert sorted(os.listdir(tmp_path / out)) == [SETTINGS_RECORD, *names]
     for name in names:
         labels = [np.array(Image.open(tmp_path / out / name)) for out in ('checkpoint', 'frozen')]
         np.testing.assert_array_equal(*labels)

@@ -31,6 +31,7 @@ import pytest
 from PIL import Image
 
 from utils.common.errors import run_cli
+from utils.common.files import SETTINGS_RECORD
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = '<not reached>'
@@ -349,7 +350,7 @@ def inference_table():
                                 lambda seen: seen.arg('iter_outputs', 'image_dir'), '{ws}/labels'),
         '--image_list': Row(['--image_list', '{ws}/list_b.txt'], lambda seen: seen.arg('iter_outputs', 'ids'), ['b']),
         '--output_dir': Row(['--output_dir', '{out}/other'], lambda seen: sorted(os.listdir(seen.file('other'))),
-                            ['a.png', 'b.png']),
+                            [SETTINGS_RECORD, 'a.png', 'b.png']),
         '--save_probabilities': Row(['--save_probabilities'], lambda seen: (
             seen.arg('iter_outputs', 'with_probabilities'), sorted(os.listdir(seen.file('results', 'probabilities')))),
             (True, ['a.npz', 'b.npz'])),
@@ -361,16 +362,18 @@ def inference_table():
         '--num_panels': Row([*panels, '--num_panels', '1'], lambda seen: seen.count('side_by_side'), 1, panels),
         '--ground_truth_dir': Row([*panels, '--ground_truth_dir', '{ws}/labels'],
                                   lambda seen: seen.arg('side_by_side', 'titles')[-1], 'ground truth', panels),
-        '--overwrite': Row(['--output_dir', '{out}/existing', '--overwrite'],
-                           lambda seen: seen.arg('iter_outputs', 'ids'), ['a', 'b'],
-                           ['--output_dir', '{out}/existing']),
+        '--overwrite': Row(['--output_dir', '{out}/existing', '--overwrite'], lambda seen: (
+            seen.arg('iter_outputs', 'ids'), seen.arg('resume_settings', 'overwrite')), (['a', 'b'], True),
+            ['--output_dir', '{out}/existing']),
     })
     return rows
 
 
 def patch_inference(monkeypatch, seen):
+    import inference
     from utils.postprocess import plots
     patch_predict(monkeypatch, seen)
+    record(monkeypatch, seen, inference, 'resume_settings', passthrough=True)
     record(monkeypatch, seen, plots, 'side_by_side')
     shutil.copytree(os.path.join(seen.ws, 'existing'), seen.file('existing'))
 
@@ -414,7 +417,8 @@ def stacking_table():
         '--allow_missing': Row(['--allow_missing'], arg(vote, 'allow_missing'), True),
         '--num_classes': Row(['--num_classes', '5'], arg(vote, 'num_classes'), 5),
         '--num_workers': Row(['--num_workers', '3'], arg(vote, 'num_workers'), 3),
-        '--overwrite': Row(['--overwrite'], arg(vote, 'overwrite'), True),
+        '--overwrite': Row(['--overwrite'], lambda seen: (
+            seen.arg(vote, 'overwrite'), seen.arg('resume_settings', 'overwrite')), (True, True)),
     }
 
 
@@ -422,6 +426,7 @@ def patch_stacking(monkeypatch, seen):
     import pixel_stacking
     record(monkeypatch, seen, pixel_stacking, 'stack_folders', types.SimpleNamespace(missing={}, written=2, skipped=0))
     record(monkeypatch, seen, pixel_stacking, 'fuse_folders', (2, 0))
+    record(monkeypatch, seen, pixel_stacking, 'resume_settings', passthrough=True)
 
 
 CRF_VALUES = {'gt_prob': 0.6, 'gauss_sxy': 2.0, 'gauss_compat': 4.0, 'bilateral_sxy': 50.0, 'bilateral_srgb': 7.0,
@@ -450,7 +455,8 @@ def crf_table():
                              CRF_VALUES),
         '--num_classes': Row(['--num_classes', '5'], arg(refine, 'num_classes'), 5),
         '--num_workers': Row(['--num_workers', '3'], arg(refine, 'num_workers'), 3),
-        '--overwrite': Row(['--overwrite'], arg(refine, 'overwrite'), True),
+        '--overwrite': Row(['--overwrite'], lambda seen: (
+            seen.arg(refine, 'overwrite'), seen.arg('resume_settings', 'overwrite')), (True, True)),
         '--tune': Row(tuning, lambda seen: (seen.count(tune), seen.count(refine)), (1, 0)),
         '--ground_truth_dir': Row([*tuning, '--ground_truth_dir', '{ws}/labels2'], arg(tune, 'gt_dir'),
                                   '{ws}/labels2', tuning),
@@ -465,6 +471,7 @@ def crf_table():
 
 
 def patch_crf(monkeypatch, seen):
+    import densecrf_inference
     from utils.postprocess import crf
 
     def tuned(arguments):  # the grid's first setting beats no CRF
@@ -476,6 +483,7 @@ def patch_crf(monkeypatch, seen):
 
     record(monkeypatch, seen, crf, 'refine_folder', (2, 0))
     record(monkeypatch, seen, crf, 'tune', tuned)
+    record(monkeypatch, seen, densecrf_inference, 'resume_settings', passthrough=True)
 
 
 def submission_table():

@@ -1,18 +1,20 @@
-"""inference.py and checkpoint-mode evaluate.py: outputs, resume, saved model flags, one-line errors, every
-missing input named before the model is built."""
+"""inference.py and checkpoint-mode evaluate.py: outputs, resume (refused when the settings changed), saved model
+flags, one-line errors, every missing input named before the model is built."""
 import json
 import os
 import shutil
 import sys
+import types
 
 import numpy as np
 import pytest
-from conftest import write_random_checkpoint, write_voc_with_model
+from conftest import snapshot, write_random_checkpoint, write_voc_with_model
 from PIL import Image
 
 import evaluate
 import inference
 from utils.common.errors import run_cli
+from utils.common.files import SETTINGS_RECORD
 from utils.data.voc import save_label
 from utils.postprocess.probabilities import read_probabilities
 from utils.runtime.model_config import MODEL_DEFAULTS, resolve_model_params, save_model_params
@@ -49,16 +51,109 @@ def test_inference_writes_palette_pngs_of_each_image_size_probabilities_and_pane
         assert Image.open(tmp_path / 'panels' / f'{image_id}.png').size[0] > 2 * width
 
 
-def test_inference_resumes_and_overwrite_redoes(voc, tmp_path, capsys):
+@pytest.fixture(scope='module')
+def inferred(voc, tmp_path_factory):
+    """A result folder made by inference.py from a model folder of its own (the voc model's checkpoint files linked,
+    its description copied, a `checkpoint` file naming model.ckpt-0), which a test may change and restore."""
+    root = tmp_path_factory.mktemp('inferred')
+    model = root / 'model'
+    model.mkdir()
+    for name in os.listdir(voc / 'model'):
+        if name.startswith('model.ckpt-0.'):
+            os.symlink(voc / 'model' / name, model / name)
+    shutil.copy(voc / 'model' / 'deeplab_params.json', model)
+    (model / 'checkpoint').write_text('model_checkpoint_path: "model.ckpt-0"\n')
+    argv = ['--image_data_dir', str(voc / 'JPEGImages'), '--image_list', str(voc / 'val.txt'), '--model_dir',
+            str(model), '--output_dir', str(root / 'out')]
+    assert run_cli(inference.main, argv) == 0
+    return types.SimpleNamespace(root=root, model=model, out=root / 'out', argv=argv)
+
+
+def changed_file(path, text):
+    """A setup writing `text` to `path`; it returns the function that puts the file back."""
+    def setup(inferred):
+        target = inferred.model / path
+        before = target.read_bytes()
+        target.write_text(text)
+        return lambda: target.write_bytes(before)
+    return setup
+
+
+def other_images(inferred):
+    """The same images in another folder."""
+    if not (inferred.root / 'images2').exists():
+        shutil.copytree(inferred.argv[1], inferred.root / 'images2')
+    return lambda: None
+
+
+def placed(inferred, argv):
+    """`argv` with '{root}' standing for the inferred folder's parent."""
+    return [item.replace('{root}', str(inferred.root)) for item in argv]
+
+
+# (argv added to the inferred folder's, the settings a rerun is refused for, a setup changing the model folder)
+CHANGES = [
+    (['--add_flipped_images'], ['add_flipped_images'], None),
+    (['--inference_scales', '0.5', '1.0'], ['inference_scales'], None),
+    (['--precision', 'bfloat16'], ['precision'], None),
+    (['--eval_crop_size', '65', '65'], ['eval_crop_size'], None),
+    (['--save_probabilities'], ['save_probabilities'], None),
+    (['--save_probabilities', '--probabilities_dir', '/elsewhere'], ['save_probabilities'], None),
+    (['--model_variant', 'resnet_v2_101'], ['model_variant'], None),
+    (['--output_stride', '8'], ['output_stride'], None),
+    (['--frozen_graph', '/frozen.pb'], ['frozen_graph', 'model_dir', 'checkpoint', 'deeplab_params'], None),
+    ([], ['checkpoint'], changed_file('checkpoint', 'model_checkpoint_path: "model.ckpt-7"\n')),
+    ([], ['deeplab_params'], changed_file('deeplab_params.json', json.dumps(dict(PARAMS, output_stride=8)))),
+    (['--image_data_dir', '{root}/images2'], ['image_data_dir'], other_images),
+]
+
+
+@pytest.mark.parametrize('extra, named, setup', CHANGES, ids=[' '.join(c[0]) or c[1][0] for c in CHANGES])
+def test_a_rerun_with_other_settings_is_refused_naming_them_before_tensorflow(inferred, capsys, no_model, extra,
+                                                                              named, setup):
+    restore = setup(inferred) if setup else lambda: None
+    try:
+        before = snapshot(inferred.out)
+        assert run_cli(inference.main, [*inferred.argv, *placed(inferred, extra)]) == 2
+        err = capsys.readouterr().err.splitlines()
+        start = f'error: {inferred.out}: holds results made with other settings ('
+        end = '); pass --overwrite to redo them all with these, or choose another output folder'
+        assert len(err) == 1 and err[0].startswith(start) and err[0].endswith(end), err
+        assert [change.split(' ')[0] for change in err[0][len(start):-len(end)].split('; ')] == named
+        assert snapshot(inferred.out) == before
+    finally:
+        restore()
+
+
+@pytest.mark.parametrize('extra', [['--batch_size', '1'], ['--probabilities_dir', '{root}/probabilities'],
+                                   ['--panel_dir', '{root}/panels', '--num_panels', '1']])
+def test_flags_that_do_not_change_the_results_resume(inferred, capsys, no_model, extra):
+    """Nor do the panels, pictures of the images this run segments (none here)."""
+    before = snapshot(inferred.out)
+    assert run_cli(inference.main, [*inferred.argv, *placed(inferred, extra)]) == 0
+    assert capsys.readouterr().err == '2 of 2 results exist already; segmenting 0\n'
+    assert snapshot(inferred.out) == before and not (inferred.root / 'panels').exists()
+
+
+def test_inference_resumes_and_overwrite_redoes_with_the_new_settings(inferred, tmp_path, capsys):
+    """In a copy of the inferred folder: its record names no output folder, so the copy resumes as its own."""
     out = tmp_path / 'out'
-    assert infer(voc, out) == 0
+    shutil.copytree(inferred.out, out)
+    argv = [*inferred.argv[:-1], str(out)]
     first = out / '2007_000032.png'
     os.utime(first, (0, 0))
-    assert infer(voc, out) == 0
+    assert run_cli(inference.main, argv) == 0
     assert os.stat(first).st_mtime == 0
-    assert '2 of 2 results exist already; segmenting 0' in capsys.readouterr().err
-    assert infer(voc, out, '--overwrite') == 0
+    assert capsys.readouterr().err == '2 of 2 results exist already; segmenting 0\n'
+    assert run_cli(inference.main, [*argv, '--add_flipped_images', '--overwrite']) == 0
     assert os.stat(first).st_mtime > 0
+    assert '0 of 2 results exist already; segmenting 2' in capsys.readouterr().err
+    redone = snapshot(out)
+    assert run_cli(inference.main, [*argv, '--add_flipped_images']) == 0
+    assert capsys.readouterr().err == '2 of 2 results exist already; segmenting 0\n'
+    assert run_cli(inference.main, argv) == 2
+    assert 'other settings (add_flipped_images true -> false)' in capsys.readouterr().err
+    assert snapshot(out) == redone
 
 
 @pytest.mark.parametrize('flags, named, hint', [
@@ -150,12 +245,17 @@ def test_missing_panel_labels_are_named_before_anything_is_written(images, tmp_p
 
 
 def test_nothing_to_do_when_every_result_exists_is_not_an_error(images, tmp_path, capsys, no_model):
+    """Results without a settings record, as an older version left them: resumed, with a note saying so."""
     out = tmp_path / 'out'
     out.mkdir()
     for image_id, size in SIZES.items():
         save_label(str(out / f'{image_id}.png'), np.zeros(size, np.uint8))
+    before = snapshot(out)
     assert infer_without_model(images, out) == 0
-    assert '2 of 2 results exist already; segmenting 0' in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines() == [
+        f'note: {out}: holds results without a record of their settings (made by an older version): kept and taken '
+        'as made with these settings', '2 of 2 results exist already; segmenting 0']
+    assert snapshot(out) == before
 
 
 def test_checkpoint_evaluation_scores_the_same_predictions_as_the_result_folder(voc, tmp_path, capsys):
@@ -222,7 +322,7 @@ def test_a_v3plus_checkpoint_without_a_description_runs_with_its_decoder_read_fr
     argv = ['--data_dir', str(voc / 'JPEGImages'), '--infer_data_list', str(voc / 'val.txt'), '--model_dir',
             v3plus_prefix, '--output_dir', str(tmp_path / 'out'), '--model_variant', 'resnet_v2_50']
     assert run_cli(inference.main, argv) == 0
-    assert sorted(os.listdir(tmp_path / 'out')) == [f'{image_id}.png' for image_id in SIZES]
+    assert sorted(os.listdir(tmp_path / 'out')) == [SETTINGS_RECORD, *(f'{image_id}.png' for image_id in SIZES)]
     assert not os.path.exists(os.path.join(os.path.dirname(v3plus_prefix), 'deeplab_params.json'))  # input kept
 
 

@@ -18,6 +18,7 @@ from conftest import ROOT
 from http_server import closed_port_url, serve
 from voc_archives import make_model_archives, make_voc_and_sbd, tar_folder
 
+from utils.common.files import SETTINGS_RECORD
 from utils.reproduce.plan import STAGE_NAMES, SUBMISSIONS
 from utils.reproduce.sources import ROWS
 
@@ -172,9 +173,10 @@ def tar_contents(path):
 
 
 def same_tree(left, right):
-    """Whether two folders hold the same file names with the same bytes (recursively)."""
-    names = sorted(os.listdir(left))
-    if names != sorted(os.listdir(right)):
+    """Whether two folders hold the same file names with the same bytes (recursively), settings records aside: they
+    hold the absolute paths of the inputs."""
+    names = sorted(name for name in os.listdir(left) if name != SETTINGS_RECORD)
+    if names != sorted(name for name in os.listdir(right) if name != SETTINGS_RECORD):
         return False
     return all(same_tree(os.path.join(left, n), os.path.join(right, n)) if os.path.isdir(os.path.join(left, n))
                else open(os.path.join(left, n), 'rb').read() == open(os.path.join(right, n), 'rb').read()

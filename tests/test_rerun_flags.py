@@ -1,7 +1,8 @@
 """Reruns through the command line on output folders that already hold stale results: without --overwrite the
 batch tools keep finished results, make only the missing ones and report the kept ones as existing, not as
 written; --overwrite gives byte for byte what a fresh run into an empty folder gives; a run killed in the middle
-of a write resumes to the fresh run's results, and what it left behind is never taken for a result."""
+of a write resumes to the fresh run's results, and what it left behind is never taken for a result. A rerun with
+other settings than the folder's record is refused, touching nothing, unless --overwrite redoes it all."""
 import json
 import os
 import shutil
@@ -20,8 +21,9 @@ import make_submission
 import pixel_stacking
 import prepare_labels
 from utils.common.errors import run_cli
-from utils.common.files import atomic_path
+from utils.common.files import SETTINGS_RECORD, atomic_path, is_bookkeeping
 from utils.data.voc import save_label
+from utils.postprocess.crf import LABEL_DEFAULTS, write_params
 from utils.postprocess.probabilities import PROBABILITY_KEY, save_probabilities
 
 H, W, C = 12, 16, 21
@@ -43,7 +45,7 @@ def killed_while_writing(path):
             os._exit(1)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and not os.path.exists(path)
-    left = [name for name in os.listdir(os.path.dirname(path)) if name.startswith('.')]
+    left = [name for name in os.listdir(os.path.dirname(path)) if name.startswith('.') and name != SETTINGS_RECORD]
     assert len(left) == 1
     return os.path.join(os.path.dirname(path), left[0])
 
@@ -107,13 +109,19 @@ BATCH_TOOLS = {'pixel_stacking.py': (stacking, 'stacked'),
                'densecrf_inference.py --prob_dir': (crf_probabilities, 'refined')}
 
 
-def run(tool, d, out, capsys, *extra):
-    """Run a batch tool into `out`; its exit code and stdout."""
-    main, argv = BATCH_TOOLS[tool][0](d, out)
-    code = run_cli(main, [*argv, *extra])
+def run_argv(main, argv, capsys):
+    """A script's exit code, stdout and stderr for `argv`."""
+    code = run_cli(main, argv)
     captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return captured.out
+    return code, captured.out, captured.err
+
+
+def run(tool, d, out, capsys, *extra):
+    """Run a batch tool into `out`; its stdout (the run must succeed)."""
+    main, argv = BATCH_TOOLS[tool][0](d, out)
+    code, printed, err = run_argv(main, [*argv, *extra], capsys)
+    assert code == 0, err
+    return printed
 
 
 def results(out):
@@ -158,11 +166,18 @@ def stale_outputs(tool, out, ids):
             save_probabilities(str(out / 'probabilities' / f'{ident}.npz'), prob)
 
 
+OLD_FOLDER_NOTE = ('holds results without a record of their settings (made by an older version): kept and taken as '
+                   'made with these settings')
+
+
 @pytest.mark.parametrize('tool', BATCH_TOOLS)
 def test_without_overwrite_finished_results_are_kept_and_reported_as_existing(tool, data, fresh, capsys):
+    """The stale results have no settings record, as an older version's folder: resumed, with a note saying so."""
     stale_outputs(tool, data.out, ['x1'])
     kept = snapshot(data.out)
-    printed = run(tool, data, data.out, capsys)
+    main, argv = BATCH_TOOLS[tool][0](data, data.out)
+    code, printed, err = run_argv(main, argv, capsys)
+    assert code == 0 and err == f'note: {data.out}: {OLD_FOLDER_NOTE}\n'
     assert printed.startswith(f'1 {BATCH_TOOLS[tool][1]} results written to {data.out}, 1 existed already')
     assert {path: state for path, state in snapshot(data.out).items() if path in kept} == kept  # not even touched
     expected = fresh(tool)
@@ -196,6 +211,213 @@ def test_a_run_killed_in_the_middle_of_a_write_resumes_to_the_fresh_runs_results
     printed = run(tool, data, data.out, capsys)
     assert printed.startswith(f'1 {BATCH_TOOLS[tool][1]} results written to {data.out}, 1 existed already')
     assert results(data.out) == fresh(tool)
+
+
+def with_flag(argv, flag, values):
+    """`argv` with `flag` given `values`: in place of its values when it is there, else added."""
+    if flag not in argv:
+        return [*argv, flag, *values]
+    start = argv.index(flag) + 1
+    end = next((k for k in range(start, len(argv)) if argv[k].startswith('--')), len(argv))
+    return [*argv[:start], *values, *argv[end:]]
+
+
+def crf_params_file(d):
+    """A --params_json of the hard-label defaults but a Gaussian compat of 5."""
+    write_params(str(d.root / 'crf.json'), LABEL_DEFAULTS._replace(gauss_compat=5.0))
+    return [str(d.root / 'crf.json')]
+
+
+def other_images(d):
+    """A copy of the image folder elsewhere: the same images, another --image_data_dir."""
+    shutil.copytree(d.images, d.root / 'images2')
+    return [str(d.root / 'images2')]
+
+
+# (tool, flag, its new values from the data, the settings the refusal names): each changes what the results are
+CHANGES = [
+    ('pixel_stacking.py', '--weights', lambda d: ['2', '1', '1'], ['weights']),
+    ('pixel_stacking.py', '--prediction_dir', lambda d: [str(d.a), str(d.c), str(d.b)], ['prediction_dir']),
+    ('pixel_stacking.py', '--tie_break', lambda d: ['smallest'], ['tie_break']),
+    ('pixel_stacking.py', '--num_classes', lambda d: ['16'], ['num_classes']),
+    ('pixel_stacking.py', '--probabilities', lambda d: ['--prediction_dir', str(d.pa), str(d.pb), '--weights', '1', '2',
+                                                        '1'], ['probabilities', 'prediction_dir', 'tie_break']),
+    ('pixel_stacking.py --probabilities', '--weights', lambda d: ['3', '1'], ['weights']),
+    ('pixel_stacking.py --probabilities', '--prediction_dir', lambda d: [str(d.pb), str(d.pa)], ['prediction_dir']),
+    ('pixel_stacking.py --probabilities', '--num_classes', lambda d: ['22'], ['num_classes']),
+    ('densecrf_inference.py --prediction_dir', '--iterations', lambda d: ['3'], ['iterations']),
+    ('densecrf_inference.py --prediction_dir', '--bilateral_sxy', lambda d: ['50'], ['bilateral_sxy']),
+    ('densecrf_inference.py --prediction_dir', '--gt_prob', lambda d: ['0.6'], ['gt_prob']),
+    ('densecrf_inference.py --prediction_dir', '--params_json', crf_params_file, ['gauss_compat']),
+    ('densecrf_inference.py --prediction_dir', '--prediction_dir', lambda d: [str(d.b)], ['prediction_dir']),
+    ('densecrf_inference.py --prediction_dir', '--image_data_dir', other_images, ['image_data_dir']),
+    ('densecrf_inference.py --prediction_dir', '--seed_compat', lambda d: [], ['seed_compat']),
+    ('densecrf_inference.py --prediction_dir', '--num_classes', lambda d: ['16'], ['num_classes']),
+    ('densecrf_inference.py --prob_dir', '--prob_dir', lambda d: [str(d.pb)], ['prob_dir']),
+    ('densecrf_inference.py --prob_dir', '--gauss_sxy', lambda d: ['2'], ['gauss_sxy']),
+    ('densecrf_inference.py --prob_dir', '--bilateral_compat', lambda d: ['5'], ['bilateral_compat']),
+]
+
+
+def refused_settings(err, out):
+    """The names of the settings a refusal's one line (naming `out`) says changed."""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    start = f'error: {out}: holds results made with other settings ('
+    end = '); pass --overwrite to redo them all with these, or choose another output folder'
+    assert lines[0].startswith(start) and lines[0].endswith(end), lines[0]
+    return [change.split(' ')[0] for change in lines[0][len(start):-len(end)].split('; ')]
+
+
+@pytest.mark.parametrize('tool, flag, values, named', CHANGES, ids=[f'{c[0]} {c[1]}' for c in CHANGES])
+def test_a_rerun_with_other_settings_is_refused_naming_them_and_touches_nothing(tool, flag, values, named, data,
+                                                                                capsys):
+    run(tool, data, data.out, capsys)
+    main, argv = BATCH_TOOLS[tool][0](data, data.out)
+    changed = with_flag(argv, flag, values(data))
+    before = snapshot(data.root)
+    code, printed, err = run_argv(main, changed, capsys)
+    assert (code, printed) == (2, '')
+    assert refused_settings(err, data.out) == named
+    assert snapshot(data.root) == before
+
+
+@pytest.mark.parametrize('tool', BATCH_TOOLS)
+def test_a_rerun_with_the_same_settings_resumes_without_a_note(tool, data, fresh, capsys):
+    """--image_list and --num_workers choose which images and how many processes, not what the results are."""
+    (data.root / 'first.txt').write_text('x1\n')
+    run(tool, data, data.out, capsys, '--image_list', str(data.root / 'first.txt'))
+    assert (data.out / SETTINGS_RECORD).is_file()
+    main, argv = BATCH_TOOLS[tool][0](data, data.out)
+    code, printed, err = run_argv(main, [*argv, '--num_workers', '2'], capsys)
+    assert (code, err) == (0, '')
+    assert printed.startswith(f'1 {BATCH_TOOLS[tool][1]} results written to {data.out}, 1 existed already')
+    assert results(data.out) == fresh(tool)
+
+
+# (tool, flag, values from the data): the same settings told otherwise, or flags that do not change the results
+SAME_RESULTS = [
+    ('pixel_stacking.py', '--weights', lambda d: ['1', '2.0', '1.00']),
+    ('pixel_stacking.py', '--prediction_dir', lambda d: [os.path.relpath(f) for f in (d.a, d.b, d.c)]),
+    ('pixel_stacking.py', '--allow_missing', lambda d: []),
+    ('pixel_stacking.py --probabilities', '--tie_break', lambda d: ['smallest']),
+    ('densecrf_inference.py --prediction_dir', '--image_data_dir', lambda d: [str(d.images) + '/']),
+    ('densecrf_inference.py --prob_dir', '--gt_prob', lambda d: ['0.6']),
+]
+
+
+@pytest.mark.parametrize('tool, flag, values', SAME_RESULTS, ids=[f'{c[0]} {c[1]}' for c in SAME_RESULTS])
+def test_a_rerun_whose_flags_do_not_change_the_results_resumes(tool, flag, values, data, capsys):
+    run(tool, data, data.out, capsys)
+    main, argv = BATCH_TOOLS[tool][0](data, data.out)
+    before = snapshot(data.root)
+    code, printed, err = run_argv(main, with_flag(argv, flag, values(data)), capsys)
+    assert (code, err) == (0, '')
+    assert printed.startswith(f'0 {BATCH_TOOLS[tool][1]} results written to {data.out}, 2 existed already')
+    assert snapshot(data.root) == before
+
+
+# (tool, flag, new values): a change of setting that changes the results
+NEW_SETTINGS = [
+    ('pixel_stacking.py', '--weights', lambda d: ['2', '1', '1']),
+    ('pixel_stacking.py --probabilities', '--weights', lambda d: ['3', '1']),
+    ('densecrf_inference.py --prediction_dir', '--iterations', lambda d: ['1']),
+    ('densecrf_inference.py --prob_dir', '--prob_dir', lambda d: [str(d.pb)]),
+]
+
+
+@pytest.mark.parametrize('tool, flag, values', NEW_SETTINGS, ids=[f'{c[0]} {c[1]}' for c in NEW_SETTINGS])
+def test_overwrite_redoes_every_result_with_the_new_settings_which_a_rerun_then_resumes(tool, flag, values, data,
+                                                                                        fresh, capsys):
+    run(tool, data, data.out, capsys)
+    main, argv = BATCH_TOOLS[tool][0](data, data.out)
+    new = with_flag(argv, flag, values(data))
+    fresh_new = data.root / 'fresh_new'
+    assert run_argv(main, with_flag(new, '--output_dir', [str(fresh_new)]), capsys)[0] == 0
+    assert results(fresh_new) != fresh(tool)  # guard: the new setting changes the results
+    code, printed, err = run_argv(main, [*new, '--overwrite'], capsys)
+    assert (code, err) == (0, '')
+    assert printed.startswith(f'2 {BATCH_TOOLS[tool][1]} results written to {data.out}, 0 existed already')
+    assert results(data.out) == results(fresh_new)
+    code, printed, err = run_argv(main, new, capsys)  # the record now holds the new settings
+    assert (code, err) == (0, '')
+    assert printed.startswith(f'0 {BATCH_TOOLS[tool][1]} results written to {data.out}, 2 existed already')
+    assert refused_settings(run_argv(main, argv, capsys)[2], data.out) == [flag[2:]]
+
+
+def writer_of(tool):
+    """The module whose save_label writes the tool's label PNGs."""
+    from utils.postprocess import crf, soft_voting, voting
+    return {'pixel_stacking.py': voting, 'pixel_stacking.py --probabilities': soft_voting}.get(tool, crf)
+
+
+@pytest.mark.parametrize('tool, flag, values', NEW_SETTINGS, ids=[f'{c[0]} {c[1]}' for c in NEW_SETTINGS])
+def test_an_interrupted_overwrite_with_new_settings_is_refused_until_an_overwrite_finishes(tool, flag, values, data,
+                                                                                           capsys, monkeypatch):
+    """Interrupted after redoing x1: x2 is still the earlier settings', so resuming would pass it off as new."""
+    run(tool, data, data.out, capsys)
+    main, argv = BATCH_TOOLS[tool][0](data, data.out)
+    new = with_flag(argv, flag, values(data))
+    module = writer_of(tool)
+    save_label = module.save_label
+
+    def killed_after_one(path, label):
+        save_label(path, label)
+        raise KeyboardInterrupt
+    with monkeypatch.context() as patch:
+        patch.setattr(module, 'save_label', killed_after_one)
+        assert run_argv(main, [*new, '--overwrite'], capsys)[0] == 130
+    before = snapshot(data.root)
+    assert run_argv(main, new, capsys) == (2, '', f'error: {data.out}: an --overwrite run with these settings did not '
+                                                  'finish, so results of the earlier settings may remain; pass '
+                                                  '--overwrite to redo them all\n')
+    assert snapshot(data.root) == before
+    code, printed, _ = run_argv(main, [*new, '--overwrite'], capsys)
+    assert code == 0 and printed.startswith(f'2 {BATCH_TOOLS[tool][1]} results written to {data.out}, 0 existed')
+    code, printed, err = run_argv(main, new, capsys)
+    assert (code, err) == (0, '') and printed.startswith(f'0 {BATCH_TOOLS[tool][1]} results written to {data.out}, '
+                                                         '2 existed already')
+
+
+@pytest.mark.parametrize('tool, flag, values', NEW_SETTINGS, ids=[f'{c[0]} {c[1]}' for c in NEW_SETTINGS])
+def test_a_run_that_fails_before_its_first_result_leaves_the_record_as_it_was(tool, flag, values, data, capsys,
+                                                                              monkeypatch):
+    """The folder's results gone, a rerun with other settings may start; if it makes nothing, the record stays."""
+    run(tool, data, data.out, capsys)
+    record = (data.out / SETTINGS_RECORD).read_bytes()
+    for path in [*data.out.glob('*.png'), *data.out.glob('probabilities/*.npz')]:
+        path.unlink()
+    main, argv = BATCH_TOOLS[tool][0](data, data.out)
+    new = with_flag(argv, flag, values(data))
+
+    def failing(path, label):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as patch:
+        patch.setattr(writer_of(tool), 'save_label', failing)
+        assert run_argv(main, new, capsys)[0] == 130
+    assert (data.out / SETTINGS_RECORD).read_bytes() == record
+    assert run_argv(main, new, capsys)[0] == 0
+    assert run_argv(main, with_flag(new, '--output_dir', [str(data.root / 'fresh_new')]), capsys)[0] == 0
+    assert (data.out / SETTINGS_RECORD).read_bytes() == (data.root / 'fresh_new' / SETTINGS_RECORD).read_bytes()
+
+
+def test_the_settings_record_is_no_result_for_the_tools_that_read_the_folder(data, capsys):
+    """A stacked folder with its record, read by evaluate.py, make_submission.py and the CRF as a result folder."""
+    run('pixel_stacking.py', data, data.out, capsys)
+    assert sorted(os.listdir(data.out)) == [SETTINGS_RECORD, 'x1.png', 'x2.png'] and is_bookkeeping(SETTINGS_RECORD)
+    scores = data.root / 'scores.csv'
+    argv = ['--prediction_dir', str(data.out), '--ground_truth_dir', str(data.gt), '--image_list', str(data.list),
+            '--per_image_csv', str(scores), '--num_workers', '1']
+    assert run_argv(evaluate.main, argv, capsys)[0] == 0
+    assert [line.split(',')[1] for line in scores.read_text().splitlines()[1:]] == list(IDS)
+    submission = data.root / 'sub.tar.gz'
+    assert run_argv(make_submission.main, ['--prediction_dir', str(data.out), '--image_data_dir', str(data.images),
+                                           '--output', str(submission), '--num_workers', '1'], capsys)[0] == 0
+    with tarfile.open(submission) as tar:
+        assert [os.path.basename(n) for n in tar.getnames()] == ['x1.png', 'x2.png']
+    printed = run('densecrf_inference.py --prediction_dir', types.SimpleNamespace(**dict(vars(data), a=data.out)),
+                  data.root / 'crf', capsys)
+    assert printed.startswith(f'2 refined results written to {data.root / "crf"}, 0 existed already')
 
 
 def with_leftover(folder, name):

@@ -150,7 +150,8 @@ def test_the_batch_flags_default_to_every_core_and_to_resuming(monkeypatch):
     assert (args.num_workers, args.overwrite, args.num_classes) == (2, True, 3)
     help_text = ' '.join(parser.format_help().split())
     assert '(default: all 7 cores)' in help_text and '(default: 21)' in help_text
-    assert 'Redo outputs that already exist (default: skip them, so a run can resume).' in help_text
+    assert ('Redo outputs that already exist (default: skip them, so a run can resume; a folder holding results '
+            'made with other settings is refused).') in help_text
 
 
 def test_the_batch_flags_help_says_what_they_mean_for_the_tool():

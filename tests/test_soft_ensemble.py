@@ -12,6 +12,7 @@ from PIL import Image
 import densecrf_inference
 import pixel_stacking
 from utils.common.errors import UserError, run_cli
+from utils.common.files import SETTINGS_RECORD
 from utils.data.voc import read_label, save_label
 from utils.postprocess.crf import PROBABILITY_DEFAULTS, read_params, write_params
 from utils.postprocess.probabilities import read_probabilities, save_probabilities
@@ -104,7 +105,7 @@ def test_tuned_crf_parameters_are_applied_from_their_json(folders, images, capsy
                                              '--iterations', '2', '--num_workers', '1']) == 0
     out = capsys.readouterr().out
     assert 'bilateral_sxy=40' in out and 'iterations=2' in out
-    assert sorted(os.listdir(tmp_path / 'out2')) == ['img1.png', 'img2.png']
+    assert sorted(os.listdir(tmp_path / 'out2')) == [SETTINGS_RECORD, 'img1.png', 'img2.png']
 
 
 def test_unknown_crf_parameters_are_named(tmp_path):

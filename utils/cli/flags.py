@@ -76,7 +76,7 @@ def model_params(args, saved=None):
     return resolve_model_params(params)
 
 
-RESUME = 'default: skip them, so a run can resume'
+RESUME = 'default: skip them, so a run can resume; a folder holding results made with other settings is refused'
 
 
 def add_workers_flag(parser, what='Worker processes'):

@@ -172,10 +172,11 @@ def _prepare(image_dir, ids, label_dir, prob_dir, params, seed_compat):
 
 
 def refine_folder(image_dir, output_dir, ids=None, label_dir=None, prob_dir=None, params=None,
-                  num_classes=NUM_CLASSES, seed_compat=False, num_workers=None, overwrite=False):
+                  num_classes=NUM_CLASSES, seed_compat=False, num_workers=None, overwrite=False, before_writing=None):
     """Refine every id (default: every label/probability file) into `output_dir/<id>.png`.
 
-    Existing outputs are kept unless `overwrite`. Returns (written, skipped).
+    Existing outputs are kept unless `overwrite`. `before_writing` is called once before the first output, after
+    every check. Returns (written, skipped).
     """
     params, ids, pairs = _prepare(image_dir, ids, label_dir, prob_dir, params, seed_compat)
     for folder in (image_dir, label_dir):
@@ -188,6 +189,8 @@ def refine_folder(image_dir, output_dir, ids=None, label_dir=None, prob_dir=None
     todo = set(pending(ids, output_for, overwrite))
     tasks = [(i, image, source, output_for(i)) for i, (image, source) in zip(ids, pairs) if i in todo]
     worker = functools.partial(_refine_one, params=params, num_classes=num_classes, seed_compat=seed_compat)
+    if tasks and before_writing:
+        before_writing()
     for _ in imap_progress(worker, tasks, num_workers, desc='densecrf'):
         pass
     return len(tasks), len(ids) - len(tasks)

@@ -35,11 +35,12 @@ def _fuse_one(task, num_classes):
 
 
 def fuse_folders(prob_dirs, output_dir, ids=None, weights=None, num_workers=None, overwrite=False,
-                 num_classes=NUM_CLASSES):
+                 num_classes=NUM_CLASSES, before_writing=None):
     """Average `prob_dirs/<id>.npz` into `output_dir/<id>.png` and `output_dir/probabilities/<id>.npz`.
 
     Every id (default: every file in the first folder) must be in every folder. Existing outputs are kept
-    unless `overwrite`. Returns (written, skipped).
+    unless `overwrite`. `before_writing` is called once before the first output, after every check. Returns
+    (written, skipped).
     """
     weights = [1.0] * len(prob_dirs) if weights is None else list(weights)
     if len(weights) != len(prob_dirs) or any(not w > 0 for w in weights):
@@ -59,6 +60,8 @@ def fuse_folders(prob_dirs, output_dir, ids=None, weights=None, num_workers=None
 
     todo = set(pending(ids, lambda i: outputs(i)[0], overwrite)) | set(pending(ids, lambda i: outputs(i)[1], overwrite))
     tasks = [(i, [index[i] for index in indexes], weights, *outputs(i)) for i in ids if i in todo]
+    if tasks and before_writing:
+        before_writing()
     for _ in imap_progress(functools.partial(_fuse_one, num_classes=num_classes), tasks, num_workers, desc='fusing'):
         pass
     return len(tasks), len(ids) - len(tasks)

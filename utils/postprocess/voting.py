@@ -90,11 +90,12 @@ def _check_options(input_dirs, output_dir, weights, tie_break):
 
 
 def stack_folders(input_dirs, output_dir, ids=None, weights=None, tie_break='first', allow_missing=False,
-                  num_workers=None, overwrite=False, num_classes=NUM_CLASSES):
+                  num_workers=None, overwrite=False, num_classes=NUM_CLASSES, before_writing=None):
     """Vote every image of `ids` (default: every name in any folder) into `output_dir/<id>.png`.
 
     A name missing from some folder is a UserError listing all of them, unless `allow_missing`, where the
-    present folders vote. Existing outputs are kept unless `overwrite`. Returns a StackSummary.
+    present folders vote. Existing outputs are kept unless `overwrite`. `before_writing` is called once before the
+    first output, after every check (the script records its settings there). Returns a StackSummary.
     """
     _check_options(input_dirs, output_dir, weights, tie_break)
     weights = [1] * len(input_dirs) if weights is None else list(weights)
@@ -116,6 +117,8 @@ def stack_folders(input_dirs, output_dir, ids=None, weights=None, tie_break='fir
     todo = pending(ids, output_for, overwrite)
     tasks = [(i, [(index[i], w) for index, w in zip(indexes, weights) if i in index], output_for(i)) for i in todo]
     worker = functools.partial(_stack_one, tie_break=tie_break, num_classes=num_classes)
+    if tasks and before_writing:
+        before_writing()
     for _ in imap_progress(worker, tasks, num_workers, desc='stacking'):
         pass
     return StackSummary(len(todo), len(ids) - len(todo), missing)

@@ -3,6 +3,7 @@ deeplab_params.json, the description train.py stores beside the checkpoints. No 
 and the data tools read it too."""
 import json
 import os
+import re
 
 from utils.common.errors import UserError
 from utils.common.files import atomic_path, read_json_object
@@ -69,6 +70,19 @@ def params_path(model_dir):
     """The deeplab_params.json of a model folder, or of the folder of a checkpoint prefix (run/model.ckpt-27000)."""
     folder = model_dir if os.path.isdir(model_dir) else os.path.dirname(model_dir)
     return os.path.join(folder, PARAMS_FILE)
+
+
+def checkpoint_name(model_dir):
+    """The checkpoint `model_dir` gives, read without TensorFlow: a prefix as it is, a folder's latest as the folder's
+    `checkpoint` file names it (None without one), so results can be told from another checkpoint's cheaply."""
+    if not os.path.isdir(model_dir):
+        return os.path.abspath(model_dir)
+    try:
+        with open(os.path.join(model_dir, 'checkpoint'), encoding='utf-8') as handle:
+            latest = re.search(r'^model_checkpoint_path:\s*"(.*)"\s*$', handle.read(), re.MULTILINE)
+    except OSError:
+        return None
+    return os.path.abspath(os.path.join(model_dir, latest.group(1))) if latest else None
 
 
 def saved_model_params(model_dir):
