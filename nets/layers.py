@@ -326,10 +326,11 @@ def _bias_add_float32_sum(op, gradient):
 
 
 def bias_add(outputs, biases):
-    """tf.nn.bias_add of float32 `biases` in the dtype of `outputs`. In bfloat16 the biases' gradient is summed in
-    float32: TensorFlow's BiasAddGrad sums a bfloat16 map in bfloat16, which stops growing once the sum is a few
-    hundred times the terms (with or without oneDNN it lost 75 % of the sum over a 513 crop's 33x33 logits, 94 % at
-    65x65). Only the gradient changes: the op is the same BiasAdd, in inference graphs too."""
+    """tf.nn.bias_add of float32 `biases` in the dtype of `outputs` (the classifier, ResNet-v2's root conv1 and its
+    bottlenecks' conv3 and shortcut). In bfloat16 the biases' gradient is summed in float32: TensorFlow's
+    BiasAddGrad sums a bfloat16 map in bfloat16, which stops growing once the sum is a few hundred times the terms
+    (with or without oneDNN it lost 75 % of the sum over a 33x33 map of a 513 crop, 94 % at 65x65). Only the
+    gradient changes: the op is the same BiasAdd, in inference graphs too."""
     if outputs.dtype != tf.bfloat16:
         return tf.nn.bias_add(outputs, like(biases, outputs))
     with tf1.get_default_graph().gradient_override_map({'BiasAdd': 'DeepLabBiasAddFloat32Sum'}):
