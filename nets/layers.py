@@ -4,6 +4,7 @@ Variable names follow slim exactly: `<scope>/weights`, `<scope>/biases` (only wi
 `<scope>/depthwise_weights`, and `<scope>/BatchNorm/{beta,gamma,moving_mean,moving_variance}`.
 """
 import collections
+import contextlib
 import functools
 
 import tensorflow as tf
@@ -40,6 +41,56 @@ def native_dilation(dtype=tf.float32):
     except (ImportError, AttributeError):
         onednn = False
     return bool(tf.config.list_physical_devices('GPU') or (onednn and dtype != tf.float16))
+
+
+@functools.lru_cache(maxsize=None)
+def float32_backprop(dtype):
+    """Whether convolutions in `dtype` take their gradients in float32 (float32_gradients): where TensorFlow's own
+    CPU kernels compute them, bfloat16 without oneDNN (TF_ENABLE_ONEDNN_OPTS=0 or a build without it) and float16
+    (oneDNN has none), not on a GPU. Those kernels sum the map in the reduced type: over a 513 crop's 33x33 to
+    129x129 maps a bfloat16 kernel gradient erred by 4 to 18 % (a depthwise one by up to 75 %), growing as fewer
+    threads split the sum, and a float16 depthwise one by up to 12 %; oneDNN's bfloat16 ones err by 0.2 %."""
+    if dtype == tf.float16:
+        return not tf.config.list_physical_devices('GPU')
+    return dtype == tf.bfloat16 and not native_dilation(dtype)
+
+
+@tf.RegisterGradient('DeepLabConv2DFloat32')
+def _conv2d_float32(op, gradient):
+    """Conv2D's gradients computed in float32 from its inputs, each rounded once to their dtype."""
+    images, kernel = op.inputs
+    attrs = {name: op.get_attr(name) for name in ('strides', 'padding', 'explicit_paddings', 'dilations',
+                                                  'data_format', 'use_cudnn_on_gpu')}
+    wide = tf.cast(gradient, tf.float32)
+    images_gradient = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(images), filter=tf.cast(kernel, tf.float32),
+                                                      out_backprop=wide, **attrs)
+    kernel_gradient = tf.raw_ops.Conv2DBackpropFilter(input=tf.cast(images, tf.float32), filter_sizes=tf.shape(kernel),
+                                                      out_backprop=wide, **attrs)
+    return tf.cast(images_gradient, images.dtype), tf.cast(kernel_gradient, kernel.dtype)
+
+
+@tf.RegisterGradient('DeepLabDepthwiseFloat32')
+def _depthwise_float32(op, gradient):
+    """DepthwiseConv2dNative's gradients computed in float32 from its inputs, each rounded once to their dtype."""
+    images, kernel = op.inputs
+    attrs = {name: op.get_attr(name) for name in ('strides', 'padding', 'explicit_paddings', 'dilations',
+                                                  'data_format')}
+    wide = tf.cast(gradient, tf.float32)
+    images_gradient = tf.raw_ops.DepthwiseConv2dNativeBackpropInput(
+        input_sizes=tf.shape(images), filter=tf.cast(kernel, tf.float32), out_backprop=wide, **attrs)
+    kernel_gradient = tf.raw_ops.DepthwiseConv2dNativeBackpropFilter(
+        input=tf.cast(images, tf.float32), filter_sizes=tf.shape(kernel), out_backprop=wide, **attrs)
+    return tf.cast(images_gradient, images.dtype), tf.cast(kernel_gradient, kernel.dtype)
+
+
+def float32_gradients(inputs):
+    """A context in which the convolutions built over `inputs` take their gradients in float32 where
+    float32_backprop says so (nothing changes elsewhere). The forward ops stay the same; only their gradients
+    differ."""
+    if not float32_backprop(inputs.dtype):
+        return contextlib.nullcontext()
+    return tf1.get_default_graph().gradient_override_map({'Conv2D': 'DeepLabConv2DFloat32',
+                                                          'DepthwiseConv2dNative': 'DeepLabDepthwiseFloat32'})
 
 
 def like(tensor, reference):
@@ -79,11 +130,12 @@ def atrous_conv2d(inputs, kernel, stride, rate, padding):
     """
     if rate > 1 and _tap_products_apply(inputs, kernel, stride, padding):
         return tap_products_conv2d(inputs, kernel, rate)
-    if rate == 1 or native_dilation(inputs.dtype):
-        return tf.nn.conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
-                            dilations=[1, rate, rate, 1])
-    kernel, rates = _applied_taps(inputs, kernel, stride, rate, padding)
-    return tf.nn.convolution(inputs, kernel, strides=stride, padding=padding, dilations=rates)
+    with float32_gradients(inputs):
+        if rate == 1 or native_dilation(inputs.dtype):
+            return tf.nn.conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
+                                dilations=[1, rate, rate, 1])
+        kernel, rates = _applied_taps(inputs, kernel, stride, rate, padding)
+        return tf.nn.convolution(inputs, kernel, strides=stride, padding=padding, dilations=rates)
 
 
 def _tap_products_apply(inputs, kernel, stride, padding):
@@ -179,7 +231,9 @@ def tap_products_conv2d(inputs, kernel, rate):
 def atrous_depthwise_conv2d(inputs, kernel, stride, rate, padding):
     """tf.nn.depthwise_conv2d with a dilation rate (space-to-batch inside tf.nn for rates above 1, every device)."""
     kernel, rates = _applied_taps(inputs, kernel, stride, rate, padding)
-    return tf.nn.depthwise_conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding, dilations=rates)
+    with float32_gradients(inputs):
+        return tf.nn.depthwise_conv2d(inputs, kernel, strides=[1, stride, stride, 1], padding=padding,
+                                      dilations=rates)
 
 
 def _weights(name, shape, weight_decay, trainable, initializer=GLOROT):
@@ -264,6 +318,25 @@ def batch_norm(inputs, bn, scope='BatchNorm'):
         return outputs
 
 
+@tf.RegisterGradient('DeepLabBiasAddFloat32Sum')
+def _bias_add_float32_sum(op, gradient):
+    """BiasAdd's gradients, the biases' one summed over the batch and the map in float32, then rounded once."""
+    axes = list(range(gradient.shape.rank - 1))
+    return gradient, tf.cast(tf.reduce_sum(tf.cast(gradient, tf.float32), axes), op.inputs[1].dtype)
+
+
+def bias_add(outputs, biases):
+    """tf.nn.bias_add of float32 `biases` in the dtype of `outputs` (the classifier, ResNet-v2's root conv1 and its
+    bottlenecks' conv3 and shortcut). In bfloat16 the biases' gradient is summed in float32: TensorFlow's
+    BiasAddGrad sums a bfloat16 map in bfloat16, which stops growing once the sum is a few hundred times the terms
+    (with or without oneDNN it lost 75 % of the sum over a 33x33 map of a 513 crop, 94 % at 65x65). Only the
+    gradient changes: the op is the same BiasAdd, in inference graphs too."""
+    if outputs.dtype != tf.bfloat16:
+        return tf.nn.bias_add(outputs, like(biases, outputs))
+    with tf1.get_default_graph().gradient_override_map({'BiasAdd': 'DeepLabBiasAddFloat32Sum'}):
+        return tf.nn.bias_add(outputs, like(biases, outputs))
+
+
 def _finish(outputs, bn, activation, use_bias, channels, trainable, bias=None):
     """Add biases or batch norm (`bias`: a folded batch norm's), then the activation, as slim.conv2d orders them."""
     if bias is not None:
@@ -272,7 +345,7 @@ def _finish(outputs, bn, activation, use_bias, channels, trainable, bias=None):
         outputs = batch_norm(outputs, bn)
     elif use_bias:
         biases = tf1.get_variable('biases', [channels], initializer=tf1.zeros_initializer(), trainable=trainable)
-        outputs = tf.nn.bias_add(outputs, like(biases, outputs))
+        outputs = bias_add(outputs, biases)
     return activation(outputs) if activation is not None else outputs
 
 
