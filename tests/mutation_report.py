@@ -16,10 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EQUIVALENTS = os.path.join(ROOT, 'tests', 'mutation_equivalents.txt')
 PACKAGES = ('utils.common', 'utils.cli', 'utils.data', 'utils.postprocess', 'utils.reproduce', 'utils.upstream')
 # mutmut's exit codes of a mutant's test run (mutmut/stats.py, status_by_exit_code), in the columns printed here.
-# -9 (SIGKILL), which mutmut calls a segfault, is what its fork server sends a run that outlived SIGXCPU at the
-# time limit: a timeout here.
 STATUS = {1: 'killed', 3: 'killed', 0: 'survived', 36: 'timeout', -24: 'timeout', 24: 'timeout', 152: 'timeout',
-          255: 'timeout', -9: 'timeout', 5: 'no tests', 33: 'no tests', None: 'not checked'}
+          255: 'timeout', 5: 'no tests', 33: 'no tests', None: 'not checked'}
 COLUMNS = ('killed', 'timeout', 'survived', 'no tests', 'not checked', 'other')
 
 
