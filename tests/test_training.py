@@ -1,5 +1,6 @@
 """train.py: warm start from slim ImageNet and DeepLab model-zoo checkpoints, resume over warm start, clear
-mismatch errors, the loss, the scale flags' way into the augmentation."""
+mismatch errors, the loss, the scale flags' way into the augmentation, the schedule's checkpoint flags, input
+functions, steps per epoch and model folder."""
 import json
 import os
 
