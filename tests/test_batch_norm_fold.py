@@ -1,6 +1,6 @@
 """Inference graphs fold batch norm into the convolution before it: the same function as convolution + batch norm
 on trained-like statistics, no batch norm left after a convolution, and the checkpoint predictor's weights frozen
-into constants (prepared once, not at every run)."""
+into constants (prepared once, not at every run); training batch norm's moving averages."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -74,3 +74,18 @@ def test_checkpoint_predictor_runs_a_graph_without_variables(tmp_path):
         assert labels.shape == (40, 30) and probabilities.shape == (40, 30, 21)
     finally:
         predictor.close()
+
+
+def test_training_batch_norm_moves_its_averages_by_one_minus_the_decay():
+    """slim's moving averages: after one update from their initial 0 and 1, moving_mean = (1 - decay) x the batch
+    mean and moving_variance = decay + (1 - decay) x the batch variance (fused batch norm's, Bessel-corrected)."""
+    values = np.random.default_rng(1).normal(3.0, 2.0, (2, 5, 5, 4)).astype(np.float32)
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        bn = layers.BatchNorm(training=True, trainable=True, decay=0.9, epsilon=1e-3)
+        layers.batch_norm(tf.constant(values), bn)
+        sess.run(tf1.global_variables_initializer())
+        sess.run(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS))
+        mean, variance = sess.run([v for v in tf1.global_variables() if v.op.name.endswith(('moving_mean',
+                                                                                          'moving_variance'))])
+    np.testing.assert_allclose(mean, 0.1 * values.mean(axis=(0, 1, 2)), rtol=1e-4)
+    np.testing.assert_allclose(variance, 0.9 + 0.1 * values.var(axis=(0, 1, 2), ddof=1), rtol=1e-4)

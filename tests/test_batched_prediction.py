@@ -40,6 +40,11 @@ def test_images_batch_in_order_by_the_shape_the_network_sees():
     assert batches == [['a', 'b'], ['c'], ['d'], ['e', 'f']]
 
 
+def test_each_side_is_padded_to_its_own_side_of_the_crop():
+    assert predict.padded_shape(np.zeros((20, 40, 3)), [41, 33]) == (41, 40)
+    assert predict.padded_shape(np.zeros((45, 29, 3)), [41, 33]) == (45, 33)
+
+
 @pytest.mark.parametrize('scales, flip', [((1.0,), False), ((0.75, 1.25), True)])
 def test_each_image_of_a_batch_gets_what_it_gets_alone(voc, scales, flip):
     predictor = predict.CheckpointPredictor(str(voc / 'model'), PARAMS, deeplab_model.predict_probabilities, scales,

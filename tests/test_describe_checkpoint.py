@@ -62,6 +62,13 @@ def test_a_checkpoint_without_the_expected_variables_is_refused(tmp_path, capsys
     assert problem in capsys.readouterr().err
 
 
+def test_a_checkpoint_of_two_backbones_is_refused(tmp_path, capsys):
+    ckpt = save_variables(str(tmp_path / 'model.ckpt'), {'resnet_v2_50/conv1/weights': [3],
+                                                         'xception_65/entry_flow/conv1_1/weights': [3]})
+    assert run_cli(describe_checkpoint.main, ['--checkpoint', ckpt]) == 2
+    assert 'holds several known backbone' in capsys.readouterr().err
+
+
 def test_a_single_file_v1_checkpoint_is_read(tmp_path, capsys):
     """The 2017 slim tarballs may hold one resnet_v2_N.ckpt file in the old (V1) format."""
     with tf.Graph().as_default():

@@ -16,7 +16,7 @@ from utils.cli.flags import model_params as params_from_args
 from utils.common.errors import UserError, run_cli
 from utils.data.voc import MEAN_RGB
 from utils.runtime import frozen_graph
-from utils.runtime.export import build_inference_graph, write_graph_def
+from utils.runtime.export import build_inference_graph, build_original_serving_graph, write_graph_def
 from utils.runtime.frozen_graph import MODEL_PARAMS_NAME
 from utils.runtime.model_config import DEFAULT_EVAL_CROP_SIZE, MODEL_DEFAULTS
 from utils.runtime.predict import CheckpointPredictor
@@ -127,6 +127,24 @@ def test_eval_crop_size_pads_inside_the_graph_crops_back_and_takes_larger_images
     assert padded['SemanticProbabilities'].shape == (1, 5, 7, 21)
     np.testing.assert_array_equal(exact['SemanticPredictions'], plain['SemanticPredictions'])
     assert (padded['SemanticPredictions'] != plain['SemanticPredictions']).any()
+
+
+def test_the_zoo_and_original_interfaces_take_and_give_their_dtypes_and_shapes(monkeypatch):
+    """The model zoo's: one uint8 ImageTensor in, int32 labels [1, H, W] out. The original export_inference_graph.py's:
+    a float32 batch in, int32 classes [N, H, W, 1] and float32 probabilities out."""
+    monkeypatch.setattr(deeplab_model, 'float32_logits', lambda images, *_, **kwargs: fake_logits(images))
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        images, tensors = build_inference_graph(model_params(), deeplab_model.predict_probabilities)
+        assert images.dtype == tf.uint8 and images.shape.as_list() == [1, None, None, 3]
+        zoo = sess.run(tensors, {images: np.zeros((1, 5, 7, 3), np.uint8)})
+    assert zoo['SemanticPredictions'].dtype == np.int32 and zoo['SemanticPredictions'].shape == (1, 5, 7)
+    assert zoo['SemanticProbabilities'].dtype == np.float32 and zoo['SemanticProbabilities'].shape == (1, 5, 7, 21)
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        images, tensors = build_original_serving_graph(model_params(), deeplab_model.predict_probabilities)
+        assert images.dtype == tf.float32 and images.shape.as_list() == [None, None, None, 3]
+        original = sess.run(tensors, {images: np.zeros((2, 5, 7, 3), np.float32)})
+    assert original['classes'].dtype == np.int32 and original['classes'].shape == (2, 5, 7, 1)
+    assert original['probabilities'].dtype == np.float32 and original['probabilities'].shape == (2, 5, 7, 21)
 
 
 def fake_logits(images):

@@ -1,5 +1,6 @@
 """The graph the model builds, read back from its ops: atrous rates per unit (native dilation or space-to-batch),
-the poly learning-rate schedule and momentum of the training op, the default weight decay per backbone."""
+the poly learning-rate schedule and momentum of the training op, the default weight decay per backbone, the ASPP
+dropout."""
 import contextlib
 import functools
 
@@ -152,3 +153,12 @@ def test_default_weight_decay_reaches_every_kernel_but_depthwise(variant, decay)
         assert any(name.endswith('/depthwise_weights') for name in values)
     expected = decay * sum(float(np.sum(k.astype(np.float64) ** 2)) / 2 for k in kernels.values())
     assert total == pytest.approx(expected, rel=1e-4)
+
+
+def test_aspp_drops_a_tenth_of_its_projection_in_training_only(train_graph):
+    """Upstream's concat_projection dropout keeps 90 %: TF2's rate 0.1 (not a keep probability), in training only."""
+    graph = train_graph[0]
+    drops = [op for op in graph.get_operations() if op.type == 'GreaterEqual' and '/dropout/' in f'/{op.name}']
+    assert [tensor_util.constant_value(op.inputs[1]) for op in drops] == [pytest.approx(0.1)]
+    inference = build(('--model_variant', 'resnet_v2_50', '--output_stride', '16'), False)
+    assert not [op.name for op in inference.get_operations() if 'dropout' in op.name]

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import deeplab_model
+from nets import layers
 from utils.cli.flags import add_model_flags, model_params, parser_for
 from utils.common.errors import UserError
 from utils.runtime.checkpoints import unused_variables
@@ -41,10 +42,33 @@ def test_a_new_variant_brings_its_own_multi_grid_over_the_saved_one(tmp_path):
     ({'atrous_rates': [6, 0, 18]}, '--atrous_rates takes three positive integers'),
     ({'model_variant': 'xception_65', 'input_normalization': 'mean_subtraction'}, 'xception_65 takes inception'),
     ({'num_classes': 256}, '--num_classes 256: between 2 and 255 classes'),
+    ({'num_classes': 1}, '--num_classes 1: between 2 and 255 classes'),
+    ({'batch_norm_decay': 1.0}, '--batch_norm_decay 1.0 must be between 0 and 1'),
+    ({'batch_norm_decay': 0.0}, '--batch_norm_decay 0.0 must be between 0 and 1'),
 ])
 def test_settings_the_model_cannot_build_are_refused(change, message):
     with pytest.raises(UserError, match=message):
         resolve_model_params(dict(MODEL_DEFAULTS, **change))
+
+
+@pytest.mark.parametrize('change', [{'num_classes': 255}, {'num_classes': 2}, {'batch_norm_decay': 0.99999}])
+def test_the_limits_themselves_are_accepted(change):
+    """255 classes (0..254 beside the void 255), 2 classes, a decay just below 1 are models that can be built."""
+    resolved = resolve_model_params(dict(MODEL_DEFAULTS, **change))
+    assert {key: resolved[key] for key in change} == change
+
+
+def test_batch_norm_follows_the_freeze_and_decay_settings():
+    """deeplab_model.batch_norm_config: batch statistics and trained beta/gamma in training unless
+    --freeze_batch_norm, --batch_norm_decay for the moving averages (DeepLab's 0.9997 by default), the global batch's
+    statistics unless --no_sync_batch_norm, folded into the convolutions in inference graphs."""
+    config = deeplab_model.batch_norm_config
+    assert config({}, training=True) == layers.BatchNorm(training=True, trainable=True, decay=0.9997, epsilon=1e-5,
+                                                         sync=True, fold=False)
+    assert config({'freeze_batch_norm': True}, training=True)[:2] == (False, False)
+    assert config({'freeze_batch_norm': False, 'batch_norm_decay': 0.99}, training=True).decay == 0.99
+    assert config({'sync_batch_norm': False}, training=True).sync is False
+    assert config({}, training=False)[:2] == (False, True) and config({}, training=False).fold
 
 
 def test_the_decoder_flag_takes_stride_4_only(capsys):

@@ -204,3 +204,21 @@ def test_evaluate_records_the_precision_in_its_json(trained_float32, val_images,
     with open(out) as handle:
         scores = json.load(handle)
     assert scores['precision'] == 'bfloat16' and 0.0 < scores['miou'] <= 1.0
+
+
+def test_image_pooling_averages_bfloat16_features_in_float32():
+    """ASPP's image-level branch takes the mean of a whole feature map: summed in bfloat16 (8 significant bits) the
+    sum of 65 x 65 values stops growing long before the end; in float32 the mean is right to bfloat16's rounding."""
+    from nets import heads, layers
+    features = np.random.default_rng(0).uniform(0.0, 4.0, (1, 65, 65, 4)).astype(np.float32)
+    with tf.Graph().as_default():
+        bfloat16 = tf.cast(tf.constant(features), tf.bfloat16)
+        bn = layers.BatchNorm(training=False, trainable=True, decay=0.9997, epsilon=1e-5)
+        heads.aspp(bfloat16, bn, [6, 12, 18], training=False, weight_decay=0.0, separable=False)
+        pooling, = [op for op in tf1.get_default_graph().get_operations() if op.name == 'image_pooling/Conv2D']
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            pooled, rounded = sess.run([tf.cast(pooling.inputs[0], tf.float32), tf.cast(bfloat16, tf.float32)])
+    assert pooling.inputs[0].dtype == tf.bfloat16
+    expected = rounded.astype(np.float64).mean(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(pooled, expected, rtol=2 ** -8)

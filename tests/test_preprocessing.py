@@ -1,4 +1,5 @@
-"""preprocessing.py: normalisation, augmentation invariants and alignment, eval path, determinism."""
+"""preprocessing.py: normalisation, augmentation invariants, alignment and crop offsets, the label check, batch
+padding, eval path, determinism."""
 import os
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import create_tf_record
-from preprocessing import augment, input_fn, normalize, pad_value
+from preprocessing import augment, check_labels, fill_outside, input_fn, normalize, pad_value
 from utils.common.errors import UserError, run_cli
 from utils.common.files import read_id_list
 from utils.data.demo_data import make_demo_voc
@@ -88,6 +89,37 @@ def test_flip_moves_image_and_label_together():
         source = image[:, ::-1] if was_flipped else image
         np.testing.assert_array_equal(out_image.numpy(), source)
         np.testing.assert_array_equal(out_label.numpy()[..., 0], (label[:, ::-1] if was_flipped else label)[..., 0])
+
+
+def test_random_crops_reach_every_offset():
+    """At scale 1 a crop of 48x48 from a 50x49 image starts at any of rows 0..2 and columns 0..1, the last ones
+    included."""
+    rows, cols = np.meshgrid(np.arange(50), np.arange(49), indexing='ij')
+    image = np.stack([rows, cols, np.zeros_like(rows)], axis=-1).astype(np.uint8)
+    label = np.zeros((50, 49, 1), np.uint8)
+    offsets = set()
+    for seed in range(30):
+        out_image = augment(image, label, CROP, min_scale=1.0, max_scale=1.0, seed=seed)[0].numpy()
+        offsets.add((int(out_image[..., 0].min()), int(out_image[..., 1].min())))  # a flip keeps the minimum
+    assert {row for row, _ in offsets} == {0, 1, 2} and {col for _, col in offsets} == {0, 1}
+
+
+def test_a_label_from_num_classes_up_stops_the_pipeline_and_void_does_not():
+    """check_labels with 5 classes stops at the value 5, naming the record, the position and the value (in a graph,
+    as the input pipeline runs it)."""
+    label = tf.constant([[[0], [4]], [[255], [5]]], tf.uint8)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r'\[a\.record\] \[7\] \[5\]'):
+        tf.function(check_labels)(label, 5, 'a.record', 7)
+    np.testing.assert_array_equal(tf.function(check_labels)(label, 6, 'a.record', 7).numpy(), label.numpy())
+
+
+def test_fill_outside_keeps_exactly_each_images_own_rows_and_columns():
+    """A batch of two images of 2x3 and 4x5 in 4x5 slots: outside its own size each slot is the padding value."""
+    images = np.full((2, 4, 5, 3), 9.0, np.float32)
+    filled = fill_outside(tf.constant(images), tf.constant([[2, 3], [4, 5]]), 'inception').numpy()
+    expected = images.copy()
+    expected[0, 2:] = expected[0, :, 3:] = 127.5
+    np.testing.assert_array_equal(filled, expected)
 
 
 def test_training_batches_have_fixed_shapes_and_drop_the_partial_batch(records):

@@ -1,5 +1,6 @@
 """train.py: warm start from slim ImageNet and DeepLab model-zoo checkpoints, resume over warm start, clear
-mismatch errors, the loss, the scale flags' way into the augmentation."""
+mismatch errors, the loss, the scale flags' way into the augmentation, the schedule's checkpoint flags, input
+functions, steps per epoch and model folder."""
 import json
 import os
 
@@ -287,3 +288,56 @@ def test_a_slow_start_as_long_as_training_or_negative_is_refused(records, tmp_pa
     assert f'--slow_start_step {steps}: must be 0 or more and fewer than the 5 training steps' in \
         capsys.readouterr().err
     assert not (tmp_path / 'model').exists()
+
+
+def test_a_record_set_of_exactly_one_batch_trains_and_a_smaller_one_is_refused():
+    from utils.common.errors import UserError
+    from utils.runtime import training
+    assert training.steps_per_epoch(4, 4, 'voc_train.record') == 1
+    assert training.steps_per_epoch(9, 4, 'voc_train.record') == 2
+    with pytest.raises(UserError, match='voc_train.record: 3 training examples, fewer than --batch_size 4'):
+        training.steps_per_epoch(3, 4, 'voc_train.record')
+
+
+@pytest.mark.parametrize('flags, steps, seconds, keep', [([], None, 600, 3),
+                                                         (['--save_checkpoints_steps', '25'], 25, None, 3),
+                                                         (['--save_checkpoints_secs', '60', '--keep_checkpoints', '7'],
+                                                          None, 60, 7)])
+def test_the_checkpoint_flags_reach_the_estimator(flags, steps, seconds, keep):
+    """--save_checkpoints_steps replaces the every-600-seconds default (the Estimator takes one or the other), and
+    --keep_checkpoints sets how many are kept."""
+    from utils.runtime import distribute, training
+    args = train.build_parser().parse_args(['--model_dir', 'm', '--data_dir', 'd', *flags])
+    config = training.run_config(train.training_run(args), distribute.plan())
+    assert (config.save_checkpoints_steps, config.save_checkpoints_secs, config.keep_checkpoint_max) == (
+        steps, seconds, keep)
+
+
+def test_the_input_functions_get_the_models_normalisation_and_classes():
+    """The padding of training crops and the label check follow the model: its normalisation and class count reach
+    both input functions."""
+    from utils.runtime import training
+    calls = []
+
+    def input_fn(*args, **kwargs):
+        calls.append((args, kwargs))
+
+    args = train.build_parser().parse_args(['--model_dir', 'm', '--data_dir', 'd', '--crop_size', '65', '97'])
+    run, params = train.training_run(args), {'input_normalization': 'mean_subtraction', 'num_classes': 5}
+    training.train_input(run, params, 2, 7, input_fn)()
+    training.eval_input(run, params, input_fn)()
+    (train_args, train_kwargs), (eval_args, eval_kwargs) = calls
+    assert train_args[:6] == ('d', True, 10, 2, (65, 97), 'mean_subtraction') and train_kwargs['num_classes'] == 5
+    assert eval_args[:2] == ('d', False) and eval_args[5] == 'mean_subtraction' and eval_kwargs['num_classes'] == 5
+
+
+def test_the_model_folder_is_emptied_only_with_clean_model_dir(tmp_path):
+    from utils.runtime import training
+    (tmp_path / 'model').mkdir()
+    (tmp_path / 'model' / 'checkpoint').write_text('model_checkpoint_path: "model.ckpt-5"\n')
+    training.check_model_dir(str(tmp_path / 'model'), clean=False)
+    assert os.listdir(tmp_path / 'model') == ['checkpoint']
+    training.check_model_dir(str(tmp_path / 'model'), clean=True)
+    assert os.listdir(tmp_path / 'model') == []
+    training.check_model_dir(str(tmp_path / 'new'), clean=False)
+    assert os.path.isdir(tmp_path / 'new')

@@ -1,4 +1,6 @@
-"""Xception-65 and the DeepLabv3+ model built on it match the published checkpoint and DeepLab's wiring."""
+"""Xception-65 and the DeepLabv3+ model built on it match the published checkpoint and DeepLab's wiring: variables,
+strides, rates, batch norm, ReLUs, the decoder's resize."""
+import collections
 import functools
 import json
 import os
@@ -143,3 +145,28 @@ def test_deeplabv3plus_runs_at_any_input_size():
     output = run(graph, logits, images, 65, 97)
     assert output.shape == (1, 17, 25, 21)
     assert np.isfinite(output).all()
+
+
+def test_relus_precede_the_separable_convs_and_sit_inside_those_of_exit_flow_block2():
+    """DeepLab's Xception-65: a ReLU after each entry convolution; activation_fn_in_separable_conv False (a ReLU
+    before each of a module's three separable convs) in every block but exit_flow/block2, where it is True (a ReLU
+    after each depthwise and each pointwise part)."""
+    relus = collections.Counter()
+    for op in build_backbone(16)[0].get_operations():
+        if op.type == 'Relu':
+            parts = op.name.split('/')
+            inside = any(part.endswith(('_depthwise', '_pointwise')) for part in parts)
+            relus['/'.join(parts[1:3]), 'inside' if inside else 'before'] += 1
+    assert relus == {('entry_flow/conv1_1', 'before'): 1, ('entry_flow/conv1_2', 'before'): 1,
+                     ('entry_flow/block1', 'before'): 3, ('entry_flow/block2', 'before'): 3,
+                     ('entry_flow/block3', 'before'): 3, ('middle_flow/block1', 'before'): 16 * 3,
+                     ('exit_flow/block1', 'before'): 3, ('exit_flow/block2', 'inside'): 6}
+
+
+def test_the_decoder_upsamples_with_align_corners():
+    """The v3+ decoder resizes the ASPP output to the low-level map as upstream's model.py: bilinear with
+    align_corners=True (the resize DeepLab uses everywhere but the original layout's logits)."""
+    resizes = [op for op in build_deeplab(16)[0].get_operations() if op.type == 'ResizeBilinear']
+    decoder = [op for op in resizes if op.name.startswith('decoder/')]
+    assert len(decoder) == 1
+    assert decoder[0].get_attr('align_corners') and not decoder[0].get_attr('half_pixel_centers')
