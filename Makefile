@@ -3,7 +3,7 @@
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench reproduce mutation clean
+.PHONY: demo test test-slow lint bench reproduce mutation mutation-tf clean
 WORK_DIR ?= reproduce_output
 TEST_WORKERS ?= 2
 
@@ -34,6 +34,9 @@ bench: $(STAMP)  ## throughput measurements written up in BENCHMARKS.md
 mutation: $(STAMP)  ## mutation testing of the TensorFlow-free packages (not part of `make test`): docs/testing.md
 	$(VENV)/bin/mutmut run --max-children $(TEST_WORKERS)
 	$(VENV)/bin/python tests/mutation_report.py
+
+mutation-tf: $(STAMP)  ## hand-made mutations of the TensorFlow modules, ARGS="--only nets/" for some: docs/testing.md
+	$(VENV)/bin/python tests/tf_mutations.py $(ARGS)
 
 clean:
 	rm -rf demo_output mutants
