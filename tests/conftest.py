@@ -1,9 +1,11 @@
 """Test set-up: import the project from its root, TensorFlow's environment as the scripts set it; shared model
 fixtures."""
 import os
+import signal
 import sys
 
 import numpy as np
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, 'tests', 'fixtures')
@@ -12,6 +14,14 @@ sys.path.insert(0, ROOT)
 from utils.cli.environment import tensorflow_defaults  # noqa: E402
 
 tensorflow_defaults()
+
+
+@pytest.fixture(autouse=True, scope='session')
+def default_sigterm_action():
+    """SIGTERM's default action in the test process, so that the workers its pools fork die of it as usual when a
+    pool ends. mutmut's fork server leaves its own SIGTERM handler in the runs it forks, and that handler
+    SIGKILLs the server's other runs: a worker pool ending in one mutant's run killed the mutants run beside it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def snapshot(root):
