@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from utils.common.files import read_id_list
-from utils.data.demo_data import CLASS_STYLES, MAX_SIDE, MIN_SIDE, VOID_RADIUS, make_demo_voc, make_sample
+from utils.data import demo_data
+from utils.data.demo_data import CLASS_STYLES, MAX_SIDE, MIN_SIDE, VOID_RADIUS, make_demo_voc, make_sample, void_band
 from utils.data.voc import IGNORE_LABEL, read_image, read_label
 
 
@@ -125,3 +126,46 @@ def test_making_the_demo_data_again_in_its_folder_rewrites_the_same_files(tmp_pa
     before = {name: pathlib.Path(name).read_bytes() for name in glob.glob(f'{tmp_path}/**/*.*', recursive=True)}
     assert make_demo_voc(str(tmp_path), num_train=1, num_val=1, num_test=1, seed=5) == first
     assert {name: pathlib.Path(name).read_bytes() for name in before} == before
+
+
+R = 3.0
+
+
+@pytest.mark.parametrize('shape, dy, dx', [('disc', 0, R), ('disc', R, 0), ('ellipse', 0, 0.55 * R), ('ellipse', R, 0),
+                                          ('box', 0, 0.85 * R), ('box', 0.7 * R, 0), ('triangle', 0.8 * R, 0),
+                                          ('triangle', 0, R / 1.8)])
+def test_a_pixel_centre_on_a_shapes_edge_is_inside_it(shape, dy, dx):
+    """A shape of size R centred at the origin: a pixel centre exactly on its edge belongs to the object, one a
+    hair further out does not."""
+    inside = demo_data._shape_mask(shape, np.array([[dy]]), np.array([[dx]]), 0.0, 0.0, R)
+    outside = demo_data._shape_mask(shape, np.array([[dy * (1 + 1e-9)]]), np.array([[dx * (1 + 1e-9)]]), 0.0, 0.0, R)
+    assert inside[0, 0] and not outside[0, 0]
+
+
+def test_plain_texture_is_a_factor_of_one_per_pixel():
+    yy, xx = np.mgrid[0:4, 0:5].astype(np.float64) + 0.5
+    factor = demo_data._texture('plain', yy, xx, np.random.default_rng(0))
+    assert factor.shape == (4, 5) and factor.dtype == np.float64 and (factor == 1).all()
+
+
+def test_the_image_border_is_not_an_object_border():
+    label = np.full((6, 7), 3, np.uint8)
+    label[:, 5:] = 8
+    band = void_band(label, radius=1)
+    np.testing.assert_array_equal(np.flatnonzero(band.any(axis=0)), [4, 5])  # only along the 3|8 edge
+    assert not void_band(np.full((4, 4), 5, np.uint8), radius=2).any()
+
+
+def test_the_default_seed_is_the_one_the_readme_table_was_measured_with(tmp_path):
+    """demo.py passes no seed: its data set is the digest's, drawn with seed 0."""
+    demo = make_demo_voc(str(tmp_path), num_train=1, num_val=0, num_test=0)
+    _, label = make_sample(np.random.default_rng([0, 0]))
+    np.testing.assert_array_equal(read_label(os.path.join(demo['aug_label_dir'], 'demo_000001.png')), label)
+
+
+def test_image_size_fixes_every_sides(tmp_path):
+    demo = make_demo_voc(str(tmp_path), num_train=2, num_val=1, num_test=1, image_size=(40, 56))
+    for ident in read_id_list(demo['trainval_list']) + read_id_list(demo['test_list']):
+        assert read_image(os.path.join(demo['image_dir'], ident + '.jpg')).shape == (40, 56, 3)
+    for ident in read_id_list(demo['trainval_list']):
+        assert read_label(os.path.join(demo['aug_label_dir'], ident + '.png')).shape == (40, 56)

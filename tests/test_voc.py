@@ -53,6 +53,61 @@ def test_labels_decode_to_class_indices_whatever_their_encoding(tmp_path, mode):
     np.testing.assert_array_equal(voc.read_label(path), LABEL)
 
 
+def integer_label(values, mode):
+    """A label image of one of PIL's integer modes holding `values` (32-bit 'I' or 16-bit, in both byte orders)."""
+    values = np.asarray(values)
+    dtypes = {'I': '<i4', 'I;16': '<u2', 'I;16L': '<u2', 'I;16B': '>u2'}
+    return Image.frombytes(mode, values.shape[::-1], values.astype(dtypes[mode]).tobytes())
+
+
+@pytest.mark.parametrize('mode', ['I', 'I;16', 'I;16L', 'I;16B'])
+def test_integer_labels_decode_to_uint8_class_indices_up_to_255(mode):
+    decoded = voc.decode_label(integer_label(LABEL, mode), 'label.png')
+    assert decoded.dtype == np.uint8
+    np.testing.assert_array_equal(decoded, LABEL)
+    assert voc.decode_label(integer_label(np.zeros((2, 3)), mode), 'zeros.png').tolist() == [[0, 0, 0]] * 2
+
+
+@pytest.mark.parametrize('mode, value', [('I', 256), ('I', -1), ('I;16', 256), ('I;16B', 65535)])
+def test_integer_labels_outside_0_to_255_are_one_line_naming_the_file(mode, value):
+    with pytest.raises(UserError) as err:
+        voc.decode_label(integer_label([[0, value, 255]], mode), 'deep.png')
+    assert str(err.value) == 'deep.png: label values outside 0..255'
+
+
+def test_a_16_bit_label_file_with_values_over_255_is_named_by_its_path(tmp_path):
+    path = str(tmp_path / 'deep.png')
+    integer_label([[0, 300]], 'I;16').save(path)
+    with pytest.raises(UserError) as err:
+        voc.read_label(path)
+    assert str(err.value) == f'{path}: label values outside 0..255'
+
+
+def test_an_empty_integer_label_decodes_to_an_empty_map():
+    assert voc.decode_label(Image.new('I', (0, 0)), 'empty.png').shape == (0, 0)
+
+
+def test_rgba_labels_drawn_with_the_palette_decode_like_rgb_ones():
+    rgba = np.dstack([voc.colorize(LABEL), np.full(LABEL.shape, 255, np.uint8)])
+    decoded = voc.decode_label(Image.fromarray(rgba, mode='RGBA'), 'label.png')
+    assert decoded.dtype == np.uint8
+    np.testing.assert_array_equal(decoded, LABEL)
+
+
+def test_a_label_of_another_mode_is_one_line_naming_it():
+    with pytest.raises(UserError) as err:
+        voc.decode_label(Image.new('F', (2, 2)), 'float.tif')
+    assert str(err.value) == 'float.tif: unsupported label image mode F'
+
+
+def test_at_most_five_bad_label_values_are_named():
+    label = np.array([[21, 22, 23, 24, 25, 26, 255, 3]], np.uint8)
+    assert voc.bad_label_values(label) == [21, 22, 23, 24, 25, 26]
+    with pytest.raises(UserError) as err:
+        voc.check_label_values(label, 'many.png')
+    assert str(err.value) == 'many.png: label values [21, 22, 23, 24, 25] outside 0..20 and 255'
+
+
 def test_rgb_label_with_foreign_colours_is_rejected(tmp_path):
     path = str(tmp_path / 'label.png')
     Image.fromarray(np.full((2, 2, 3), 7, np.uint8)).save(path)

@@ -50,8 +50,8 @@ def _texture(texture, yy, xx, rng):
 
 def _background(height, width, rng):
     """A muted, smoothly varying and noisy background: coarse random field upsampled plus pixel noise."""
-    coarse = rng.uniform(70, 170, size=(6, 6, 1)) + rng.uniform(-20, 20, size=(6, 6, 3))
-    field = Image.fromarray(np.clip(coarse, 0, 255).astype(np.uint8)).resize((width, height), Image.BILINEAR)
+    coarse = rng.uniform(70, 170, size=(6, 6, 1)) + rng.uniform(-20, 20, size=(6, 6, 3))  # 50..190: fits uint8
+    field = Image.fromarray(coarse.astype(np.uint8)).resize((width, height), Image.BILINEAR)
     return np.asarray(field, dtype=np.float64) + rng.normal(0, 12, size=(height, width, 3))
 
 
@@ -97,7 +97,7 @@ def _write_list(path, ids):
         handle.write(''.join(f'{i}\n' for i in ids))
 
 
-def make_demo_voc(root, num_train=80, num_val=20, num_test=4, seed=0, image_size=None):
+def make_demo_voc(root, num_train, num_val, num_test, seed=0, image_size=None):
     """Write the demo data set under `root` in the VOC layout; deterministic from `seed`; every image
     `image_size` (height, width) when given (e.g. VOC's typical 375 x 500). Returns its paths.
 

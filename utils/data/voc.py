@@ -59,7 +59,7 @@ def _open_image(path, what='image'):
 def read_image(path):
     """Read an image as RGB uint8 [H, W, 3], whatever its mode; unreadable files are a UserError."""
     with _open_image(path) as img:
-        return np.asarray(img.convert('RGB'), dtype=np.uint8)
+        return np.asarray(img.convert('RGB'))
 
 
 def image_size(path):
@@ -68,21 +68,21 @@ def image_size(path):
         return img.size[1], img.size[0]
 
 
-def decode_label(img, path='label'):
+def decode_label(img, path):
     """Class indices [H, W] uint8 from a palette ('P') or grayscale label image.
 
     Palette PNGs store indices directly; SBD SegmentationClassAug PNGs are grayscale with the same values.
     RGB labels drawn with the VOC palette are mapped back to indices.
     """
-    if img.mode in ('P', 'L'):
-        return np.asarray(img, dtype=np.uint8)
+    if img.mode in ('P', 'L'):  # 8-bit modes: uint8 arrays
+        return np.asarray(img)
     if img.mode in ('I', 'I;16', 'I;16B', 'I;16L'):
         values = np.asarray(img).astype(np.int64)
         if values.size and (values.min() < 0 or values.max() > 255):
             raise UserError(f'{path}: label values outside 0..255')
         return values.astype(np.uint8)
     if img.mode in ('RGB', 'RGBA'):
-        rgb = np.asarray(img.convert('RGB'), dtype=np.int64)
+        rgb = np.asarray(img, dtype=np.int64)[..., :3]
         keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
         pal = PALETTE.astype(np.int64)
         pal_keys = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
@@ -126,7 +126,7 @@ def colorize(label):
 def label_image(label):
     """A 'P'-mode PIL image of a label map carrying the VOC palette."""
     img = Image.fromarray(np.asarray(label, dtype=np.uint8), mode='P')
-    img.putpalette(PALETTE.reshape(-1).tolist())
+    img.putpalette(PALETTE.ravel().tolist())
     return img
 
 
