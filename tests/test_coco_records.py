@@ -11,14 +11,16 @@ import pytest
 import tensorflow as tf
 from conftest import COCO_TRAIN, COCO_VAL, ROOT, write_coco
 from PIL import Image
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 import create_coco_tf_record
 import evaluate
 from preprocessing import parse_record
 from utils.common.errors import UserError, run_cli
-from utils.data.coco import index_images, label_map
+from utils.data.coco import ImageEntry, check_rasterises, index_images, label_map, load_instances
 from utils.data.coco_classes import CATEGORIES, NUM_CLASSES, VOC_CATEGORY_IDS, category_classes
+from utils.data.dataset_info import dataset_num_classes, read_dataset_info, write_dataset_info
 from utils.data.voc import CLASS_NAMES, read_label
 from utils.records.tfrecords import decode_example, find_records
 
@@ -340,3 +342,129 @@ def test_other_tools_find_coco_records_but_not_a_mix_with_voc(converted, tmp_pat
     (tmp_path / 'voc_val.record').write_bytes(b'')
     with pytest.raises(UserError, match='holds both voc_val.record and coco_val.record'):
         find_records(str(tmp_path), 'val')
+
+
+def _instances(images=(), annotations=(), categories=({'id': 1, 'name': 'person'}, {'id': 90, 'name': 'toothbrush'})):
+    """A parsed instances file: by default one 1x1 image, no annotations, a VOC category (1) and another (90)."""
+    return {'images': list(images) or [{'id': 1, 'file_name': 'a.jpg', 'height': 1, 'width': 1}],
+            'annotations': list(annotations), 'categories': list(categories)}
+
+
+def _refusal(data, mode='voc'):
+    with pytest.raises(UserError) as raised:
+        index_images(data, 'instances.json', mode)
+    return str(raised.value)
+
+
+def test_every_bad_image_entry_is_named_and_a_1x1_image_is_fine():
+    """Entries without an integer id or a file name show their start (80 characters); sizes must be at least 1."""
+    no_id = {'id': '7', 'file_name': 'b' * 90 + '.jpg', 'height': 1, 'width': 1}
+    no_name = {'id': 2, 'height': 1, 'width': 1, 'license': 'c' * 90}
+    images = [{'id': 1, 'file_name': 'a.jpg', 'height': 1, 'width': 1}, no_id, no_name,
+              {'id': 3, 'file_name': 'd.jpg', 'height': 0, 'width': 4}]
+    assert _refusal(_instances(images)) == '\n'.join([
+        'instances.json: 3 bad image entries, nothing written:',
+        f'  image entry {str(no_id)[:80]} lacks an integer "id" or a "file_name"',
+        f'  image entry {str(no_name)[:80]} lacks an integer "id" or a "file_name"',
+        '  image 3 (d.jpg): "height" and "width" must be positive integers'])
+    assert [entry.image_id for entry in index_images(_instances(images[:1]), 'instances.json', 'voc')] == [1]
+
+
+def test_a_bad_category_is_one_line_naming_the_file_and_the_entry():
+    category = {'id': '1', 'name': 'person', 'supercategory': 'p' * 90}
+    assert _refusal(_instances(categories=[category])) == (
+        f'instances.json: 1 bad categories, nothing written: category entry {str(category)[:80]} lacks an integer "id"')
+
+
+def test_a_repeated_image_id_and_a_shared_label_file_are_both_named():
+    """Two entries are already one too many, for the id and for the label PNG their file names map to."""
+    images = [{'id': 1, 'file_name': 'a/x.jpg', 'height': 1, 'width': 1},
+              {'id': 1, 'file_name': 'b/y.jpg', 'height': 1, 'width': 1},
+              {'id': 2, 'file_name': 'c/y.png', 'height': 1, 'width': 1}]
+    assert _refusal(_instances(images)) == ('instances.json: 2 problems, nothing written:\n'
+                                            '  image id 1 is listed 2 times\n'
+                                            '  2 images would share the label file y.png')
+
+
+def test_selected_annotations_must_have_an_area_and_a_usable_segmentation_the_others_need_not():
+    """Annotations of the chosen classes are checked against their image; those of other classes only need known
+    ids, so a file's oddities outside the chosen classes do not stop the conversion."""
+    images = [{'id': 1, 'file_name': 'a.jpg', 'height': 1, 'width': 1},
+              {'id': 2, 'file_name': 'b.jpg', 'height': 2, 'width': 3}]
+    polygon = [[0, 0, 1, 0, 1, 1]]
+    no_category = {'id': 10, 'image_id': 1, 'category_id': '1', 'caption': 'q' * 90}
+    annotations = [
+        no_category,
+        {'id': 11, 'image_id': 1, 'category_id': 1, 'area': 'big', 'segmentation': polygon},
+        {'id': 12, 'image_id': 1, 'category_id': 1, 'area': 1, 'segmentation': [polygon[0], 5]},
+        {'id': 13, 'image_id': 1, 'category_id': 1, 'area': 1, 'segmentation': {'size': [1, 1]}},
+        {'id': 14, 'image_id': 2, 'category_id': 1, 'area': 1, 'segmentation': {'size': [3, 2], 'counts': '06'}},
+        {'id': 15, 'image_id': 2, 'category_id': 90, 'area': 'big', 'segmentation': 5},
+        {'id': 16, 'image_id': 2, 'category_id': 1, 'area': 6.0, 'segmentation': {'size': [2, 3], 'counts': [0, 6]}},
+    ]
+    assert _refusal(_instances(images, annotations)) == '\n'.join([
+        'instances.json: 5 problems, nothing written:',
+        f'  annotation entry {str(no_category)[:80]} lacks an integer "category_id"',
+        '  annotation 11: "area" must be a number',
+        '  annotation 12: polygons must be lists of numbers',
+        '  annotation 13: segmentation is neither polygons nor an RLE with "counts"',
+        '  annotation 14: RLE size [3, 2] differs from the image\'s [2, 3]'])
+    entries = index_images(_instances(images, annotations[5:]), 'instances.json', 'voc')
+    assert [[a[0] for a in entry.annotations] for entry in entries] == [[], [16]]
+
+
+def test_polygons_pycocotools_refuses_are_named_by_annotation():
+    entry = ImageEntry(1, 'a.jpg', 4, 4, ((7, 1, [[1, 2]]), (8, 1, [[0, 0, 4, 0, 4, 4]])), 9.0)
+    [problem] = check_rasterises(entry)
+    assert problem.startswith('annotation 7: pycocotools cannot rasterise its segmentation (')
+
+
+def test_an_annotation_without_polygons_paints_nothing():
+    entry = ImageEntry(1, 'a.jpg', 2, 3, ((7, 1, []),), 0.0)
+    np.testing.assert_array_equal(label_map(entry), np.zeros((2, 3), np.uint8))
+
+
+def test_a_pixel_under_two_instances_or_more_is_void_however_many():
+    """One instance paints its class; two make the pixel void, and so do 65536: the count must not wrap round."""
+    one_pixel = mask_utils.encode(np.ones((1, 1, 1), np.uint8, order='F'))[0]
+
+    def label(count):
+        return label_map(ImageEntry(1, 'a.jpg', 1, 1, ((None, 3, one_pixel),) * count, float(count))).tolist()
+    assert [label(1), label(2), label(65536)] == [[[3]], [[255]], [[255]]]
+
+
+def test_instances_files_are_refused_in_one_line_naming_the_file_and_a_bom_is_fine(tmp_path):
+    """The file must exist and hold the three lists; a UTF-8 byte-order mark (as Windows tools write) is read."""
+    path = tmp_path / 'instances.json'
+    with pytest.raises(UserError) as raised:
+        load_instances(str(path))
+    assert str(raised.value) == f'{path}: annotation file not found'
+    path.write_bytes(b'{"images": []}')
+    with pytest.raises(UserError) as raised:
+        load_instances(str(path))
+    assert str(raised.value) == (f'{path}: not a COCO instances file (a JSON object with "images", "annotations" and '
+                                 '"categories" lists)')
+    path.write_bytes('\ufeff{"images": [], "annotations": [], "categories": []}'.encode())
+    assert load_instances(str(path)) == {'images': [], 'annotations': [], 'categories': []}
+
+
+def test_an_unknown_class_mode_is_named_with_the_modes_there_are():
+    with pytest.raises(ValueError) as raised:
+        category_classes('pascal')
+    assert str(raised.value) == "unknown class mode 'pascal'; use one of ('voc', 'all', 'coco_ids')"
+
+
+def test_dataset_json_is_sorted_and_indented_and_a_bad_one_is_named(tmp_path):
+    """The description is written as readable, byte-stable JSON; read back, a damaged one is one line."""
+    write_dataset_info(str(tmp_path), {'num_classes': 21, 'dataset': 'coco', 'classes': 'voc'})
+    path = tmp_path / 'dataset.json'
+    assert path.read_text() == '{\n  "classes": "voc",\n  "dataset": "coco",\n  "num_classes": 21\n}'
+    assert dataset_num_classes(str(tmp_path)) == 21
+    assert dataset_num_classes(None) is None and read_dataset_info(str(tmp_path / 'voc')) == {}
+    for text, problem in [('{"num_classes": 21', 'unreadable data set description (Expecting'),
+                          ('[21]', 'not a data set description (expected a JSON object)'),
+                          ('{"classes": "voc"}', 'not a data set description (a JSON object with "num_classes")')]:
+        path.write_text(text)
+        with pytest.raises(UserError) as raised:
+            read_dataset_info(str(tmp_path))
+        assert str(raised.value).startswith(f'{path}: {problem}')

@@ -46,6 +46,24 @@ def test_a_mat_file_without_gtcls_is_named(tmp_path):
         read_sbd_label(str(tmp_path / 'inst.mat'))
 
 
+@pytest.mark.parametrize('junk', [b'', b'not a MATLAB file', b'x' * 200], ids=['empty', 'short', 'not_mat'])
+def test_an_unreadable_mat_file_is_one_line_naming_it(tmp_path, junk):
+    """Empty, cut short (scipy's header read fails with IndexError) or another format."""
+    path = tmp_path / 'junk.mat'
+    path.write_bytes(junk)
+    with pytest.raises(UserError) as raised:
+        read_sbd_label(str(path))
+    assert str(raised.value).startswith(f'{path}: unreadable .mat file (') and '\n' not in str(raised.value)
+
+
+def test_a_mat_file_whose_map_is_not_2d_is_named(tmp_path):
+    cube = tmp_path / 'cube.mat'
+    write_sbd_mat(str(cube), np.zeros((2, 3, 4), np.uint8))
+    with pytest.raises(UserError) as raised:
+        read_sbd_label(str(cube))
+    assert str(raised.value) == f'{cube}: GTcls.Segmentation has shape (2, 3, 4), expected a 2-D map'
+
+
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('data'))

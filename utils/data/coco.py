@@ -168,5 +168,6 @@ def label_map(entry):
         return np.zeros((entry.height, entry.width), np.uint8)
     masks = mask_utils.decode(rles)  # [H, W, N] of 0/1: this image's instances only, never the whole file's
     label = (masks * np.asarray(classes, np.uint8)).max(axis=2)
-    label[masks.sum(axis=2, dtype=np.uint16) > 1] = IGNORE_LABEL  # uint16: 6x faster than numpy's default int64
+    # The smallest type that holds the count: exact for any number of instances, and faster than numpy's int64
+    label[masks.sum(axis=2, dtype=np.min_scalar_type(len(rles))) > 1] = IGNORE_LABEL
     return label

@@ -14,7 +14,7 @@ def read_sbd_label(path):
     """The class-index map [H, W] uint8 of one SBD `cls/*.mat` file; UserError naming the file otherwise."""
     try:
         mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
-    except (OSError, ValueError, TypeError, NotImplementedError) as err:
+    except (OSError, ValueError, TypeError, IndexError, NotImplementedError, scipy.io.matlab.MatReadError) as err:
         raise UserError(f'{path}: unreadable .mat file ({err})') from None
     if STRUCT not in mat or not hasattr(mat[STRUCT], FIELD):
         raise UserError(f'{path}: no {STRUCT}.{FIELD} (not an SBD cls/*.mat file)')
