@@ -270,17 +270,20 @@ def test_initialize_last_layer_false_is_refused_when_train_py_would_restore_the_
     assert capsys.readouterr().err.startswith('error: --initialize_last_layer=false: ')
 
 
-@pytest.mark.parametrize('stored, honoured', [
-    ({'xception_65/entry_flow/conv1_1/weights': [3, 3, 3, 32]}, True),  # an ImageNet checkpoint: no head
-    ({'logits/semantic/weights': [1, 1, 256, 19], 'logits/semantic/weights/Momentum': [1, 1, 256, 19]}, True),
-    ({'logits/semantic/biases': [21]}, False),
-    ({'aspp0/weights': [1, 1, 2048, 256]}, False),
+@pytest.mark.parametrize('stored, flags, honoured', [
+    ({'xception_65/entry_flow/conv1_1/weights': [3, 3, 3, 32]}, [], True),  # an ImageNet checkpoint: no head
+    ({'logits/semantic/weights': [1, 1, 256, 19], 'logits/semantic/weights/Momentum': [1, 1, 256, 19]}, [], True),
+    ({'logits/semantic/biases': [21]}, [], False),
+    ({'aspp0/weights': [1, 1, 2048, 256]}, [], False),
+    # with logits only, the other last layers (upstream's image_pooling, aspp, ...) are no head
+    ({'image_pooling/weights': [1, 1, 2048, 256]}, ['--last_layers_contain_logits_only'], True),
+    ({'logits/semantic/biases': [21]}, ['--last_layers_contain_logits_only'], False),
 ])
-def test_initialize_last_layer_false_is_honoured_when_no_head_would_be_restored(stored, honoured, monkeypatch):
+def test_initialize_last_layer_false_is_honoured_when_no_head_would_be_restored(stored, flags, honoured, monkeypatch):
     from utils.runtime import checkpoints
     monkeypatch.setattr(checkpoints, 'resolve_checkpoint', lambda path: path)
     monkeypatch.setattr(checkpoints, 'checkpoint_shapes', lambda path: stored)
-    values, _ = parse('train', ['--initialize_last_layer=false', '--tf_initial_checkpoint=C'])
+    values, _ = parse('train', ['--initialize_last_layer=false', '--tf_initial_checkpoint=C', *flags])
     if honoured:
         check_last_layers(values)
     else:
@@ -297,6 +300,19 @@ def test_a_split_is_upstreams_shards_of_its_name_else_this_suites_records(tmp_pa
         'voc_val.record-00000-of-00002', 'voc_val.record-00001-of-00002']
     with pytest.raises(UserError, match='no trainval-NNNNN-of-NNNNN.tfrecord shards nor voc_trainval.record'):
         split_shards(str(tmp_path), 'trainval')
+    for missing in (str(tmp_path / 'gone'), ''):
+        with pytest.raises(UserError) as err:
+            split_shards(missing, 'train')
+        assert str(err.value) == f'--dataset_dir={missing}: folder of TFRecords not found'
+
+
+# upstream eval.py's summary names: 'miou' + '_<scale>' for each --eval_scales, '_flipped' with
+# --add_flipped_images, under eval/ with '_overall' (research/deeplab/eval.py)
+@pytest.mark.parametrize('scales, flipped, tag', [([1.0], False, 'eval/miou_1.0_overall'),
+                                                  ([0.5, 0.75, 1.0], True, 'eval/miou_0.5_0.75_1.0_flipped_overall')])
+def test_the_miou_is_logged_under_upstreams_tag(scales, flipped, tag):
+    from utils.upstream.run import metric_tag
+    assert metric_tag(scales, flipped) == tag
 
 
 def test_export_refuses_multi_scale_by_name(tmp_path, capsys):
