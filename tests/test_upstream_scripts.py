@@ -183,7 +183,8 @@ def test_the_default_zero_evaluations_follows_checkpoints_and_says_so(trained, c
 def test_the_seed_train_flags_become_these_train_flags():
     values, _ = parse('train', _shell(['--training_number_of_steps=30000', '--train_split="train"', *MODEL,
                                        '--train_crop_size=513,513', '--train_batch_size=1', '--nofine_tune_batch_norm',
-                                       '--tf_initial_checkpoint=CKPT', '--train_logdir=TRAIN', '--dataset_dir=DATA']))
+                                       '--tf_initial_checkpoint=CKPT', '--train_logdir=TRAIN', '--dataset_dir=DATA']),
+                       '')
     assert train_argv(values, 'STAGED') == [
         '--model_dir', 'TRAIN', '--data_dir', 'STAGED', '--no_eval', '--num_classes', '21', '--max_iter', '30000',
         '--batch_size', '1', '--initial_learning_rate', '0.0001', '--end_learning_rate', '0.0',
@@ -199,7 +200,7 @@ def test_the_seed_train_flags_become_these_train_flags():
 @pytest.mark.parametrize('flag, value, parsed', [('learning_power', '0.5', 0.5), ('slow_start_step', '300', 300),
                                                   ('slow_start_learning_rate', '0.001', 0.001)])
 def test_learning_rate_schedule_flags_are_passed_on_to_train_py(flag, value, parsed):
-    values, _ = parse('train', [f'--{flag}={value}', '--train_logdir=T', '--dataset_dir=D', *_shell(MODEL)])
+    values, _ = parse('train', [f'--{flag}={value}', '--train_logdir=T', '--dataset_dir=D', *_shell(MODEL)], '')
     argv = train_argv(values, 'STAGED')
     assert argv[argv.index(f'--{flag}') + 1] == value
     assert train.training_params(train.build_parser().parse_args(argv))[flag] == parsed
@@ -209,7 +210,7 @@ def test_absl_forms_parse_as_upstream():
     values, given = parse('eval', ['--eval_scales', '0.5', '--eval_scales=1.0,1.5', '--add_flipped_images',
                                    '--eval_crop_size=321,513', '--v', '1', '--alsologtostderr',
                                    '--noadd_flipped_images', '--max_number_of_evaluations', '3',
-                                   '--keep_aspect_ratio=false', '--nologtostderr'])
+                                   '--keep_aspect_ratio=false', '--nologtostderr'], '')
     assert values['eval_scales'] == [0.5, 1.0, 1.5] and values['eval_crop_size'] == ['321', '513']
     assert (values['add_flipped_images'], values['max_number_of_evaluations'], values['keep_aspect_ratio']) == (
         False, 3, False)
@@ -283,7 +284,7 @@ def test_initialize_last_layer_false_is_honoured_when_no_head_would_be_restored(
     from utils.runtime import checkpoints
     monkeypatch.setattr(checkpoints, 'resolve_checkpoint', lambda path: path)
     monkeypatch.setattr(checkpoints, 'checkpoint_shapes', lambda path: stored)
-    values, _ = parse('train', ['--initialize_last_layer=false', '--tf_initial_checkpoint=C', *flags])
+    values, _ = parse('train', ['--initialize_last_layer=false', '--tf_initial_checkpoint=C', *flags], '')
     if honoured:
         check_last_layers(values)
     else:
@@ -325,21 +326,21 @@ def test_export_refuses_multi_scale_by_name(tmp_path, capsys):
 
 def test_the_seed_export_flags_become_these_export_flags():
     values, _ = parse('export_model', _shell(['--checkpoint_path=TRAIN/model.ckpt-30000', '--export_path=OUT.pb',
-                                              *MODEL, '--num_classes=21', '--crop_size=513', '--crop_size=513']))
+                                              *MODEL, '--num_classes=21', '--crop_size=513', '--crop_size=513']), '')
     assert export_argv(values) == ['--model_dir', 'TRAIN/model.ckpt-30000', '--export_path', 'OUT.pb',
                                    '--num_classes', '21', '--eval_crop_size', '513', '513', *SUITE_MODEL[:2],
                                    '--output_stride', '16', '--batch_norm_decay', '0.9997', '--atrous_rates', '6',
                                    '12', '18', '--multi_grid', '1', '1', '1', '--decoder_output_stride', '4']
-    values, _ = parse('export_model', ['--checkpoint_path=C', '--export_path=E', '--model_variant=xception_65'])
+    values, _ = parse('export_model', ['--checkpoint_path=C', '--export_path=E', '--model_variant=xception_65'], '')
     assert export_argv(values)[export_argv(values).index('--output_stride') + 1] == '8'  # upstream's export default
 
 
 @pytest.mark.parametrize('script', ['eval', 'vis'])
 def test_the_upstream_batch_size_becomes_the_images_per_run(script):
-    values, _ = parse(script, _shell([f'--{script}_batch_size=3', *MODEL]))
+    values, _ = parse(script, _shell([f'--{script}_batch_size=3', *MODEL]), '')
     argv = predict_argv(values, f'{script}_crop_size', 'CKPT')
     assert argv[argv.index('--batch_size') + 1] == '3'
-    values, _ = parse(script, _shell(MODEL))
+    values, _ = parse(script, _shell(MODEL), '')
     argv = predict_argv(values, f'{script}_crop_size', 'CKPT')
     assert argv[argv.index('--batch_size') + 1] == '1'  # upstream's default
 

@@ -115,7 +115,7 @@ def usage(script, description):
     return '\n'.join([description, '', 'flags (upstream\'s definitions; absl syntax):', *rows])
 
 
-def parse(script, argv, description=''):
+def parse(script, argv, description):
     """(values, given): every flag's value (upstream's default unless given) and the names given in `argv`;
     --help prints `usage` and exits."""
     table = flag_table(script)
