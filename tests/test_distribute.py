@@ -384,6 +384,19 @@ def tf_config(cluster, kind, index):
     return json.dumps({'cluster': cluster, 'task': {'type': kind, 'index': index}})
 
 
+def test_cpu_replicas_build_after_a_graph_mode_run_started_tensorflow_in_the_same_process():
+    """TensorFlow's context started inside a graph places ops hard: the strategy must not depend on who started it."""
+    code = ('import tensorflow as tf\n'
+            'from tensorflow.python.eager import context\n'
+            'from utils.runtime import distribute\n'
+            'with tf.Graph().as_default():\n'
+            '    context.context().ensure_initialized()\n'
+            'print(distribute.strategy(distribute.plan(num_cpu_replicas=2)).num_replicas_in_sync)\n')
+    done = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ['2']
+
+
 @pytest.mark.parametrize('cluster, task, chief', [
     ({'worker': WORKERS}, ('worker', 0), True),  # TensorFlow's multi-worker guide: worker 0 is the chief
     ({'worker': WORKERS}, ('worker', 1), False),

@@ -97,6 +97,9 @@ def strategy(run_plan):
     """The tf.distribute strategy of a plan, or None. Multi-worker needs graph mode from here on."""
     import tensorflow as tf
     if run_plan.kind == 'mirrored':
+        # soft placement, as TensorFlow's context has when it starts eagerly: one started inside a graph (by an
+        # earlier graph-mode run in the same process) places hard, and refuses the second CPU replica's /cpu:1
+        tf.config.set_soft_device_placement(True)
         return tf.distribute.MirroredStrategy(run_plan.devices)
     if run_plan.kind == 'multi_worker':
         tf.compat.v1.disable_eager_execution()
