@@ -69,10 +69,10 @@ def image_size(path):
 
 
 def decode_label(img, path):
-    """Class indices [H, W] uint8 from a palette ('P') or grayscale label image.
+    """Class indices [H, W] uint8 from a label image; a UserError naming `path` for one that holds none.
 
-    Palette PNGs store indices directly; SBD SegmentationClassAug PNGs are grayscale with the same values.
-    RGB labels drawn with the VOC palette are mapped back to indices.
+    Palette PNGs store indices directly; SBD SegmentationClassAug PNGs are grayscale with the same values; 16- and
+    32-bit integer labels must hold 0..255; RGB(A) labels drawn with the VOC palette are mapped back to indices.
     """
     if img.mode in ('P', 'L'):  # 8-bit modes: uint8 arrays
         return np.asarray(img)
