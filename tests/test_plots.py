@@ -58,12 +58,24 @@ def test_side_by_side_places_images_and_coloured_labels(tmp_path):
     image = np.full((20, 30, 3), 200, dtype=np.uint8)
     label = np.full((20, 30), 15, dtype=np.uint8)
     path = tmp_path / 'panel.png'
-    plots.side_by_side(str(path), [image, label, label[:10]], ['image', 'prediction', 'ground truth'])
+    plots.side_by_side(str(path), [image, label, label[:10]], ['a', 'b', 'c'])
     img = np.asarray(Image.open(path).convert('RGB'))
     assert img.shape[1] == 3 * 30 + 4 * plots.MARGIN
     person = np.all(img == PALETTE[15], axis=2)
     assert person.sum() == 20 * 30 + 10 * 30 + SWATCH_PIXELS
     assert np.all(img == 200, axis=2).sum() >= 20 * 30
+
+
+def test_a_title_wider_than_its_panel_widens_its_column(tmp_path):
+    label = np.full((20, 4), 15, dtype=np.uint8)
+    path = tmp_path / 'panel.png'
+    plots.side_by_side(str(path), [label, label], ['a long title', 'b'])
+    img = np.asarray(Image.open(path).convert('RGB'))
+    panel_rows = img[plots.ROW_HEIGHT + 2 * plots.MARGIN:][:20]
+    person_columns = np.flatnonzero(np.all(panel_rows == PALETTE[15], axis=2).any(axis=0))
+    title_width = int(plots._font().getlength('a long title'))
+    assert person_columns.tolist() == [*range(plots.MARGIN, plots.MARGIN + 4),
+                                       *range(2 * plots.MARGIN + title_width, 2 * plots.MARGIN + title_width + 4)]
 
 
 def test_miou_text_averages_the_classes_that_have_an_iou():

@@ -82,8 +82,9 @@ def iou_bar_chart(path, per_class_iou, title='Per-class IoU'):
     classes = [c for c in every_class if any(_defined(values.get(c)) for values in series.values())]
     class_colours = _class_colours(every_class)
     title, legend = chart_texts(series, title)
-    if len(classes) < len(every_class):
-        title += f' ({len(every_class) - len(classes)} classes absent everywhere left out)'
+    absent = len(every_class) - len(classes)
+    if absent:
+        title += f' ({absent} {"class" if absent == 1 else "classes"} absent everywhere left out)'
     font = _font()
     label_width = max(int(font.getlength(c)) for c in classes) + 2 * MARGIN
     value_width = int(font.getlength('100.0')) + MARGIN
@@ -151,7 +152,7 @@ def side_by_side(path, panels, titles=None, names=None):
     row under them: swatch and name of every class in the label-map panels (`legend_entries`, `names`).
 
     Panels are HxWx3 uint8 images or HxW label maps (coloured with the VOC palette); shorter panels are
-    padded with white at the bottom.
+    padded with white at the bottom, and a panel narrower than its title with white on the right.
     """
     pictures = [_as_rgb(p) for p in panels]
     titles = list(titles or [''] * len(pictures))
@@ -160,7 +161,8 @@ def side_by_side(path, panels, titles=None, names=None):
     font = _font()
     entries = legend_entries([np.asarray(p) for p in panels if np.ndim(p) == 2], names)
     header = ROW_HEIGHT + MARGIN if any(titles) else 0
-    width = max([sum(p.shape[1] for p in pictures) + MARGIN * (len(pictures) + 1)] +
+    columns = [max(p.shape[1], int(font.getlength(t))) for p, t in zip(pictures, titles)]
+    width = max([sum(columns) + MARGIN * (len(pictures) + 1)] +
                 [_entry_width(font, name) + MARGIN for _, name in entries])
     places = _legend_places(entries, font, width)
     panels_bottom = max(p.shape[0] for p in pictures) + header + MARGIN
@@ -168,10 +170,10 @@ def side_by_side(path, panels, titles=None, names=None):
     img = Image.new('RGB', (width, panels_bottom + rows * ROW_HEIGHT + MARGIN), 'white')
     draw = ImageDraw.Draw(img)
     x = MARGIN
-    for picture, title in zip(pictures, titles):
+    for picture, title, column in zip(pictures, titles, columns):
         draw.text((x, MARGIN), title, fill='black', font=font)
         img.paste(Image.fromarray(picture), (x, MARGIN + header))
-        x += picture.shape[1] + MARGIN
+        x += column + MARGIN
     for (value, name), (x, row) in zip(entries, places):
         _draw_entry(draw, font, x, panels_bottom + row * ROW_HEIGHT, tuple(int(c) for c in PALETTE[value]), name)
     _save(path, img)
