@@ -448,3 +448,55 @@ def test_tuning_on_perfect_labels_chooses_no_crf(folders, tmp_path, capsys):
                         '--tune_bilateral_srgb', '13', '--tune_bilateral_compat', '10', '--num_workers', '1'], capsys)
     assert code == 0 and out.splitlines()[-2].startswith('best: no CRF (100.00 mIoU)')
     assert json.loads((tmp_path / 'best.json').read_text()) == {'no_crf': True}
+
+
+def test_the_parameter_file_is_the_settings_as_indented_json(tmp_path):
+    path = tmp_path / 'best.json'
+    crf.write_params(str(path), crf.CrfParams(0.7, 3, 3, 80, 13, 10, 5))
+    assert path.read_bytes() == (b'{\n  "gt_prob": 0.7,\n  "gauss_sxy": 3,\n  "gauss_compat": 3,\n  "bilateral_sxy": 80,'
+                                 b'\n  "bilateral_srgb": 13,\n  "bilateral_compat": 10,\n  "iterations": 5\n}')
+    crf.write_params(str(path), crf.NO_CRF)
+    assert path.read_bytes() == b'{\n  "no_crf": true\n}'
+    assert crf.read_params(str(path), crf.LABEL_DEFAULTS) == crf.NO_CRF
+
+
+@pytest.mark.parametrize('content, message', [
+    ('{"bilateral_sxy": 5, "zeta": 1, "alpha": 2}', '{path}: unknown CRF parameters alpha, zeta'),
+    ('[80, 13]', '{path}: not a CRF parameter file (expected a JSON object)'),
+])
+def test_a_bad_parameter_file_is_one_line_naming_it(tmp_path, content, message):
+    path = tmp_path / 'params.json'
+    path.write_text(content)
+    with pytest.raises(UserError) as err:
+        crf.read_params(str(path), crf.LABEL_DEFAULTS)
+    assert str(err.value) == message.format(path=path)
+
+
+def test_seed_compat_crf_fills_void_from_the_object_beside_it():
+    image = synthetic_image()
+    label = true_label()
+    label[:, EDGE:W - 4] = 255  # void over most of the person: were it background, it would stay background
+    refined = crf.seed_compat_crf(image, label, crf.SEED_DEFAULTS)
+    assert (refined[:, EDGE:] == 15).all()
+
+
+def test_tuning_with_the_seed_rule_leaves_images_of_several_classes_as_they_are(folders, tmp_path):
+    images, labels, _, gt = folders
+    for ident in ('x1', 'x2'):
+        label = blurred_label()
+        label[:3, :3] = 8  # a third class: the original project's rule passes the image unchanged
+        save_label(str(labels / f'{ident}.png'), label)
+    grid = {'bilateral_sxy': (80,), 'bilateral_srgb': (13,), 'bilateral_compat': (10,)}
+    plain, _ = crf.tune(str(images), str(gt), label_dir=str(labels), grid=grid, num_workers=1)
+    seed, _ = crf.tune(str(images), str(gt), label_dir=str(labels), grid=grid, seed_compat=True, num_workers=1)
+    setting = 'bilateral_sxy=80 bilateral_srgb=13 bilateral_compat=10'
+    np.testing.assert_array_equal(seed.confusion[setting], seed.confusion[crf.NO_CRF])
+    assert not np.array_equal(plain.confusion[setting], plain.confusion[crf.NO_CRF])
+
+
+def test_tuning_against_ground_truth_of_another_size_names_both_files(folders, tmp_path):
+    images, labels, _, gt = folders
+    save_label(str(gt / 'x2.png'), true_label()[:, :20])
+    with pytest.raises(UserError) as err:
+        crf.tune(str(images), str(gt), label_dir=str(labels), grid={'bilateral_sxy': (80,)}, num_workers=1)
+    assert str(err.value) == f'{labels / "x2.png"}: is {W}x{H} but ground truth {gt / "x2.png"} is 20x{H}'

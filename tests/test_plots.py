@@ -1,6 +1,7 @@
 """The IoU bar chart (with each result's mIoU) and side-by-side panels (with a class legend) are PNGs showing
 what they claim."""
 import numpy as np
+import pytest
 from PIL import Image
 
 from utils.data.voc import PALETTE, class_names
@@ -127,3 +128,15 @@ def test_side_by_side_draws_a_swatch_for_each_class_of_the_label_panels_only(tmp
     assert pixels(12) == 0
     for value, in_panels in ((1, 60), (15, 40), (2, 90), (255, 10)):
         assert pixels(value) == in_panels + SWATCH_PIXELS, value
+
+
+def test_a_panel_that_is_neither_a_picture_nor_a_label_map_is_refused_in_one_line(tmp_path):
+    with pytest.raises(ValueError) as err:
+        plots.side_by_side(str(tmp_path / 'panel.png'), [np.zeros((4, 5, 4), dtype=np.uint8)])
+    assert str(err.value) == 'panel of shape (4, 5, 4) is neither HxWx3 nor an HxW label map'
+    assert not list(tmp_path.iterdir())
+
+
+def test_legend_of_no_label_maps_is_empty_and_the_first_value_past_the_names_is_a_number():
+    assert plots.legend_entries([]) == []
+    assert plots.legend_entries([np.array([[1, 2]], dtype=np.uint8)], ['sky', 'road']) == [(1, 'road'), (2, '2')]
