@@ -10,7 +10,7 @@ from PIL import Image
 import evaluate
 from utils.common.errors import UserError, run_cli
 from utils.data.voc import save_label
-from utils.postprocess import metrics
+from utils.postprocess import metrics, scoring
 from utils.postprocess.scoring import score_folders
 
 GT = {'a': [[0, 0, 1], [1, 255, 2]], 'b': [[2, 2], [0, 0]]}
@@ -198,3 +198,60 @@ def test_cli_checkpoint_mode_size_mismatch(data, tmp_path, capsys, fake_model):
     code, _, err = run(['--image_data_dir', str(tmp_path / 'images'), '--label_data_dir', str(gt),
                         '--evaluation_data_list', str(val), '--num_classes', '3'], capsys)
     assert code == 2 and 'prediction for a: is 3x1 but ground truth' in err and str(gt / 'a.png') in err
+
+
+def test_the_per_image_csv_lists_each_results_worst_image_first_and_images_without_iou_last(tmp_path):
+    rows = [scoring.ImageScore('c', 0.75, 0.5, 8), scoring.ImageScore('a', 1.0, float('nan'), 4),
+            scoring.ImageScore('b', 0.5, 0.0, 6)]
+    scores = scoring.Scores({}, {'crf': rows, 'plain': rows[:1]})
+    scoring.write_per_image_csv(str(tmp_path / 'per_image.csv'), scores)
+    assert (tmp_path / 'per_image.csv').read_bytes() == (
+        b'result,image_id,pixel_accuracy,miou,pixels\r\n'
+        b'crf,b,0.500000,0.000000,6\r\ncrf,c,0.750000,0.500000,8\r\ncrf,a,1.000000,nan,4\r\n'
+        b'plain,c,0.750000,0.500000,8\r\n')
+
+
+def test_the_json_summary_is_indented_by_two(data, tmp_path):
+    gt, pred, _ = data
+    scores = score_folders([str(pred)], str(gt), ['a', 'b'], 3, 1)
+    scoring.write_json(str(tmp_path / 'scores.json'), scores, {'source': 'folders'})
+    text = (tmp_path / 'scores.json').read_text()
+    assert text == json.dumps(json.loads(text), indent=2) and '\n  "source": "folders"' in text
+
+
+@pytest.mark.parametrize('folders, title', [(['pred'], 'Per-class IoU (pred)'), (['pred', 'crf'], 'Per-class IoU')])
+def test_the_chart_shows_one_result_in_its_class_colours_and_several_side_by_side(data, tmp_path, monkeypatch,
+                                                                                   folders, title):
+    gt, pred, _ = data
+    (tmp_path / 'crf').symlink_to(pred)
+    charts = []
+    monkeypatch.setattr(scoring, 'iou_bar_chart', lambda *args, **kwargs: charts.append((args, kwargs)))
+    scores = score_folders([str(tmp_path / f) for f in folders], str(gt), ['a', 'b'], 3, 1)
+    scoring.write_outputs(scores, plot='iou.png')
+    per_class = metrics.summary(scores.confusion['pred'])['per_class_iou']
+    values = per_class if len(folders) == 1 else dict.fromkeys(folders, per_class)
+    assert charts == [(('iou.png', values), {'title': title})]
+
+
+def test_an_empty_id_list_scores_nothing_as_zero_matrices(data):
+    gt, pred, _ = data
+    scores = score_folders([str(pred)], str(gt), [], 3, 1)
+    assert scores.confusion['pred'].dtype == np.int64
+    np.testing.assert_array_equal(scores.confusion['pred'], np.zeros((3, 4)))
+    assert scores.per_image == {'pred': []}
+
+
+def test_folders_of_the_same_name_are_told_apart_by_their_path():
+    assert scoring.result_names(['runs/a/pred', 'runs/b/pred/', 'crf']) == ['runs/a/pred', 'runs/b/pred', 'crf']
+
+
+def test_missing_files_of_several_folders_are_one_line(data, tmp_path):
+    gt, pred, _ = data
+    with pytest.raises(UserError) as err:
+        score_folders([str(pred), str(tmp_path / 'empty')], str(tmp_path / 'none'), ['a'], 3, 1)
+    assert str(err.value) == f'{tmp_path / "none"}: ground-truth folder not found'
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(UserError) as err:
+        score_folders([str(pred), str(tmp_path / 'empty')], str(gt), ['a', 'c'], 3, 1)
+    assert str(err.value) == (f'{gt}: 1 missing labels (c); {pred}: 1 missing labels (c); '
+                              f'{tmp_path / "empty"}: 2 missing labels (a, c)')

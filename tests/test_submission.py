@@ -114,3 +114,32 @@ def test_a_result_of_another_size_than_its_image_is_refused(tmp_path):
         submission.make_submission(str(tmp_path / 'results'), str(tmp_path / 'out.tar.gz'),
                         image_dir=str(tmp_path / 'images'), num_workers=1)
     assert not (tmp_path / 'out.tar.gz').exists()
+
+
+def test_a_result_with_many_bad_values_names_the_first_five_and_the_class_range(tmp_path):
+    (tmp_path / 'images').mkdir()
+    Image.new('RGB', (8, 1)).save(tmp_path / 'images' / '2008_000001.jpg')
+    result = tmp_path / 'results' / '2008_000001.png'
+    save_label(str(result), np.array([[0, 20, 21, 22, 23, 24, 25, 255]], np.uint8))
+    with pytest.raises(UserError) as err:
+        submission.make_submission(str(tmp_path / 'results'), str(tmp_path / 'out.tar.gz'),
+                                   image_dir=str(tmp_path / 'images'), num_workers=1)
+    assert str(err.value) == (f'{result}: values [21, 22, 23, 24, 25] outside 0..20 '
+                              '(the server accepts class ids only)')
+
+
+def test_refuses_another_competition_and_a_missing_image_folder_in_one_line(results, tmp_path):
+    folder, _ = results
+    with pytest.raises(UserError) as err:
+        submission.make_submission(str(folder), str(tmp_path / 'out.tar.gz'), str(tmp_path / 'images'), comp='comp7')
+    assert str(err.value) == "competition must be one of comp5, comp6, not 'comp7'"
+    with pytest.raises(UserError) as err:
+        submission.make_submission(str(folder), str(tmp_path / 'out.tar.gz'), str(tmp_path / 'none'))
+    assert str(err.value) == f'{tmp_path / "none"}: test image folder not found'
+
+
+def test_packed_results_are_readable_by_everyone(results, tmp_path):
+    folder, _ = results
+    submission.make_submission(str(folder), str(tmp_path / 'out.tar.gz'), str(tmp_path / 'images'), num_workers=1)
+    with tarfile.open(tmp_path / 'out.tar.gz') as tar:
+        assert [member.mode for member in tar.getmembers()] == [0o644, 0o644]
