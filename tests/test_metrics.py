@@ -1,5 +1,7 @@
 """Confusion matrix, IoU, mIoU, pixel accuracy and the report, against hand-computed values."""
+import io
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -106,3 +108,110 @@ def test_ground_truth_outside_classes_and_void_is_refused(repeat):
     gt = np.repeat(np.array([0, 7, 255, 9, 1], np.uint8), repeat)
     with pytest.raises(ValueError, match=r'ground-truth values \[7, 9\] outside 0..4 and 255'):
         metrics.confusion_matrix(gt, np.zeros_like(gt), 5)
+
+
+def test_mismatched_sizes_are_refused_with_both_pixel_counts():
+    with pytest.raises(ValueError) as err:
+        metrics.confusion_matrix(np.zeros((2, 3), np.uint8), np.zeros((2, 2), np.uint8), 3)
+    assert str(err.value) == 'ground truth has 6 pixels, prediction 4'
+
+
+@pytest.mark.parametrize('repeat', [1, 40])  # pixel by pixel, and per run
+def test_refusal_names_the_first_five_bad_ground_truth_values(repeat):
+    gt = np.repeat(np.array([0, 3, 4, 5, 6, 7, 8, 9, 255], np.uint8), repeat)
+    with pytest.raises(ValueError) as err:
+        metrics.confusion_matrix(gt, np.zeros_like(gt), 3)
+    assert str(err.value) == 'ground-truth values [3, 4, 5, 6, 7] outside 0..2 and 255'
+
+
+def test_empty_image_gives_an_all_zero_int64_matrix():
+    conf = metrics.confusion_matrix(np.zeros((0, 5), np.uint8), np.zeros((0, 5), np.uint8), 3)
+    assert conf.dtype == np.int64
+    assert conf.tolist() == [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+
+
+def test_single_pixel_image_is_counted():
+    conf = metrics.confusion_matrix(np.array([[1]], np.uint8), np.array([[2]], np.uint8), 3)
+    assert conf.tolist() == [[0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize('gt, pred, expected', [
+    # ground truth changes at every pixel, prediction never: counted pixel by pixel
+    ([0, 1] * 8, [0] * 16, [[8, 0, 0], [8, 0, 0]]),
+    # prediction changes at every pixel, ground truth never: counted pixel by pixel
+    ([0] * 16, [0, 1] * 8, [[8, 8, 0], [0, 0, 0]]),
+    # three long runs, the last back to the first ground-truth value: counted per run
+    ([0] * 20 + [1] * 2 + [0] * 20, [0] * 42, [[40, 0, 0], [2, 0, 0]]),
+    # three long runs, the last back to the first prediction: counted per run
+    ([0] * 42, [0] * 20 + [1] * 2 + [0] * 20, [[40, 2, 0], [0, 0, 0]]),
+    # long runs of both ending at different places, one out-of-range prediction run
+    ([0] * 24 + [1] * 24, [0] * 16 + [5] * 16 + [1] * 16, [[16, 0, 8], [0, 16, 8]]),
+])
+def test_runs_and_single_pixels_are_counted_by_hand(gt, pred, expected):
+    conf = metrics.confusion_matrix(np.array(gt, np.uint8), np.array(pred, np.uint8), 2)
+    assert conf.dtype == np.int64
+    assert conf.tolist() == expected
+
+
+@pytest.mark.parametrize('dtype', [np.int32, np.int64, None])  # None: Python lists
+def test_label_maps_of_wider_integers_or_lists_count_like_uint8(dtype):
+    gt = [[0, 0], [1, 1], [255, 0]]
+    pred = [[0, 1], [3, 1], [0, 0]]
+    if dtype is not None:
+        gt, pred = np.array(gt, dtype), np.array(pred, dtype)
+    assert metrics.confusion_matrix(gt, pred, 2).tolist() == [[2, 1, 0], [0, 1, 1]]
+
+
+def test_scores_of_one_matrix_are_python_floats():
+    conf = metrics.confusion_matrix(GT, PRED, num_classes=3)
+    assert type(metrics.mean_iou(conf)) is float
+    assert type(metrics.pixel_accuracy(conf)) is float
+
+
+def test_scores_of_a_float32_matrix_are_computed_in_double_precision():
+    conf = np.array([[1, 2, 0], [0, 0, 0]], np.float32)  # as tf.math.confusion_matrix gives it
+    assert metrics.class_iou(conf).tolist() == [1 / 3, 0.0]
+    assert metrics.pixel_accuracy(conf) == 1 / 3
+
+
+def test_absent_classes_and_empty_matrices_give_nan_without_runtime_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        iou = metrics.class_iou(metrics.confusion_matrix(GT, PRED, num_classes=4))
+        empty = np.zeros((3, 4), np.int64)  # an image that is void everywhere
+        scores = metrics.class_iou(empty), metrics.mean_iou(empty), metrics.pixel_accuracy(empty)
+    assert np.isnan(iou[3])
+    assert np.isnan(scores[0]).all() and np.isnan(scores[1]) and np.isnan(scores[2])
+
+
+TABLE = '\n'.join([
+    'class           stacking  perfect',
+    '---------------------------------',
+    'background         66.67   100.00',
+    'aeroplane          66.67   100.00',
+    'bicycle            50.00   100.00',
+    'bird                 n/a      n/a',
+    '---------------------------------',
+    'mIoU               61.11   100.00',
+    'pixel accuracy     71.43   100.00',
+])
+
+
+def table_confusions():
+    return {'stacking': metrics.confusion_matrix(GT, PRED, 4), 'perfect': metrics.confusion_matrix(GT, GT, 4)}
+
+
+def test_table_aligns_names_left_and_scores_right_with_n_a_and_the_summary_under_a_second_rule():
+    assert metrics.format_table(table_confusions()) == TABLE
+
+
+def test_report_prints_the_table_to_the_given_file_only(capsys):
+    out = io.StringIO()
+    metrics.report(table_confusions(), file=out)
+    assert out.getvalue() == TABLE + '\n'
+    assert capsys.readouterr().out == ''
+
+
+def test_report_prints_the_table_to_stdout_by_default(capsys):
+    metrics.report(table_confusions())
+    assert capsys.readouterr().out == TABLE + '\n'
