@@ -215,3 +215,21 @@ def test_report_prints_the_table_to_the_given_file_only(capsys):
 def test_report_prints_the_table_to_stdout_by_default(capsys):
     metrics.report(table_confusions())
     assert capsys.readouterr().out == TABLE + '\n'
+
+
+@pytest.mark.parametrize('dtype', [np.int16, np.int64, None])  # None: Python lists
+def test_ground_truth_beyond_uint8_in_wider_integer_maps_is_refused_not_wrapped_around(dtype):
+    gt = [0, 256, 1, -2, 300, 4, 255]
+    if dtype is not None:
+        gt = np.array(gt, dtype)
+    with pytest.raises(ValueError) as err:
+        metrics.confusion_matrix(gt, [0] * 7, 3)
+    assert str(err.value) == 'ground-truth values [-2, 4, 256, 300] outside 0..2 and 255'
+
+
+@pytest.mark.parametrize('dtype', [np.int16, np.int64, None])  # None: Python lists
+def test_predictions_beyond_uint8_in_wider_integer_maps_are_out_of_range_not_wrapped_around(dtype):
+    pred = [256, -255, 257, 0, 1]
+    if dtype is not None:
+        pred = np.array(pred, dtype)
+    assert metrics.confusion_matrix([0, 1, 1, 0, 1], pred, 2).tolist() == [[1, 0, 1], [0, 1, 2]]

@@ -16,17 +16,33 @@ from utils.data.voc import IGNORE_LABEL, class_names
 RUN_LENGTH_LIMIT = 8
 
 
+def _bad_ground_truth_message(bad, num_classes):
+    """The refusal of ground-truth values `bad` (sorted), naming the first five."""
+    return f'ground-truth values {bad[:5].tolist()} outside 0..{num_classes - 1} and {IGNORE_LABEL}'
+
+
 def confusion_matrix(gt, pred, num_classes):
     """Pixel counts [C, C+1] of (ground-truth class, predicted class or C for out-of-range), void ignored.
 
-    Ground truth other than 0..C-1 and 255 has no meaning: a ValueError naming the values.
+    The maps are uint8 arrays, wider integer arrays or lists. Ground truth other than 0..C-1 and 255 has no
+    meaning: a ValueError naming the values (negative ones and ones above 255 too).
     Label maps are mostly long runs of one (gt, prediction) pair, so the pairs are counted per run: a few
     thousand runs instead of every pixel. Noisy maps with many short runs are counted pixel by pixel.
     """
-    gt = np.asarray(gt, dtype=np.uint8).reshape(-1)
-    pred = np.asarray(pred, dtype=np.uint8).reshape(-1)
+    gt = np.asarray(gt).reshape(-1)
+    pred = np.asarray(pred).reshape(-1)
     if gt.shape != pred.shape:
         raise ValueError(f'ground truth has {gt.size} pixels, prediction {pred.size}')
+    # A uint8 cast would wrap 256 around to 0: wider maps are narrowed once their values fit (predictions
+    # outside 0..255 become 255, out-of-range).
+    if gt.dtype != np.uint8:
+        wide = (gt < 0) | (gt > IGNORE_LABEL)
+        if wide.any():
+            bad = np.unique(gt[wide | ((gt >= num_classes) & (gt != IGNORE_LABEL))])
+            raise ValueError(_bad_ground_truth_message(bad, num_classes))
+        gt = gt.astype(np.uint8)
+    if pred.dtype != np.uint8:
+        pred = np.where((pred < 0) | (pred > IGNORE_LABEL), IGNORE_LABEL, pred).astype(np.uint8)
     columns = num_classes + 1
     size = num_classes * columns
     if gt.size == 0:
@@ -50,7 +66,7 @@ def confusion_matrix(gt, pred, num_classes):
     invalid = counts[size:IGNORE_LABEL * columns]
     if invalid.any():
         bad = np.flatnonzero(np.add.reduceat(invalid, np.arange(0, invalid.size, columns))) + num_classes
-        raise ValueError(f'ground-truth values {bad[:5].tolist()} outside 0..{num_classes - 1} and {IGNORE_LABEL}')
+        raise ValueError(_bad_ground_truth_message(bad, num_classes))
     return counts[:size].astype(np.int64).reshape(num_classes, columns)
 
 
