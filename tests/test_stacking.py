@@ -208,6 +208,13 @@ def test_fractional_weights_that_add_up_to_the_same_total_tie():
     assert vote(labels([1], [2]), weights=[0.5, 0.5000000004]).tolist() == [[1]]
 
 
+def test_only_the_ratio_of_the_weights_counts():
+    maps = labels([1], [2], [2])
+    for scale in (1e-12, 1e-6, 1, 1e6):
+        assert vote(maps, weights=[0.3 * scale, 0.2 * scale, 0.2 * scale]).tolist() == [[2]]
+        assert vote(maps, weights=[0.4 * scale, 0.2 * scale, 0.2 * scale]).tolist() == [[1]]
+
+
 def test_votes_summing_past_the_int16_range_are_counted_without_wrapping():
     maps = labels([1], [2], [2])
     assert vote(maps, weights=[30000, 16383, 16384]).tolist() == [[2]]
