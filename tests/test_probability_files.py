@@ -75,3 +75,34 @@ def test_uint8_files_whose_pixels_do_not_sum_to_255_are_refused(tmp_path):
     np.savez_compressed(tmp_path / 'x.npz', **{PROBABILITY_KEY: counts})
     with pytest.raises(UserError, match=r'x.npz: per-pixel sums 0.784\.\.0.784, expected 1'):
         read_probabilities(str(tmp_path / 'x.npz'), 21)
+
+
+def test_a_file_without_the_probabilities_array_names_what_it_holds(tmp_path):
+    np.savez_compressed(tmp_path / 'x.npz', logits=np.zeros((2, 2, 21)), mask=np.zeros((2, 2)))
+    with pytest.raises(UserError) as err:
+        read_probabilities(str(tmp_path / 'x.npz'), 21)
+    assert str(err.value) == f'{tmp_path / "x.npz"}: no "probabilities" array (found logits, mask)'
+
+
+def test_an_empty_npz_file_is_said_to_hold_none(tmp_path):
+    np.savez_compressed(tmp_path / 'x.npz')
+    with pytest.raises(UserError) as err:
+        read_probabilities(str(tmp_path / 'x.npz'), 21)
+    assert str(err.value) == f'{tmp_path / "x.npz"}: no "probabilities" array (found none)'
+
+
+def test_complex_values_are_refused_by_type(tmp_path):
+    prob = np.full((2, 2, 3), 1 / 3, dtype=np.complex64)
+    np.savez_compressed(tmp_path / 'x.npz', probabilities=prob)
+    with pytest.raises(UserError) as err:
+        read_probabilities(str(tmp_path / 'x.npz'), 3)
+    assert str(err.value) == f'{tmp_path / "x.npz"}: probabilities are of type complex64, expected real numbers'
+
+
+def test_float16_sums_are_added_in_float32_so_a_sum_just_past_the_tolerance_is_refused(tmp_path):
+    # 0.5 + 0.5 + 0.0101 sums to about 1.0101 exactly; added in float16 it would round to 1.00977, within 0.01.
+    prob = np.tile(np.array([0.5, 0.5, 0.0101], np.float16), (2, 2, 1))
+    np.savez_compressed(tmp_path / 'x.npz', probabilities=prob)
+    with pytest.raises(UserError) as err:
+        read_probabilities(str(tmp_path / 'x.npz'), 3)
+    assert str(err.value) == f'{tmp_path / "x.npz"}: per-pixel sums 1.010..1.010, expected 1 (within 0.01)'

@@ -16,7 +16,7 @@ from utils.common.files import SETTINGS_RECORD
 from utils.data.voc import read_label, save_label
 from utils.postprocess.crf import PROBABILITY_DEFAULTS, read_params, write_params
 from utils.postprocess.probabilities import read_probabilities, save_probabilities
-from utils.postprocess.soft_voting import average
+from utils.postprocess.soft_voting import average, fuse_folders
 
 
 def softmax(logits):
@@ -52,7 +52,26 @@ def images(folders):
 
 def test_the_weighted_average_is_taken_in_float32():
     p = [np.full((1, 1, 2), [0.9, 0.1], np.float32), np.full((1, 1, 2), [0.2, 0.8], np.float32)]
-    np.testing.assert_allclose(average(p, [1, 3]), [[[(0.9 + 3 * 0.2) / 4, (0.1 + 3 * 0.8) / 4]]], rtol=1e-6)
+    fused = average(p, [1, 3])
+    assert fused.dtype == np.float32
+    np.testing.assert_allclose(fused, [[[(0.9 + 3 * 0.2) / 4, (0.1 + 3 * 0.8) / 4]]], rtol=1e-6)
+
+
+def steps(*pixel):
+    """A 1x1 probability map stored as its 1/255 steps, the way the files hold it."""
+    return np.array([[pixel]], dtype=np.uint8)
+
+
+def test_a_tie_in_the_float32_average_goes_to_the_first_class(tmp_path):
+    # with weights 1 and 3 both classes average 503/1020; float32 products rounded before adding keep them equal
+    for name, pixel in (('one', (122, 128, 5)), ('two', (127, 125, 3))):
+        (tmp_path / name).mkdir()
+        np.savez_compressed(tmp_path / name / 'x.npz', probabilities=steps(*pixel))
+    assert fuse_folders([str(tmp_path / 'one'), str(tmp_path / 'two')], str(tmp_path / 'out'), weights=[1, 3],
+                        num_workers=1, num_classes=3) == (1, 0)
+    assert read_label(str(tmp_path / 'out' / 'x.png')).tolist() == [[0]]
+    with np.load(tmp_path / 'out' / 'probabilities' / 'x.npz') as data:
+        assert data['probabilities'].tolist() == [[[126, 126, 3]]]
 
 
 def test_fused_labels_and_probabilities_are_written(folders):
@@ -163,3 +182,69 @@ def test_a_file_that_holds_no_probabilities_is_refused_by_name(folders, images, 
     if kind == 'sums to 5':
         assert all(float(total) == pytest.approx(5, abs=0.01) for total in match.groups())
     assert not any(output.exists() for output in outputs)
+
+
+def fuse(tmp_path, **kwargs):
+    return fuse_folders([str(tmp_path / 'a'), str(tmp_path / 'b')], str(tmp_path / 'soft'), num_workers=1, **kwargs)
+
+
+def test_one_folder_is_its_own_average(folders):
+    tmp_path, _ = folders
+    assert fuse_folders([str(tmp_path / 'a')], str(tmp_path / 'soft'), num_workers=1) == (2, 0)
+    for ident in ('img1', 'img2'):
+        stored = read_probabilities(str(tmp_path / 'a' / f'{ident}.npz'), 21)
+        np.testing.assert_array_equal(read_probabilities(str(tmp_path / 'soft' / 'probabilities' / f'{ident}.npz'),
+                                                         21), stored)
+        np.testing.assert_array_equal(read_label(str(tmp_path / 'soft' / f'{ident}.png')), stored.argmax(axis=2))
+
+
+def test_existing_outputs_are_kept_and_a_lone_missing_label_or_probability_file_is_redone(folders):
+    tmp_path, _ = folders
+    assert fuse(tmp_path) == (2, 0)
+    soft = tmp_path / 'soft'
+    fused = {name: (soft / name).read_bytes() for name in ('img1.png', 'probabilities/img2.npz')}
+    (soft / 'img1.png').unlink()
+    assert fuse(tmp_path) == (1, 1)
+    (soft / 'probabilities' / 'img2.npz').unlink()
+    assert fuse(tmp_path) == (1, 1)
+    assert {name: (soft / name).read_bytes() for name in fused} == fused
+    (soft / 'img2.png').write_bytes(b'stale')
+    assert fuse(tmp_path) == (0, 2)
+    assert (soft / 'img2.png').read_bytes() == b'stale'
+    assert fuse(tmp_path, overwrite=True) == (2, 0)
+    assert read_label(str(soft / 'img2.png')).shape == (5, 4)
+
+
+def test_before_writing_is_called_once_and_only_when_something_is_written(folders):
+    tmp_path, _ = folders
+    calls = []
+    assert fuse(tmp_path, before_writing=lambda: calls.append('now')) == (2, 0)
+    assert calls == ['now']
+    assert fuse(tmp_path, before_writing=lambda: calls.append('again')) == (0, 2)
+    assert calls == ['now']
+
+
+@pytest.mark.parametrize('weights, given', [([1.0, 0.0], '[1.0, 0.0]'), ([2.0], '[2.0]'), ([1, 1, 1], '[1, 1, 1]')])
+def test_weights_must_be_one_positive_number_per_folder(folders, weights, given):
+    tmp_path, _ = folders
+    with pytest.raises(UserError) as err:
+        fuse(tmp_path, weights=weights)
+    assert str(err.value) == f'give one positive weight per input folder (2), got {given}'
+    assert not (tmp_path / 'soft').exists()
+
+
+def test_a_missing_probability_folder_is_named(folders):
+    tmp_path, _ = folders
+    with pytest.raises(UserError) as err:
+        fuse_folders([str(tmp_path / 'a'), str(tmp_path / 'nope')], str(tmp_path / 'soft'))
+    assert str(err.value) == f'{tmp_path / "nope"}: probability folder not found'
+
+
+def test_maps_of_different_sizes_are_named_with_their_sizes(folders):
+    tmp_path, probs = folders
+    save_probabilities(str(tmp_path / 'b' / 'img1.npz'), probs['b', 'img2'])
+    with pytest.raises(UserError) as err:
+        fuse(tmp_path, ids=['img1'])
+    assert str(err.value) == (f'img1: probability maps differ in size ({tmp_path / "a" / "img1.npz"} is 7x6, '
+                              f'{tmp_path / "b" / "img1.npz"} is 4x5)')
+    assert not (tmp_path / 'soft' / 'img1.png').exists()

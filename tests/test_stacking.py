@@ -188,3 +188,91 @@ def test_cli_empty_list_file(folders, tmp_path, capsys):
     code, err = run(['--inputs', *map(str, folders), '--output_dir', str(tmp_path / 'out'), '--image_list',
                      str(tmp_path / 'list.txt')], capsys)
     assert code == 2 and 'list.txt: list file is empty' in err
+
+
+def test_a_tie_goes_to_the_label_whose_first_vote_comes_first():
+    assert vote(labels([3], [5], [5], [3])).tolist() == [[3]]
+    assert vote(labels([5], [3], [3], [5]), tie_break='smallest').tolist() == [[3]]
+
+
+def test_fractional_weights_are_counted_as_they_are():
+    maps = labels([1], [2], [2])
+    assert vote(maps, weights=[0.6, 0.3, 0.4]).tolist() == [[2]]
+    assert vote(maps, weights=[0.8, 0.3, 0.4]).tolist() == [[1]]
+
+
+def test_fractional_weights_that_add_up_to_the_same_total_tie():
+    maps = labels([2], [4], [4])
+    assert vote(maps, weights=[0.3, 0.1, 0.2]).tolist() == [[2]]
+    assert vote(labels([4], [2], [2]), weights=[0.3, 0.1, 0.2], tie_break='smallest').tolist() == [[2]]
+    assert vote(labels([1], [2]), weights=[0.5, 0.5000000004]).tolist() == [[1]]
+
+
+def test_only_the_ratio_of_the_weights_counts():
+    maps = labels([1], [2], [2])
+    for scale in (1e-12, 1e-6, 1, 1e6):
+        assert vote(maps, weights=[0.3 * scale, 0.2 * scale, 0.2 * scale]).tolist() == [[2]]
+        assert vote(maps, weights=[0.4 * scale, 0.2 * scale, 0.2 * scale]).tolist() == [[1]]
+
+
+def test_votes_summing_past_the_int16_range_are_counted_without_wrapping():
+    maps = labels([1], [2], [2])
+    assert vote(maps, weights=[30000, 16383, 16384]).tolist() == [[2]]
+    assert vote(maps, weights=[30000, 16384, 16384]).tolist() == [[2]]
+    assert vote(maps, weights=[32767, 16384, 16384]).tolist() == [[2]]
+
+
+def test_the_vote_is_a_uint8_label_map_whatever_integers_it_is_given():
+    result = vote([[[1, 2]], [[1, 3]], [[4, 3]]])
+    assert result.dtype == np.uint8 and result.tolist() == [[1, 3]]
+
+
+def test_an_unknown_tie_break_is_a_value_error():
+    with pytest.raises(ValueError) as err:
+        vote(labels([1], [2]), tie_break='middle')
+    assert str(err.value) == "tie_break must be one of ('first', 'smallest'), not 'middle'"
+
+
+def test_stack_folders_breaks_ties_as_asked(tmp_path):
+    for name, value in (('x', 7), ('y', 2)):
+        write(tmp_path / name, 'img.png', [[value]])
+    inputs = [str(tmp_path / 'x'), str(tmp_path / 'y')]
+    stack_folders(inputs, str(tmp_path / 'first'), num_workers=1)
+    stack_folders(inputs, str(tmp_path / 'smallest'), tie_break='smallest', num_workers=1)
+    assert read_label(str(tmp_path / 'first' / 'img.png')).tolist() == [[7]]
+    assert read_label(str(tmp_path / 'smallest' / 'img.png')).tolist() == [[2]]
+
+
+@pytest.mark.parametrize('inputs, options, message', [
+    (0, {}, 'no input folders given'),
+    (3, {'tie_break': 'middle'}, "tie break must be one of first, smallest, not 'middle'"),
+])
+def test_stack_folders_refuses_options_it_cannot_work_with(folders, tmp_path, inputs, options, message):
+    with pytest.raises(UserError) as err:
+        stack_folders([str(f) for f in folders[:inputs]], str(tmp_path / 'out'), **options)
+    assert str(err.value) == message
+
+
+def test_missing_names_point_to_allow_missing(folders, tmp_path):
+    (folders[1] / 'img2.png').unlink()
+    with pytest.raises(UserError) as err:
+        stack_folders([str(f) for f in folders], str(tmp_path / 'out'), num_workers=1)
+    assert str(err.value) == f'{folders[1]}: 1 missing results (img2) (--allow_missing lets the present folders vote)'
+
+
+def test_listed_images_in_no_folder_are_named_even_with_allow_missing(folders, tmp_path):
+    with pytest.raises(UserError) as err:
+        stack_folders([str(f) for f in folders], str(tmp_path / 'out'), ids=['img1', 'gone', 'lost'],
+                      allow_missing=True, num_workers=1)
+    assert str(err.value) == '2 images are in no input folder (gone, lost)'
+    assert not (tmp_path / 'out').exists()
+
+
+def test_maps_of_different_sizes_are_named_with_their_sizes(folders, tmp_path):
+    a, b, c = folders
+    write(c, 'img1.png', [[1, 2, 3]])
+    with pytest.raises(UserError) as err:
+        stack_folders([str(f) for f in folders], str(tmp_path / 'out'), ids=['img1'], num_workers=1)
+    vis_name = b / "b'img1'.png"
+    assert str(err.value) == (f'img1: label maps differ in size ({a / "img1.png"} is 2x2, {vis_name} is 2x2, '
+                              f'{c / "img1.png"} is 3x1)')

@@ -28,7 +28,8 @@ def _vote_pixels(stack, weights, tie_break):
         score[i] += agree * weights[j]
         score[j] += agree * weights[i]
     if not integral:
-        score = [np.round(s, 9) for s in score]  # weights like 0.1 + 0.2 should tie with 0.3
+        total = weights.sum()  # shares of it: 0.1 + 0.2 ties with 0.3, and weights of 1e-10 still count
+        score = [np.round(s / total, 9) for s in score]
     best, winner = score[0], stack[0]
     for s, label in zip(score[1:], stack[1:]):
         better = s > best
