@@ -453,8 +453,9 @@ def test_tuning_on_perfect_labels_chooses_no_crf(folders, tmp_path, capsys):
 def test_the_parameter_file_is_the_settings_as_indented_json(tmp_path):
     path = tmp_path / 'best.json'
     crf.write_params(str(path), crf.CrfParams(0.7, 3, 3, 80, 13, 10, 5))
-    assert path.read_bytes() == (b'{\n  "gt_prob": 0.7,\n  "gauss_sxy": 3,\n  "gauss_compat": 3,\n  "bilateral_sxy": 80,'
-                                 b'\n  "bilateral_srgb": 13,\n  "bilateral_compat": 10,\n  "iterations": 5\n}')
+    assert path.read_bytes() == (b'{\n  "gt_prob": 0.7,\n  "gauss_sxy": 3,\n  "gauss_compat": 3,\n'
+                                 b'  "bilateral_sxy": 80,\n  "bilateral_srgb": 13,\n  "bilateral_compat": 10,\n'
+                                 b'  "iterations": 5\n}')
     crf.write_params(str(path), crf.NO_CRF)
     assert path.read_bytes() == b'{\n  "no_crf": true\n}'
     assert crf.read_params(str(path), crf.LABEL_DEFAULTS) == crf.NO_CRF
@@ -500,3 +501,82 @@ def test_tuning_against_ground_truth_of_another_size_names_both_files(folders, t
     with pytest.raises(UserError) as err:
         crf.tune(str(images), str(gt), label_dir=str(labels), grid={'bilateral_sxy': (80,)}, num_workers=1)
     assert str(err.value) == f'{labels / "x2.png"}: is {W}x{H} but ground truth {gt / "x2.png"} is 20x{H}'
+
+
+def test_the_library_applies_the_seed_rules_single_step_when_no_parameters_are_given(folders, tmp_path,
+                                                                                     pydensecrf_calls):
+    images, labels, _, _ = folders
+    crf.refine_folder(str(images), str(tmp_path / 'out'), label_dir=str(labels), seed_compat=True, num_workers=1)
+    assert [seen['iterations'] for seen in pydensecrf_calls] == [1, 1]
+    scores, _ = crf.tune(str(images), str(labels), ['x1'], label_dir=str(labels), seed_compat=True,
+                         grid={'bilateral_sxy': (80,)}, num_workers=1)
+    assert [seen['iterations'] for seen in pydensecrf_calls[2:]] == [1]
+    assert [row.image_id for row in scores.per_image[crf.NO_CRF]] == ['x1']
+
+
+def test_refining_with_the_seed_rule_leaves_an_image_of_three_classes_as_it_is(folders, tmp_path):
+    images, labels, _, _ = folders
+    label = blurred_label()
+    label[:3, :3] = 8
+    save_label(str(labels / 'x1.png'), label)
+    crf.refine_folder(str(images), str(tmp_path / 'seed'), ['x1'], label_dir=str(labels), seed_compat=True,
+                      num_workers=1)
+    crf.refine_folder(str(images), str(tmp_path / 'plain'), ['x1'], label_dir=str(labels), num_workers=1)
+    np.testing.assert_array_equal(read_label(str(tmp_path / 'seed' / 'x1.png')), label)
+    assert not np.array_equal(read_label(str(tmp_path / 'plain' / 'x1.png')), label)
+
+
+def test_tuning_starts_every_setting_from_the_given_parameters(folders):
+    images, labels, _, gt = folders
+    base = crf.LABEL_DEFAULTS._replace(iterations=3, gauss_sxy=2)
+    _, settings = crf.tune(str(images), str(gt), label_dir=str(labels), params=base, grid={'bilateral_sxy': (40, 80)},
+                           num_workers=1)
+    assert list(settings.values()) == [base._replace(bilateral_sxy=40), base._replace(bilateral_sxy=80)]
+
+
+@pytest.mark.parametrize('call', [crf.refine_folder, crf.tune], ids=['refine', 'tune'])
+def test_the_seed_rule_on_probabilities_is_refused_by_the_library_too(folders, tmp_path, call):
+    images, _, probs, gt = folders
+    second = str(tmp_path / 'out') if call is crf.refine_folder else str(gt)
+    with pytest.raises(UserError) as err:
+        call(str(images), second, prob_dir=str(probs), seed_compat=True, num_workers=1)
+    assert str(err.value) == '--seed_compat works on hard labels (--prediction_dir), not on probabilities'
+
+
+@pytest.mark.parametrize('folder, message', [
+    ('images', '{path}: image folder not found'),
+    ('labels', '{path}: label folder not found'),
+    ('probs', '{path}: probability folder not found'),
+    ('gt', '{path}: ground-truth folder not found'),
+])
+def test_a_missing_input_folder_is_named_with_what_it_should_hold(folders, tmp_path, folder, message):
+    paths = dict(zip(('images', 'labels', 'probs', 'gt'), map(str, folders)))
+    paths[folder] = str(tmp_path / 'none')
+    source = {'prob_dir': paths['probs']} if folder == 'probs' else {'label_dir': paths['labels']}
+    with pytest.raises(UserError) as err:
+        crf.tune(paths['images'], paths['gt'], grid={'bilateral_sxy': (80,)}, num_workers=1, **source)
+    assert str(err.value) == message.format(path=tmp_path / 'none')
+
+
+def test_tuning_lists_the_images_without_ground_truth_and_refuses_two_sources(folders):
+    images, labels, probs, gt = folders
+    (gt / 'x2.png').unlink()
+    with pytest.raises(UserError) as err:
+        crf.tune(str(images), str(gt), label_dir=str(labels), num_workers=1)
+    assert str(err.value) == f'{gt}: 1 missing labels (x2)'
+    with pytest.raises(UserError) as err:
+        crf.tune(str(images), str(gt), label_dir=str(labels), prob_dir=str(probs), num_workers=1)
+    assert str(err.value) == 'give exactly one of a label folder and a probability folder'
+
+
+def test_a_zero_probability_costs_the_clipped_unary_even_in_float16():
+    unary = crf.probability_unary(np.array([[[1.0, 0.0]]], dtype=np.float16))
+    assert unary.dtype == np.float32
+    np.testing.assert_array_equal(unary, np.array([[0.0], [-np.log(np.float32(1e-8))]], dtype=np.float32))
+
+
+def test_no_crf_gives_uint8_labels_and_integer_images_are_read_as_bytes():
+    assert crf.refine(None, probabilities(true_label()), crf.NO_CRF).dtype == np.uint8
+    image, unary = synthetic_image(), crf.hard_label_unary(blurred_label(), 21, 0.7)
+    np.testing.assert_array_equal(crf.dense_crf(image.astype(np.int32), unary, crf.LABEL_DEFAULTS),
+                                  crf.dense_crf(image, unary, crf.LABEL_DEFAULTS))
