@@ -255,3 +255,11 @@ def test_missing_files_of_several_folders_are_one_line(data, tmp_path):
         score_folders([str(pred), str(tmp_path / 'empty')], str(gt), ['a', 'c'], 3, 1)
     assert str(err.value) == (f'{gt}: 1 missing labels (c); {pred}: 1 missing labels (c); '
                               f'{tmp_path / "empty"}: 2 missing labels (a, c)')
+
+
+def test_two_results_for_one_image_are_refused_naming_both(data):
+    gt, pred, _ = data
+    (pred / "b'a'.png").write_bytes((pred / 'a.png').read_bytes())
+    with pytest.raises(UserError) as err:
+        score_folders([str(pred)], str(gt), ['a'], 3, 1)
+    assert str(err.value) == f"{pred}: both a.png and b'a'.png are results for a"
