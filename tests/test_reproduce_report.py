@@ -63,7 +63,8 @@ SCORED_ROWS = '''\
 | --- | --- | --- | --- | --- | --- |
 | deeplabv3 | DeepLabv3 ResNet-v2-101 trained here, single scale | 77.21 val (DeepLabv3 paper, OS 16 single scale) | \
 75.72 test (the original project's README calls it a VOC 2012 test score) | 77.12 | 0.30 |
-| deeplabv3_msflip | the same, scales 0.5-1.75 + flip | 79.77 val (DeepLabv3 paper, OS 8 + scales + flip) | — | — | — |
+| deeplabv3_msflip | DeepLabv3 ResNet-v2-101 trained here, scales 0.5-1.75 + flip | 79.77 val (DeepLabv3 paper, OS 8 + \
+scales + flip) | — | — | — |
 | zoo_train_aug | model-zoo DeepLabv3+ Xception-65 train_aug, frozen graph (the OS it was frozen at: 8 as published; \
 single scale) | 82.20 val at OS 16 single scale, 83.58 at OS 8 + scales + flip (model zoo) | 83.68 (split not stated) \
 | — | — |
@@ -124,7 +125,8 @@ SCORED_PER_CLASS = '''\
 UPLOAD = 'Upload it at the PASCAL VOC evaluation server as a comp6 (outside training data) segmentation result.'
 
 SCORED_TARBALLS = f'''\
-- `submission/deeplabv3_msflip_comp6.tar.gz` (not made yet): the same, scales 0.5-1.75 + flip. {UPLOAD}
+- `submission/deeplabv3_msflip_comp6.tar.gz` (not made yet): DeepLabv3 ResNet-v2-101 trained here, \
+scales 0.5-1.75 + flip. {UPLOAD}
 - `submission/zoo_train_aug_comp6.tar.gz` (not made yet): model-zoo DeepLabv3+ Xception-65 train_aug, frozen graph \
 (the OS it was frozen at: 8 as published; single scale). {UPLOAD}
 - `submission/zoo_trainval_comp6.tar.gz` (not made yet): model-zoo DeepLabv3+ Xception-65 trainval, frozen graph \
@@ -199,8 +201,8 @@ QUICK_EMPTY_ROWS = '''\
 | --- | --- | --- | --- | --- | --- |
 | deeplabv3 | DeepLabv3 ResNet-v2-50 trained here, single scale | 77.21 val (DeepLabv3 paper, OS 16 single scale) | \
 75.72 test (the original project's README calls it a VOC 2012 test score) | — | — |
-| deeplabv3_msflip | the same, scales 0.75, 1.25 + flip | 79.77 val (DeepLabv3 paper, OS 8 + scales + flip) | — | — \
-| — |
+| deeplabv3_msflip | DeepLabv3 ResNet-v2-50 trained here, scales 0.75, 1.25 + flip | 79.77 val (DeepLabv3 paper, OS 8 \
++ scales + flip) | — | — | — |
 | zoo_train_aug | model-zoo DeepLabv3+ Xception-65 train_aug, frozen graph (the OS it was frozen at: 8 as published; \
 single scale) | 82.20 val at OS 16 single scale, 83.58 at OS 8 + scales + flip (model zoo) | 83.68 (split not stated) \
 | — | — |
@@ -233,7 +235,8 @@ QUICK_EMPTY_STAGES = '''\
 | report | score every row on val and val_check, write RESULTS.md | writing this file |'''
 
 QUICK_EMPTY_TARBALLS = f'''\
-- `submission/deeplabv3_msflip_comp6.tar.gz` (not made yet): the same, scales 0.75, 1.25 + flip. {UPLOAD}
+- `submission/deeplabv3_msflip_comp6.tar.gz` (not made yet): DeepLabv3 ResNet-v2-50 trained here, \
+scales 0.75, 1.25 + flip. {UPLOAD}
 - `submission/zoo_train_aug_comp6.tar.gz` (not made yet): model-zoo DeepLabv3+ Xception-65 train_aug, frozen graph \
 (the OS it was frozen at: 8 as published; single scale). {UPLOAD}
 - `submission/zoo_trainval_comp6.tar.gz` (not made yet): model-zoo DeepLabv3+ Xception-65 trainval, frozen graph \
