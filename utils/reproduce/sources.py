@@ -32,7 +32,7 @@ ROWS = {
     'deeplabv3': Row('DeepLabv3 {variant} trained here, single scale',
                      '77.21 val (DeepLabv3 paper, OS 16 single scale)',
                      '75.72 test (the original project\'s README calls it a VOC 2012 test score)'),
-    'deeplabv3_msflip': Row('the same, scales {scales} + flip',
+    'deeplabv3_msflip': Row('DeepLabv3 {variant} trained here, scales {scales} + flip',
                             '79.77 val (DeepLabv3 paper, OS 8 + scales + flip)', ''),
     'zoo_train_aug': Row('model-zoo DeepLabv3+ Xception-65 train_aug, frozen graph (the OS it was frozen at: 8 as '
                          'published; single scale)',
