@@ -228,3 +228,10 @@ def test_a_link_named_after_the_target_itself_is_not_followed(tmp_path):
     assert run_cli(extract.main, ['--archive', archive, '--output_dir', str(tmp_path / 'voc')]) == 0
     assert (tmp_path / 'voc' / 'x').read_bytes() == b'x' and (tmp_path / 'voc' / 'y').read_bytes() == b'x'
     assert os.readlink(tmp_path / 'voc' / 'l40') == 'd'
+
+
+def test_the_output_folder_gets_the_mode_of_any_folder_the_user_makes(tmp_path):
+    archive = make_archive(tmp_path / 'ok.tar.gz')
+    safe_extract.extract(archive, str(tmp_path / 'voc'))
+    (tmp_path / 'made').mkdir()
+    assert stat.S_IMODE(os.stat(tmp_path / 'voc').st_mode) == stat.S_IMODE(os.stat(tmp_path / 'made').st_mode)
