@@ -237,3 +237,106 @@ def test_the_dry_run_script_keeps_the_printing_runs_onednn_setting(tmp_path, pri
         run_env = {'PATH': '/usr/bin:/bin', **({'TF_ENABLE_ONEDNN_OPTS': given} if given else {})}
         assert subprocess.run(['bash', '-c', f'{line}; {shown}'], capture_output=True, text=True,
                               env=run_env).stdout.strip() == expected
+
+
+def test_the_dry_run_script_text(tmp_path, monkeypatch):
+    """The whole script: the interpreter and its check, the project folder, oneDNN, then each selected stage under
+    its number and description (the download stage with the test tar to fetch by hand), quoted for the shell."""
+    layout = Layout('/w')
+    download = Stage('download', 'fetch', [Command('download', ['--url', 'http://x/a.tar', '--output', '/w/a.tar'])],
+                     [], ())
+    plan = [download, *plan_of(layout, ('a', 'b', 'c d'))]
+    monkeypatch.delenv('TF_ENABLE_ONEDNN_OPTS', raising=False)
+    script = reproduce_run.shell_script(plan, layout, ['third', 'download'], '/my project', '/opt/py 3/python')
+    assert script == (
+        '#!/usr/bin/env bash\n'
+        '# The reproduction, stage by stage, as plain commands of the suite\'s scripts.\n'
+        'set -euo pipefail\n'
+        'PYTHON=${PYTHON:-\'/opt/py 3/python\'}\n'
+        '"$PYTHON" -c "import tensorflow, tensorflow_estimator" 2>/dev/null || { echo "error: $PYTHON cannot import '
+        'tensorflow and tensorflow_estimator: set PYTHON to the suite\'s interpreter (make .venv makes it)" >&2; '
+        'exit 2; }\n'
+        'cd \'/my project\'\n'
+        '# oneDNN as in the run that printed this script: its kernels round differently, and training follows\n'
+        'export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-1}\n'
+        '\n'
+        '# 1. download: fetch\n'
+        '# VOC2012test.tar needs a login: register at the PASCAL VOC evaluation server '
+        '(http://host.robots.ox.ac.uk:8080/), download VOC2012test.tar there and put it at '
+        '/w/downloads/VOC2012test.tar\n'
+        '"$PYTHON" download.py --url http://x/a.tar --output /w/a.tar\n'
+        '\n'
+        '# 4. third: makes third\n'
+        '"$PYTHON" make.py --output /w/third.txt --text \'c d\'\n')
+    monkeypatch.setenv('TF_ENABLE_ONEDNN_OPTS', '0 ')
+    script = reproduce_run.shell_script(plan, layout, ['second'], '/p', 'python3')
+    assert script.splitlines()[3] == 'PYTHON=${PYTHON:-python3}'
+    assert script.splitlines()[7:] == ["export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-'0 '}", '',
+                                       '# 3. second: makes second', '"$PYTHON" make.py --output /w/second.txt --text b']
+
+
+def test_a_change_of_script_and_of_switches_is_described():
+    old = [['same', '--a', '1'], ['extract', '--x', '1'], ['train', 'positional', '--no_eval', '--seed', '0']]
+    new = [['same', '--a', '1'], ['download', '--x', '1'], ['train', 'other', '--seed', '0', '--deterministic']]
+    assert reproduce_run.describe_change(old, new) == (
+        'extract.py -> download.py; train.py --no_eval (on) -> (not given); '
+        'train.py --deterministic (not given) -> (on)')
+
+
+def test_commands_no_longer_run_or_now_run_are_named():
+    one, two = ['prepare_labels', '--x', '1'], ['create_tf_record', '--y', '2']
+    assert reproduce_run.describe_change([one, two], [one]) == 'create_tf_record.py no longer run'
+    assert reproduce_run.describe_change([one], [one, two]) == 'create_tf_record.py now run'
+    assert reproduce_run.describe_change([], [one, two, one]) == (
+        'prepare_labels.py now run; create_tf_record.py now run; prepare_labels.py now run')
+    assert reproduce_run.describe_change([], [one, two, one, two]) == (
+        'prepare_labels.py now run; create_tf_record.py now run; prepare_labels.py now run; and 1 more')
+
+
+def test_the_download_stage_lists_every_file_to_fetch_by_hand_in_one_error(tmp_path, monkeypatch):
+    from utils.reproduce.download import ChecksumMismatch, DownloadError
+    layout = Layout(tmp_path)
+    fetched = []
+
+    def run_command(command):
+        url, output = command.argv[1], command.argv[3]
+        if url.endswith('bad.tar'):
+            raise ChecksumMismatch(url, 'MD5 1234, expected abcd', output + '.part')
+        if url.endswith('gone.tar'):
+            raise DownloadError(url, 'HTTP 404')
+        fetched.append(output)
+        open(output, 'w').close()
+    monkeypatch.setattr(reproduce_run, 'run_command', run_command)
+    commands = [Command('download', ['--url', f'http://x/{name}', '--output', str(tmp_path / name)])
+                for name in ('bad.tar', 'gone.tar', 'good.tar')]
+    with pytest.raises(UserError) as refused:
+        run(layout, [Stage('download', 'fetch', commands, [], ())])
+    assert str(refused.value) == (
+        'files to fetch by hand or accept (then run again):\n'
+        f'  http://x/bad.tar -> {tmp_path}/bad.tar: MD5 1234, expected abcd; if you trust this copy, give its MD5 '
+        'with --checksums (a line "<md5>  bad.tar")\n'
+        f'  http://x/gone.tar -> {tmp_path}/gone.tar (HTTP 404)\n'
+        '  VOC2012test.tar needs a login: register at the PASCAL VOC evaluation server '
+        '(http://host.robots.ox.ac.uk:8080/), download VOC2012test.tar there -> '
+        f'{tmp_path}/downloads/VOC2012test.tar (or pass --voc_test_tar PATH)')
+    assert fetched == [str(tmp_path / 'good.tar')]  # fetched all the same
+    with pytest.raises(UserError) as refused:
+        run(layout, [Stage('download', 'fetch', commands[2:], [], ())])
+    assert str(refused.value) == (
+        'files to fetch by hand or accept (then run again): VOC2012test.tar needs a login: register at the PASCAL '
+        'VOC evaluation server (http://host.robots.ox.ac.uk:8080/), download VOC2012test.tar there -> '
+        f'{tmp_path}/downloads/VOC2012test.tar (or pass --voc_test_tar PATH)')
+
+
+def test_a_redone_download_that_fetches_a_file_again_puts_the_later_stages_out_of_date(tmp_path, ran, capsys):
+    layout = Layout(tmp_path)
+    os.makedirs(layout.downloads)
+    open(layout.voc_test_tar, 'w').close()
+    download = Stage('download', 'fetch', [
+        Command('download', ['--url', f'http://x/{name}', '--output', layout.path('downloads', name)])
+        for name in ('a.tar', 'b.tar')], [], ())
+    plan = [download, *plan_of(layout, first_needs=('download',))]
+    run(layout, plan)
+    os.remove(layout.path('downloads', 'a.tar'))  # fetched again; b.tar is still there
+    run(layout, plan, ['download'], redo=True)
+    assert 'redone by the next run: first, second, third' in capsys.readouterr().out
