@@ -340,3 +340,128 @@ def test_a_redone_download_that_fetches_a_file_again_puts_the_later_stages_out_o
     os.remove(layout.path('downloads', 'a.tar'))  # fetched again; b.tar is still there
     run(layout, plan, ['download'], redo=True)
     assert 'redone by the next run: first, second, third' in capsys.readouterr().out
+
+
+def test_a_run_prints_each_stage_its_number_why_it_runs_and_its_time(tmp_path, ran, capsys):
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout))
+    assert capsys.readouterr() == (
+        '\n=== 1. first: makes first\n--- first: 0 s\n\n=== 2. second: makes second\n--- second: 0 s\n'
+        '\n=== 3. third: makes third\n--- third: 0 s\n', '')
+    run(layout, plan_of(layout), ['second'], redo=True)
+    assert capsys.readouterr() == (
+        '\n=== 2. second: redone: makes second\n--- second: 0 s\n'
+        '\nnote: out of date after this run\'s redo, redone by the next run: third\n', '')
+    run(layout, plan_of(layout))
+    assert capsys.readouterr() == (
+        '=== 1. first: done already, skipped\n=== 2. second: done already, skipped\n'
+        '\n=== 3. third: redone, out of date (made before a stage it needs was redone): makes third\n'
+        '--- third: 0 s\n', '')
+
+
+def test_a_stage_run_before_the_ones_it_follows_says_so(tmp_path, ran, capsys):
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout), ['third'])
+    assert capsys.readouterr().err == 'note: earlier stages not finished: first, second\n'
+    run(layout, plan_of(layout), ['first'])
+    run(layout, plan_of(layout), ['third'], redo=True)
+    assert capsys.readouterr().err == 'note: earlier stages not finished: second\n'
+
+
+def test_a_marker_records_the_commands_time_and_order_of_a_finished_stage(tmp_path, ran):
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout))
+    run(layout, plan_of(layout), ['first'], redo=True)
+    markers = {}
+    for name in ('first', 'second', 'third'):
+        with open(os.path.join(tmp_path, '.reproduce', f'{name}.json')) as handle:
+            markers[name] = json.load(handle)
+    assert sorted(markers['first']) == ['commands', 'finished', 'seconds', 'sequence']
+    assert [markers[n]['sequence'] for n in ('first', 'second', 'third')] == [4, 2, 3]
+    assert markers['second']['commands'] == [['make', '--output', layout.path('second.txt'), '--text', 'b']]
+    assert 0 <= markers['third']['seconds'] < 5
+    assert time.strptime(markers['third']['finished'], '%Y-%m-%d %H:%M:%S')
+    assert sorted(os.listdir(layout.state)) == ['first.json', 'second.json', 'third.json']
+
+
+def test_the_finished_stages_are_read_from_their_markers_only(tmp_path, ran):
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout)[:1])
+    for name in ('second.partial.json', 'third.redo', '.first.json.tmp-1234'):
+        with open(os.path.join(layout.state, name), 'w') as handle:
+            json.dump({'seconds': 9.0}, handle)
+    assert list(reproduce_run.stage_times(layout)) == ['first']
+    assert reproduce_run.stage_times(Layout(tmp_path / 'new')) == {}
+
+
+def test_an_interrupted_stage_resumes_unless_a_stage_it_needs_finished_since(tmp_path, ran, capsys):
+    layout = Layout(tmp_path)
+    plan = plan_of(layout)
+    run(layout, plan, ['first'])
+    for started, kept in (({'first': 1}, True), ({}, False), (None, True)):
+        with open(layout.path('second.txt'), 'w') as handle:
+            handle.write('made before')
+        with open(os.path.join(layout.state, 'second.partial.json'), 'w') as handle:
+            json.dump({'seconds': 50.0, **({'inputs': started} if started is not None else {})}, handle)
+        run(layout, plan, ['second'])
+        err = capsys.readouterr().err
+        assert open(layout.path('second.txt')).read() == ('made before' if kept else 'b')
+        assert (reproduce_run.stage_times(layout)['second'] >= 50) == kept
+        assert err == ('' if kept else 'note: the interrupted second began before the current outputs of first: '
+                       'what it made is removed and it starts again\n')
+        os.remove(reproduce_run.marker(layout, 'second'))
+
+
+def test_the_stages_replaced_since_an_attempt_began_are_named_in_order(tmp_path):
+    layout = Layout(tmp_path)
+    stage = plan_of(layout)[0]
+    assert reproduce_run.replaced_since_interrupted(layout, stage, {'a': 1}) == []
+    os.makedirs(layout.state)
+    with open(os.path.join(layout.state, 'first.partial.json'), 'w') as handle:
+        json.dump({'seconds': 1.0, 'inputs': {'d': 1, 'b': 2, 'a': 5}}, handle)
+    assert reproduce_run.replaced_since_interrupted(layout, stage, {'b': 3, 'c': 1, 'a': 5}) == ['b', 'c', 'd']
+    assert reproduce_run.stage_inputs(plan_of(layout)[2]._replace(needs=('first', 'second')),
+                                      {'second': {'sequence': 7}, 'other': {'sequence': 2}}) == {'second': 7}
+
+
+def test_a_redo_removes_folders_files_and_links_it_made_but_not_what_links_point_to(tmp_path, ran):
+    layout = Layout(tmp_path / 'work')
+    target = tmp_path / 'work' / 'kept'
+    target.mkdir(parents=True)
+    (target / 'x').write_text('x')
+    folder, file, link = (layout.path(n) for n in ('folder', 'file', 'link'))
+    os.makedirs(os.path.join(folder, 'sub'))
+    open(file, 'w').close()
+    os.symlink(target, link)
+    stage = Stage('first', 'x', [make(layout.path('a.txt'), 'a')], [folder, file, link, layout.path('missing')], ())
+    run(layout, [stage])
+    run(layout, [stage], redo=True)
+    assert sorted(os.listdir(layout.work)) == ['.reproduce', 'a.txt', 'kept'] and (target / 'x').exists()
+
+
+def test_the_last_lines_say_where_the_results_are(tmp_path, ran, capsys):
+    layout = Layout(tmp_path)
+    plan = plan_of(layout)
+    plan[2] = plan[2]._replace(name='report')
+    run(layout, plan)
+    assert capsys.readouterr().out.endswith(f'\n\nResults: {tmp_path}/RESULTS.md\n')
+    run(layout, plan, ['second', 'report'], redo=True)
+    assert capsys.readouterr().out.endswith(f'\n\nResults: {tmp_path}/RESULTS.md\n')
+    run(layout, plan, ['first', 'report'], redo=True)
+    assert capsys.readouterr().out.endswith(
+        '\nnote: out of date after this run\'s redo, redone by the next run: second, report\n'
+        '\nResults: ' + f'{tmp_path}/RESULTS.md (out of date: see the note above)\n')
+    assert reproduce_run.out_of_date(plan, layout) == ['second', 'report']
+
+
+def test_one_changed_stage_is_refused_alone_and_a_redo_or_a_stage_left_out_is_not(tmp_path, ran):
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout))
+    changed = plan_of(layout, ('a', 'b', 'c2'))
+    with pytest.raises(UserError) as refused:
+        run(layout, changed)
+    assert str(refused.value).endswith('run again with --redo --stages third to redo it, or use a new --work_dir')
+    reproduce_run.check_settings(changed, layout, ['first', 'second'], False)
+    reproduce_run.check_settings(changed, layout, ['third'], True)
+    run(layout, plan_of(layout, ('a', 'b2', 'c')), ['second'], redo=True)
+    reproduce_run.check_settings(plan_of(layout, ('a', 'b2', 'c3')), layout, ['third'], False)  # redone anyway
