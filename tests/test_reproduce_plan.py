@@ -74,6 +74,7 @@ def test_the_archives_come_from_their_official_urls_or_a_mirror():
     assert [archive_url(a, 'https://m.example/voc//') for a, _ in fetched[:2]] == [
         'https://m.example/voc/VOCtrainval_11-May-2012.tar', 'https://m.example/voc/benchmark.tgz']
     assert archive_url(fetched[0][0], '') == VOC_URL
+    assert archive_url(fetched[1][0], 'http://m/X') == 'http://m/X/benchmark.tgz'
     ready = downloads(Layout(W, segmentation_class_aug='/aug'), reproduce_plan.FULL)
     assert [archive_url(a) for a, _ in ready] == [VOC_URL, SLIM_101_URL, ZOO_TRAIN_AUG_URL, ZOO_TRAINVAL_URL]
 

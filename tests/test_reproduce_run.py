@@ -465,3 +465,28 @@ def test_one_changed_stage_is_refused_alone_and_a_redo_or_a_stage_left_out_is_no
     reproduce_run.check_settings(changed, layout, ['third'], True)
     run(layout, plan_of(layout, ('a', 'b2', 'c')), ['second'], redo=True)
     reproduce_run.check_settings(plan_of(layout, ('a', 'b2', 'c3')), layout, ['third'], False)  # redone anyway
+
+
+def test_a_broken_marker_is_named_as_one(tmp_path, ran):
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout)[:1])
+    with open(reproduce_run.marker(layout, 'first'), 'w') as handle:
+        handle.write('[1]')
+    with pytest.raises(UserError) as refused:
+        run(layout, plan_of(layout)[:1])
+    assert str(refused.value) == f'{tmp_path}/.reproduce/first.json: not a stage marker (expected a JSON object)'
+
+
+def test_a_redo_in_progress_is_flagged_in_the_state_folder(tmp_path, ran, monkeypatch):
+    layout = Layout(tmp_path / 'work')
+    run(layout, plan_of(layout))
+    (tmp_path / 'elsewhere').mkdir()
+    monkeypatch.chdir(tmp_path / 'elsewhere')
+
+    def killed(stage, layout):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(reproduce_run, '_remove_outputs', killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(layout, plan_of(layout), ['second'], redo=True)
+    assert sorted(os.listdir(layout.state)) == ['first.json', 'second.redo', 'third.json']
+    assert os.listdir(tmp_path / 'elsewhere') == []
