@@ -155,11 +155,18 @@ def test_a_running_stage_saves_its_time_so_far(tmp_path, monkeypatch):
     def slow(command):
         time.sleep(0.3)
         with open(os.path.join(layout.state, 'first.partial.json')) as handle:
-            seen.append(json.load(handle)['seconds'])
+            seen.append(json.load(handle))
         open(command.argv[1], 'w').write('a')
     monkeypatch.setattr(reproduce_run, 'run_command', slow)
     run(layout, plan_of(layout)[:1])
-    assert 0.1 <= seen[0] <= 0.4
+    assert 0.1 <= seen[0]['seconds'] <= 0.4 and seen[0] == {'seconds': round(seen[0]['seconds'], 1), 'inputs': {}}
+    assert isinstance(seen[0]['seconds'], float)
+    os.remove(reproduce_run.marker(layout, 'first'))
+    with open(os.path.join(layout.state, 'first.partial.json'), 'w') as handle:
+        json.dump({'inputs': {}}, handle)  # killed before its first time was saved
+    monkeypatch.setattr(reproduce_run, 'run_command', lambda command: None)
+    run(layout, plan_of(layout)[:1])
+    assert reproduce_run.stage_times(layout)['first'] < 0.5
 
 
 def test_a_redone_download_that_fetches_nothing_keeps_the_later_stages(tmp_path, ran, capsys):
@@ -490,3 +497,40 @@ def test_a_redo_in_progress_is_flagged_in_the_state_folder(tmp_path, ran, monkey
         run(layout, plan_of(layout), ['second'], redo=True)
     assert sorted(os.listdir(layout.state)) == ['first.json', 'second.redo', 'third.json']
     assert os.listdir(tmp_path / 'elsewhere') == []
+
+
+class FlushWatch:
+    """A stream that remembers whether each printed line was flushed before the next one was written."""
+
+    def __init__(self):
+        self.pending, self.unflushed, self.text = '', [], ''
+
+    def write(self, text):
+        if self.pending.endswith('\n'):
+            self.unflushed.append(self.pending)
+            self.pending = ''
+        self.pending += text
+        self.text += text
+
+    def flush(self):
+        self.pending = ''
+
+
+def test_every_progress_line_is_flushed_as_it_is_printed(tmp_path, ran, monkeypatch):
+    """The stages' own tools print too (and a log may be tailed): each line of progress is out before the next."""
+    layout = Layout(tmp_path)
+    out, err = FlushWatch(), FlushWatch()
+    monkeypatch.setattr(sys, 'stdout', out)
+    monkeypatch.setattr(sys, 'stderr', err)
+    plan = plan_of(layout)
+    reproduce_run.run_plan(plan, layout, ['second'])
+    reproduce_run.run_plan(plan, layout, ['first', 'second'])
+    reproduce_run.run_plan(plan, layout, ['first'], redo=True)
+    os.makedirs(layout.state, exist_ok=True)
+    with open(os.path.join(layout.state, 'third.partial.json'), 'w') as handle:
+        json.dump({'seconds': 1.0, 'inputs': {'second': 0}}, handle)
+    reproduce_run.run_plan(plan, layout, ['second', 'third'])
+    reproduce_run.run_plan(plan, layout, ['first'], redo=True)
+    reproduce_run.print_done_note(plan, ['first'], layout)
+    assert out.text.count('\n') > 10 and err.text.count('\n') == 2
+    assert (out.unflushed, out.pending, err.unflushed, err.pending) == ([], '', [], '')
