@@ -496,6 +496,8 @@ def test_a_redo_in_progress_is_flagged_in_the_state_folder(tmp_path, ran, monkey
     with pytest.raises(KeyboardInterrupt):
         run(layout, plan_of(layout), ['second'], redo=True)
     assert sorted(os.listdir(layout.state)) == ['first.json', 'second.redo', 'third.json']
+    with open(os.path.join(layout.state, 'second.redo')) as handle:
+        assert json.load(handle) == {}
     assert os.listdir(tmp_path / 'elsewhere') == []
 
 
@@ -535,3 +537,14 @@ def test_every_progress_line_is_flushed_as_it_is_printed(tmp_path, ran, monkeypa
     reproduce_run.print_done_note(plan, ['first'], layout)
     assert 'first: done already, skipped' in out.text and out.text.count('\n') > 10 and err.text.count('\n') == 2
     assert (out.unflushed, out.pending, err.unflushed, err.pending) == ([], '', [], '')
+
+
+def test_a_broken_progress_file_is_named_as_one(tmp_path, ran):
+    layout = Layout(tmp_path)
+    os.makedirs(layout.state)
+    with open(os.path.join(layout.state, 'first.partial.json'), 'w') as handle:
+        handle.write('[]')
+    with pytest.raises(UserError) as refused:
+        run(layout, plan_of(layout)[:1])
+    assert str(refused.value) == (f'{tmp_path}/.reproduce/first.partial.json: not a stage progress file '
+                                  '(expected a JSON object)')
