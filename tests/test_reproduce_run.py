@@ -548,3 +548,17 @@ def test_a_broken_progress_file_is_named_as_one(tmp_path, ran):
         run(layout, plan_of(layout)[:1])
     assert str(refused.value) == (f'{tmp_path}/.reproduce/first.partial.json: not a stage progress file '
                                   '(expected a JSON object)')
+
+
+def test_a_finished_stage_redone_is_not_taken_for_an_interrupted_one(tmp_path, ran, capsys):
+    """A run stopped just after a stage's marker was written leaves its progress file: the stage finished, and
+    redoing it (out of date) says so, not that an interrupted attempt is thrown away."""
+    layout = Layout(tmp_path)
+    run(layout, plan_of(layout))
+    with open(os.path.join(layout.state, 'second.partial.json'), 'w') as handle:
+        json.dump({'seconds': 3.0, 'inputs': {'first': 1}}, handle)
+    run(layout, plan_of(layout), ['first'], redo=True)
+    capsys.readouterr()
+    run(layout, plan_of(layout))
+    out, err = capsys.readouterr()
+    assert err == '' and 'second: redone, out of date' in out
