@@ -429,6 +429,8 @@ def test_the_stages_replaced_since_an_attempt_began_are_named_in_order(tmp_path)
     assert reproduce_run.replaced_since_interrupted(layout, stage, {'b': 3, 'c': 1, 'a': 5}) == ['b', 'c', 'd']
     assert reproduce_run.stage_inputs(plan_of(layout)[2]._replace(needs=('first', 'second')),
                                       {'second': {'sequence': 7}, 'other': {'sequence': 2}}) == {'second': 7}
+    older = {'first': {'seconds': 1.0}}  # a marker of an older version: taken as made first
+    assert reproduce_run.stage_inputs(plan_of(layout)[1], older) == {'first': 0}
 
 
 def test_a_redo_removes_folders_files_and_links_it_made_but_not_what_links_point_to(tmp_path, ran):
