@@ -564,3 +564,47 @@ def test_a_finished_stage_redone_is_not_taken_for_an_interrupted_one(tmp_path, r
     run(layout, plan_of(layout))
     out, err = capsys.readouterr()
     assert err == '' and 'second: redone, out of date' in out
+
+
+def test_markers_without_a_sequence_count_as_made_first(tmp_path, ran):
+    layout = Layout(tmp_path)
+    plan = plan_of(layout)
+    assert reproduce_run.up_to_date(plan, {'first': {'sequence': 1}, 'second': {}}) == {'first': True,
+                                                                                        'second': False}
+    os.makedirs(layout.state)
+    for name in ('first', 'second'):
+        with open(reproduce_run.marker(layout, name), 'w') as handle:
+            json.dump({'seconds': 1.0}, handle)
+    run(layout, plan)
+    with open(reproduce_run.marker(layout, 'third')) as handle:
+        assert json.load(handle)['sequence'] == 1
+
+
+def test_a_redone_download_that_fetches_nothing_keeps_its_sequence(tmp_path, ran):
+    layout = Layout(tmp_path)
+    os.makedirs(layout.downloads)
+    open(layout.voc_test_tar, 'w').close()
+    download = Stage('download', 'fetch', [Command('download', ['--url', 'http://x/a.tar', '--output',
+                                                                layout.path('downloads', 'a.tar')])], [], ())
+    plan = [download, *plan_of(layout, first_needs=('download',))]
+    for recorded, kept in (({'sequence': 1}, 1), ({}, 0)):  # {}: a marker of an older version
+        run(layout, plan)
+        with open(reproduce_run.marker(layout, 'download')) as handle:
+            content = json.load(handle)
+        with open(reproduce_run.marker(layout, 'download'), 'w') as handle:
+            json.dump({key: value for key, value in content.items() if key != 'sequence'} | recorded, handle)
+        run(layout, plan, ['download'], redo=True)
+        with open(reproduce_run.marker(layout, 'download')) as handle:
+            assert json.load(handle)['sequence'] == kept
+
+
+def test_an_interrupted_stage_names_every_stage_finished_since_it_began(tmp_path, ran, capsys):
+    layout = Layout(tmp_path)
+    plan = plan_of(layout)
+    plan[2] = plan[2]._replace(needs=('first', 'second'))
+    run(layout, plan, ['first', 'second'])
+    with open(os.path.join(layout.state, 'third.partial.json'), 'w') as handle:
+        json.dump({'seconds': 1.0, 'inputs': {}}, handle)
+    run(layout, plan, ['third'])
+    assert capsys.readouterr().err == ('note: the interrupted third began before the current outputs of first, '
+                                       'second: what it made is removed and it starts again\n')
