@@ -53,6 +53,16 @@ def contents(layout):
     return [open(layout.path(f'{n}.txt')).read() for n in ('first', 'second', 'third')]
 
 
+def test_a_quick_stage_stops_its_clock_at_once(tmp_path, ran):
+    """A stage shorter than the heartbeat ends without waiting for it (run in a thread, so a stuck clock fails)."""
+    import threading
+    layout = Layout(tmp_path)
+    runner = threading.Thread(target=run, args=(layout, plan_of(layout)[:1]), daemon=True)
+    runner.start()
+    runner.join(3)
+    assert not runner.is_alive()
+
+
 def test_a_finished_stage_is_skipped(tmp_path, ran, capsys):
     layout = Layout(tmp_path)
     run(layout, plan_of(layout))
