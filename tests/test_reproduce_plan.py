@@ -313,8 +313,9 @@ def test_every_stage_its_description_what_it_makes_and_what_it_needs():
 def test_row_descriptions_name_the_modes_backbone_scales_and_zoo_output_stride():
     assert row_description('deeplabv3') == 'DeepLabv3 ResNet-v2-101 trained here, single scale'
     assert row_description('deeplabv3', quick=True) == 'DeepLabv3 ResNet-v2-50 trained here, single scale'
-    assert row_description('deeplabv3_msflip') == 'the same, scales 0.5-1.75 + flip'
-    assert row_description('deeplabv3_msflip', quick=True) == 'the same, scales 0.75, 1.25 + flip'
+    assert row_description('deeplabv3_msflip') == 'DeepLabv3 ResNet-v2-101 trained here, scales 0.5-1.75 + flip'
+    assert row_description('deeplabv3_msflip', quick=True) == ('DeepLabv3 ResNet-v2-50 trained here, scales 0.75, '
+                                                               '1.25 + flip')
     assert row_description('zoo_trainval_ckpt') == 'the same from its model.ckpt, run at OS 8'
     assert row_description('zoo_train_aug_ckpt', True) == ('the same from its model.ckpt, run at OS 16 (gives '
                                                            'probabilities)')
