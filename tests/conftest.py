@@ -16,6 +16,22 @@ from utils.cli.environment import tensorflow_defaults  # noqa: E402
 tensorflow_defaults()
 
 
+class TooSlow(Exception):
+    """A test that ran past its time limit (a download, a checksum or a link walk that never ends)."""
+
+
+@pytest.fixture
+def time_limit():
+    """The test fails with TooSlow after 10 s instead of hanging (files that may loop use it for every test)."""
+    def stop(signum, frame):
+        raise TooSlow('still running after 10 s')
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 10)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.fixture(autouse=True, scope='session')
 def default_sigterm_action():
     """SIGTERM's default action in the test process, so that the workers its pools fork die of it as usual when a

@@ -4,7 +4,6 @@ import hashlib
 import http.server
 import io
 import os
-import signal
 import subprocess
 import sys
 import tarfile
@@ -23,20 +22,7 @@ from utils.reproduce.download import ChecksumMismatch, DownloadError, NetworkErr
 MIB = 1 << 20
 
 
-class TooSlow(Exception):
-    """A test that ran past its time limit (a download or a checksum that never ends)."""
-
-
-@pytest.fixture(autouse=True)
-def time_limit():
-    """Each test fails with TooSlow after 10 s instead of hanging."""
-    def stop(signum, frame):
-        raise TooSlow('still running after 10 s')
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, 10)
-    yield
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures('time_limit')  # each test fails after 10 s instead of hanging
 
 
 def write_tar(path, files):

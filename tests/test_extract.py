@@ -3,7 +3,6 @@ import hashlib
 import io
 import os
 import re
-import signal
 import stat
 import tarfile
 
@@ -14,21 +13,7 @@ from utils.common.errors import UserError, run_cli
 from utils.reproduce import safe_extract
 from utils.reproduce.safe_extract import check_members, unsafe_reason
 
-
-class TooSlow(Exception):
-    """A test that ran past its time limit (a checksum or a link walk that never ends)."""
-
-
-@pytest.fixture(autouse=True)
-def time_limit():
-    """Each test fails with TooSlow after 10 s instead of hanging."""
-    def stop(signum, frame):
-        raise TooSlow('still running after 10 s')
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, 10)
-    yield
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures('time_limit')  # each test fails after 10 s instead of hanging
 
 
 def member(tar, name, data=b'x', kind=tarfile.REGTYPE, link=''):

@@ -180,13 +180,18 @@ def test_a_running_stage_saves_its_time_so_far(tmp_path, monkeypatch):
     assert reproduce_run.stage_times(layout)['first'] < 0.5
 
 
-def test_a_redone_download_that_fetches_nothing_keeps_the_later_stages(tmp_path, ran, capsys):
+def download_first_plan(tmp_path):
+    """(layout, plan): a download stage whose archive is already there, then the stand-in stages after it."""
     layout = Layout(tmp_path)
     os.makedirs(layout.downloads)
     open(layout.voc_test_tar, 'w').close()
     download = Stage('download', 'fetch', [Command('download', ['--url', 'http://x/a.tar', '--output',
                                                                 layout.path('downloads', 'a.tar')])], [], ())
-    plan = [download, *plan_of(layout, first_needs=('download',))]
+    return layout, [download, *plan_of(layout, first_needs=('download',))]
+
+
+def test_a_redone_download_that_fetches_nothing_keeps_the_later_stages(tmp_path, ran, capsys):
+    layout, plan = download_first_plan(tmp_path)
     run(layout, plan)
     ran.clear()
     run(layout, plan, ['download'], redo=True)
@@ -592,12 +597,7 @@ def test_markers_without_a_sequence_count_as_made_first(tmp_path, ran):
 
 
 def test_a_redone_download_that_fetches_nothing_keeps_its_sequence(tmp_path, ran):
-    layout = Layout(tmp_path)
-    os.makedirs(layout.downloads)
-    open(layout.voc_test_tar, 'w').close()
-    download = Stage('download', 'fetch', [Command('download', ['--url', 'http://x/a.tar', '--output',
-                                                                layout.path('downloads', 'a.tar')])], [], ())
-    plan = [download, *plan_of(layout, first_needs=('download',))]
+    layout, plan = download_first_plan(tmp_path)
     for recorded, kept in (({'sequence': 1}, 1), ({}, 0)):  # {}: a marker of an older version
         run(layout, plan)
         with open(reproduce_run.marker(layout, 'download')) as handle:

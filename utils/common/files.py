@@ -9,8 +9,8 @@ import tempfile
 
 from utils.common.errors import UserError
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+UMASK = os.umask(0)
+os.umask(UMASK)
 _BYTES_WRAPPED = re.compile(r"^b'(.*)'$|^b\"(.*)\"$")
 _TEMPORARY = re.compile(r'^\..+\.tmp(\.[^.]*)?$')  # atomic_path's names: .<base>.<random>.tmp<ext>
 SETTINGS_RECORD = '.settings.json'  # hidden in an output folder: the settings its results were made with
@@ -79,7 +79,7 @@ def atomic_path(path):
     base, ext = os.path.splitext(os.path.basename(path))
     fd, tmp = tempfile.mkstemp(prefix=f'.{base}.', suffix=f'.tmp{ext}', dir=folder)  # see _TEMPORARY
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; results should get the usual mode
+    os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes owner-only files; results should get the usual mode
     try:
         yield tmp
         os.replace(tmp, path)

@@ -11,7 +11,7 @@ import zlib
 from tqdm import tqdm
 
 from utils.common.errors import UserError
-from utils.common.files import _UMASK
+from utils.common.files import UMASK
 from utils.reproduce.download import md5sum
 
 MAX_LINK_DEPTH = 40  # links followed within one path, as the kernel's own limit
@@ -92,7 +92,7 @@ def extract(archive, output_dir, md5=None):
         shutil.rmtree(leftover)  # a killed earlier extraction's temporary folder
     staging = tempfile.mkdtemp(prefix=prefix, dir=parent)
     try:
-        os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes an owner-only folder; the target gets the usual mode
+        os.chmod(staging, 0o777 & ~UMASK)  # mkdtemp makes an owner-only folder; the target gets the usual mode
         with tarfile.open(archive, 'r:*') as tar:
             members = tar.getmembers()
             check_members(archive, members)
