@@ -16,6 +16,13 @@ from utils.cli.environment import tensorflow_defaults  # noqa: E402
 tensorflow_defaults()
 
 
+def pytest_itemcollected(item):
+    """Refuse a test id that pytest escapes (a backslash, a non-ASCII character): the escaped id names no test on a
+    command line, so `pytest <id>` and mutmut's reruns of the tests that reach a mutant could not run it."""
+    if '\\' in item.nodeid or not item.nodeid.isascii():
+        raise pytest.UsageError(f'{item.nodeid}: give this case an id without backslashes or non-ASCII characters')
+
+
 class TooSlow(Exception):
     """A test that ran past its time limit (a download, a checksum or a link walk that never ends)."""
 
