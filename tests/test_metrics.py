@@ -219,12 +219,12 @@ def test_report_prints_the_table_to_stdout_by_default(capsys):
 
 @pytest.mark.parametrize('dtype', [np.int16, np.int64, None])  # None: Python lists
 def test_ground_truth_beyond_uint8_in_wider_integer_maps_is_refused_not_wrapped_around(dtype):
-    gt = [0, 256, 1, -2, 300, 4, 255]
+    gt = [0, 256, 1, -2, 300, 3, 255]  # 3 = num_classes: the smallest wrong value below 256 is named too
     if dtype is not None:
         gt = np.array(gt, dtype)
     with pytest.raises(ValueError) as err:
         metrics.confusion_matrix(gt, [0] * 7, 3)
-    assert str(err.value) == 'ground-truth values [-2, 4, 256, 300] outside 0..2 and 255'
+    assert str(err.value) == 'ground-truth values [-2, 3, 256, 300] outside 0..2 and 255'
 
 
 @pytest.mark.parametrize('dtype', [np.int16, np.int64, None])  # None: Python lists
