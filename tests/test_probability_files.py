@@ -37,6 +37,20 @@ def test_stored_steps_sum_to_255_and_stay_within_one_step(prob, tmp_path):
     assert (np.rint(prob * 255).sum(axis=2) != 255).any()
 
 
+def test_maps_that_do_not_sum_to_one_are_scaled_to_sum_to_the_steps(prob):
+    # doubling and halving are exact in float32, so the scaled maps are the same numbers
+    np.testing.assert_array_equal(quantize(2 * prob), quantize(prob))
+    np.testing.assert_array_equal(quantize(prob / 2), quantize(prob))
+
+
+def test_float64_maps_are_stepped_as_the_float32_maps_they_round_to():
+    # Two classes a hair apart in float64 are a tie in float32, which goes to the first class: the steps do not
+    # depend on the precision the caller averaged in.
+    near_tie = np.array([[[0.5 - 1e-9, 0.5 + 1e-9]]])
+    assert quantize(near_tie).tolist() == [[[128, 127]]]
+    np.testing.assert_array_equal(quantize(near_tie), quantize(near_tie.astype(np.float32)))
+
+
 def test_reading_gives_float32_probabilities_in_those_steps(prob, tmp_path):
     path = str(tmp_path / 'p.npz')
     save_probabilities(path, prob)

@@ -253,6 +253,15 @@ def test_stack_folders_refuses_options_it_cannot_work_with(folders, tmp_path, in
     assert str(err.value) == message
 
 
+def test_folders_without_any_result_are_all_named(tmp_path):
+    empty = [tmp_path / 'a', tmp_path / 'b']
+    for folder in empty:
+        folder.mkdir()
+    with pytest.raises(UserError) as err:
+        stack_folders([str(f) for f in empty], str(tmp_path / 'out'), num_workers=1)
+    assert str(err.value) == f'no label PNGs in {empty[0]}, {empty[1]}'
+
+
 def test_missing_names_point_to_allow_missing(folders, tmp_path):
     (folders[1] / 'img2.png').unlink()
     with pytest.raises(UserError) as err:
