@@ -140,3 +140,69 @@ def test_a_panel_that_is_neither_a_picture_nor_a_label_map_is_refused_in_one_lin
 def test_legend_of_no_label_maps_is_empty_and_the_first_value_past_the_names_is_a_number():
     assert plots.legend_entries([]) == []
     assert plots.legend_entries([np.array([[1, 2]], dtype=np.uint8)], ['sky', 'road']) == [(1, 'road'), (2, '2')]
+
+
+def test_a_title_wider_than_the_bars_sets_the_chart_width(tmp_path):
+    path = tmp_path / 'iou.png'
+    title = 'a title much wider than the bars of the chart, ' * 3
+    plots.iou_bar_chart(str(path), {'background': 0.5}, title=title)
+    full_title = f'{title}, mIoU 50.0'
+    assert Image.open(path).size[0] == int(plots._font().getlength(full_title)) + 2 * plots.MARGIN
+
+
+def test_a_chart_saved_under_a_name_without_png_extension_is_a_png_all_the_same(tmp_path):
+    path = tmp_path / 'chart'
+    plots.iou_bar_chart(str(path), {'background': 0.5})
+    with Image.open(path) as img:
+        assert img.format == 'PNG'
+    assert [p.name for p in tmp_path.iterdir()] == ['chart']
+
+
+def test_panels_with_titles_for_another_number_of_panels_are_refused_naming_both_counts(tmp_path):
+    label = np.zeros((4, 4), dtype=np.uint8)
+    with pytest.raises(ValueError) as err:
+        plots.side_by_side(str(tmp_path / 'panel.png'), [label, label], ['only one'])
+    assert str(err.value) == '2 panels but 1 titles'
+    assert not list(tmp_path.iterdir())
+
+
+def test_pictures_without_label_maps_have_no_legend_row(tmp_path):
+    image = np.full((20, 30, 3), 200, dtype=np.uint8)
+    path = tmp_path / 'panel.png'
+    plots.side_by_side(str(path), [image])
+    img = np.asarray(Image.open(path).convert('RGB'))
+    assert img.shape == (20 + 2 * plots.MARGIN, 30 + 2 * plots.MARGIN, 3)
+    assert np.all(img[plots.MARGIN:-plots.MARGIN, plots.MARGIN:-plots.MARGIN] == 200)
+
+
+def test_a_legend_entry_wider_than_the_panels_widens_the_picture_to_hold_it(tmp_path):
+    name = 'a class name far wider than its tiny panel'
+    path = tmp_path / 'panel.png'
+    plots.side_by_side(str(path), [np.zeros((4, 4), dtype=np.uint8)], names=[name])
+    text_width = int(plots._font().getlength(name))
+    # margin, swatch, gap of 4, the name, and the entry's own two margins
+    assert Image.open(path).size[0] == plots.MARGIN + plots.SWATCH + 4 + text_width + 2 * plots.MARGIN
+
+
+def _legend_rows(img, panel_height):
+    """How many ROW_HEIGHT legend rows are under panels `panel_height` high (no titles)."""
+    legend = img.shape[0] - (panel_height + plots.MARGIN) - plots.MARGIN
+    assert legend % plots.ROW_HEIGHT == 0
+    return legend // plots.ROW_HEIGHT
+
+
+@pytest.mark.parametrize('spare, rows', [(0, 1), (-1, 2)])
+def test_a_legend_entry_ending_exactly_at_the_right_edge_stays_on_its_row(tmp_path, spare, rows):
+    font = plots._font()
+    fit = plots.MARGIN + plots._entry_width(font, 'sky') + plots._entry_width(font, 'road')
+    label = np.zeros((6, fit - 2 * plots.MARGIN + spare), dtype=np.uint8)  # one panel: width is its own + 2 margins
+    label[:, 0] = 1
+    path = tmp_path / 'panel.png'
+    plots.side_by_side(str(path), [label], names=['sky', 'road'])
+    img = np.asarray(Image.open(path).convert('RGB'))
+    assert img.shape[1] == fit + spare
+    assert _legend_rows(img, 6) == rows
+    road = np.argwhere(np.all(img[6 + plots.MARGIN:] == PALETTE[1], axis=2))  # the second swatch, in its outline
+    left, top = road[:, 1].min() - 1, road[:, 0].min() - 1
+    assert (left, top) == ((plots.MARGIN + plots._entry_width(font, 'sky'), 4) if rows == 1 else
+                           (plots.MARGIN, plots.ROW_HEIGHT + 4))
